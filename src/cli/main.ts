@@ -1,0 +1,11 @@
+/**
+ * The `collie` command line: parses, wires, starts. Each subcommand lives in its own file.
+ */
+import { Command } from 'commander';
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('collie')
+    .description('iSCSI target on sheepdog VDIs, with an embedded sheep-compatible store')
+    .showHelpAfterError();
+  await program.parseAsync(argv, { from: 'user' });
+}
