@@ -2,10 +2,14 @@
  * The `collie` command line: parses, wires, starts. Each subcommand lives in its own file.
  */
 import { Command } from 'commander';
+import { registerSheepCommand } from './sheep.js';
+import { registerVdiCommands } from './vdi.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('collie')
     .description('iSCSI target on sheepdog VDIs, with an embedded sheep-compatible store')
     .showHelpAfterError();
+  registerSheepCommand(program);
+  registerVdiCommands(program);
   await program.parseAsync(argv, { from: 'user' });
 }

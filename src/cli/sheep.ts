@@ -1,0 +1,95 @@
+/**
+ * `collie sheep`: runs the embedded sheep-compatible store in the foreground.
+ *
+ *   collie sheep --store DIR --listen HOST:PORT [--listen HOST:PORT ...] [--no-lock]
+ *
+ * A new store directory is formatted on first start (one copy, 4 MiB objects, locking on).
+ * Each --listen endpoint is a distinct sheep node for locks and coherence. SIGTERM or SIGINT
+ * stops it cleanly (listeners closed, objects flushed).
+ */
+import type { Command } from 'commander';
+import { TcpTransport } from '../../transports/tcp.js';
+import type { Endpoint } from '../../transports/transport.js';
+import { EventLog } from '../core/event-log.js';
+import { JsonlFileSink } from '../core/jsonl-file-sink.js';
+import { createLogger } from '../core/logger.js';
+import { realClock } from '../core/real-clock.js';
+import { SD_LISTEN_PORT } from '../sheepdog/wire/constants.js';
+import { SheepStore } from '../store/sheep-store.js';
+import { directoryCapacity, openStoreDirectory } from '../store/store-directory.js';
+import { parseEndpointArg } from './endpoint-arg.js';
+
+interface SheepOptions {
+  store: string;
+  listen: Endpoint[];
+  lock: boolean;
+  events?: string;
+  logLevel?: string;
+}
+
+export function registerSheepCommand(program: Command): void {
+  program
+    .command('sheep')
+    .description('run the embedded sheep-compatible store (foreground)')
+    .requiredOption('--store <dir>', 'store directory (formatted on first start)')
+    .option(
+      '--listen <host:port>',
+      `endpoint to serve; repeat for more nodes (default 127.0.0.1:${SD_LISTEN_PORT})`,
+      (value: string, previous: Endpoint[]) => [...previous, parseEndpointArg(value, '--listen')],
+      [] as Endpoint[],
+    )
+    .option('--no-lock', 'behave like a cluster formatted without --lock: no locks, no inode coherence')
+    .option('--events <file>', 'append every event to this JSONL file')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
+    .action(async (options: SheepOptions) => {
+      await runSheep(options);
+    });
+}
+
+async function runSheep(options: SheepOptions): Promise<void> {
+  const logger = createLogger({ level: options.logLevel, bindings: { component: 'sheep' } });
+  const eventLog = new EventLog(realClock);
+  if (options.events) eventLog.addSink(new JsonlFileSink(options.events));
+  const listen = options.listen.length > 0 ? options.listen : [{ host: '127.0.0.1', port: SD_LISTEN_PORT }];
+  const { config, objects, formatted } = await openStoreDirectory(options.store);
+  if (formatted) logger.info({ store: options.store, config }, 'formatted a new store');
+  const locking = config.locking && options.lock;
+  let store: SheepStore;
+  try {
+    store = await SheepStore.open({
+      objects,
+      defaults: config,
+      locking,
+      transport: new TcpTransport(),
+      listen,
+      clock: realClock,
+      eventLog,
+      logger,
+      capacity: () => directoryCapacity(options.store),
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EADDRINUSE'
+        ? 'the address is in use (stop the other process, or choose another --listen)'
+        : (error as Error).message;
+    process.stderr.write(`collie sheep: cannot listen: ${why}\n`);
+    await objects.close();
+    process.exitCode = 1;
+    return;
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    await store.close();
+    await eventLog.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.stdout.write(
+    `collie sheep ready: store ${options.store}, nodes ${store.describe()}, locking ${locking ? 'on' : 'off'}\n`,
+  );
+}

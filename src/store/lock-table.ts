@@ -1,0 +1,224 @@
+/**
+ * Locks and inode coherence for every VDI of the store: sheep's vdi_state table, run as xstate
+ * machines (machines/vdi-lock.ts per VDI, machines/participant.ts per (VDI, node)).
+ *
+ * Rules (sheep 1.0, sheep/vdi.c; docs: "Locking" and "The inode coherence protocol"):
+ * - A node is a store endpoint ("127.0.0.1:7000"), never a client connection.
+ * - LOCK shared: the first participant joins MODIFIED, a later one INVALIDATED when someone is
+ *   MODIFIED, else SHARED. The same node locking again, a NORMAL lock, or a full table: refused.
+ * - invalidate(vid, S) before a data_vdi_id write through S: S -> MODIFIED, others -> INVALIDATED.
+ * - validate(vid, S) after a successful refresh read through an INVALIDATED S: S -> SHARED, a
+ *   MODIFIED peer -> SHARED, INVALIDATED peers stay.
+ * - At most one participant is MODIFIED; asserted after every change.
+ * - With locking off (a store formatted or started without locks) every lock succeeds, nothing is
+ *   recorded and no coherence state exists: that reproduces the multipath bug on purpose.
+ *
+ * Every transition is appended to the event log (actor `store/vdi/<vid hex>`).
+ */
+import { type Actor, createActor } from 'xstate';
+import {
+  type ParticipantEvent,
+  type ParticipantStateName,
+  participantMachine,
+} from '../../machines/participant.js';
+import { type VdiLockEvent, type VdiLockStateName, vdiLockMachine } from '../../machines/vdi-lock.js';
+import { assert } from '../core/assert.js';
+import type { EventLog } from '../core/event-log.js';
+
+export type LockResult = 'ok' | 'locked';
+
+interface VdiEntry {
+  readonly lock: Actor<typeof vdiLockMachine>;
+  readonly participants: Map<string, Actor<typeof participantMachine>>;
+}
+
+export interface VdiLockView {
+  readonly vid: number;
+  readonly state: VdiLockStateName;
+  readonly owner: string | undefined;
+  readonly participants: ReadonlyArray<{ node: string; state: ParticipantStateName }>;
+}
+
+export function vidHex(vid: number): string {
+  return vid.toString(16).padStart(6, '0');
+}
+
+export class LockTable {
+  readonly #entries = new Map<number, VdiEntry>();
+  readonly #eventLog: EventLog;
+  readonly enabled: boolean;
+
+  constructor(options: { eventLog: EventLog; enabled: boolean }) {
+    this.#eventLog = options.eventLog;
+    this.enabled = options.enabled;
+  }
+
+  lock(vid: number, node: string, type: 'normal' | 'shared'): LockResult {
+    if (!this.enabled) return 'ok';
+    const entry = this.#entry(vid);
+    const event: VdiLockEvent = { type: type === 'normal' ? 'LOCK_NORMAL' : 'LOCK_SHARED', node };
+    if (!entry.lock.getSnapshot().can(event)) {
+      this.#log(vid, 'lock.refused', { node, type, state: entry.lock.getSnapshot().value });
+      return 'locked';
+    }
+    const initial = type === 'shared' ? this.#joiningState(entry) : undefined;
+    entry.lock.send(event);
+    if (initial) {
+      const actor = createActor(participantMachine, { input: { vid, node, initial } });
+      entry.participants.set(node, actor);
+      actor.start();
+      this.#log(vid, 'coherence.joined', { node, state: actor.getSnapshot().value });
+    }
+    this.#log(vid, 'lock.acquired', { node, type, state: entry.lock.getSnapshot().value });
+    return 'ok';
+  }
+
+  release(vid: number, node: string, type: 'normal' | 'shared'): void {
+    if (!this.enabled) return;
+    const entry = this.#entries.get(vid);
+    if (!entry) return;
+    entry.lock.send({ type: type === 'normal' ? 'RELEASE_NORMAL' : 'RELEASE_SHARED', node });
+    if (type === 'shared') this.#dropParticipant(vid, entry, node);
+    this.#log(vid, 'lock.released', { node, type, state: entry.lock.getSnapshot().value });
+    this.#forgetIfUnlocked(vid, entry);
+  }
+
+  /** A node left the cluster (its endpoint went away): it leaves every VDI it participates in. */
+  nodeLeft(node: string): void {
+    for (const [vid, entry] of [...this.#entries]) {
+      if (!entry.participants.has(node)) continue;
+      entry.lock.send({ type: 'NODE_LEFT', node });
+      this.#dropParticipant(vid, entry, node);
+      this.#log(vid, 'lock.node_left', { node, state: entry.lock.getSnapshot().value });
+      this.#forgetIfUnlocked(vid, entry);
+    }
+  }
+
+  /** A VDI was deleted: its lock state goes with it. */
+  forget(vid: number): void {
+    const entry = this.#entries.get(vid);
+    if (!entry) return;
+    for (const actor of entry.participants.values()) actor.stop();
+    entry.lock.stop();
+    this.#entries.delete(vid);
+    this.#log(vid, 'lock.forgotten', {});
+  }
+
+  /** The coherence state of `node` for `vid`, or undefined when it does not participate. */
+  participantState(vid: number, node: string): ParticipantStateName | undefined {
+    const actor = this.#entries.get(vid)?.participants.get(node);
+    return actor ? (actor.getSnapshot().value as ParticipantStateName) : undefined;
+  }
+
+  /** True when TGT-flagged IO on `vid` through `node` must be refused with INODE_INVALIDATED. */
+  isInvalidated(vid: number, node: string): boolean {
+    return this.participantState(vid, node) === 'invalidated';
+  }
+
+  /**
+   * Before a data_vdi_id update through `node`: when `node` participates and is not MODIFIED it
+   * becomes MODIFIED and every other participant INVALIDATED. Returns true when that happened.
+   */
+  invalidateOthers(vid: number, node: string): boolean {
+    const entry = this.#entries.get(vid);
+    const state = entry?.participants.get(node)?.getSnapshot().value;
+    if (!entry || state === undefined || state === 'modified') return false;
+    this.#broadcast(vid, entry, node, { type: 'LOCAL_INODE_WRITE' }, { type: 'PEER_INODE_WRITE' });
+    this.#log(vid, 'coherence.invalidated', { by: node, states: this.#states(entry) });
+    return true;
+  }
+
+  /**
+   * After a successful refresh read through an INVALIDATED `node`: it becomes SHARED and a
+   * MODIFIED peer is demoted to SHARED. Returns true when that happened.
+   */
+  validate(vid: number, node: string): boolean {
+    const entry = this.#entries.get(vid);
+    if (entry === undefined) return false;
+    if (entry.participants.get(node)?.getSnapshot().value !== 'invalidated') return false;
+    this.#broadcast(vid, entry, node, { type: 'LOCAL_REFRESH' }, { type: 'PEER_REFRESH' });
+    this.#log(vid, 'coherence.validated', { by: node, states: this.#states(entry) });
+    return true;
+  }
+
+  view(vid: number): VdiLockView {
+    const entry = this.#entries.get(vid);
+    if (!entry) return { vid, state: 'unlocked', owner: undefined, participants: [] };
+    const snapshot = entry.lock.getSnapshot();
+    return {
+      vid,
+      state: snapshot.value as VdiLockStateName,
+      owner: snapshot.context.owner,
+      participants: snapshot.context.participants.map((node) => ({
+        node,
+        state: entry.participants.get(node)!.getSnapshot().value as ParticipantStateName,
+      })),
+    };
+  }
+
+  /** Every VDI that is not unlocked, in ascending vid order. */
+  views(): VdiLockView[] {
+    return [...this.#entries.keys()].sort((a, b) => a - b).map((vid) => this.view(vid));
+  }
+
+  #entry(vid: number): VdiEntry {
+    let entry = this.#entries.get(vid);
+    if (!entry) {
+      const lock = createActor(vdiLockMachine, { input: { vid } });
+      lock.start();
+      entry = { lock, participants: new Map() };
+      this.#entries.set(vid, entry);
+    }
+    return entry;
+  }
+
+  #joiningState(entry: VdiEntry): ParticipantStateName {
+    if (entry.participants.size === 0) return 'modified';
+    for (const actor of entry.participants.values()) {
+      if (actor.getSnapshot().value === 'modified') return 'invalidated';
+    }
+    return 'shared';
+  }
+
+  #broadcast(
+    vid: number,
+    entry: VdiEntry,
+    node: string,
+    local: ParticipantEvent,
+    peer: ParticipantEvent,
+  ): void {
+    for (const [other, actor] of entry.participants) actor.send(other === node ? local : peer);
+    this.#assertSingleWriter(vid, entry);
+  }
+
+  #assertSingleWriter(vid: number, entry: VdiEntry): void {
+    let modified = 0;
+    for (const actor of entry.participants.values()) if (actor.getSnapshot().value === 'modified') modified++;
+    assert(modified <= 1, `VDI ${vidHex(vid)} has ${modified} MODIFIED participants`);
+  }
+
+  #dropParticipant(vid: number, entry: VdiEntry, node: string): void {
+    const actor = entry.participants.get(node);
+    if (!actor) return;
+    actor.stop();
+    entry.participants.delete(node);
+    this.#log(vid, 'coherence.left', { node });
+  }
+
+  #forgetIfUnlocked(vid: number, entry: VdiEntry): void {
+    if (entry.lock.getSnapshot().value === 'unlocked' && entry.participants.size === 0) {
+      entry.lock.stop();
+      this.#entries.delete(vid);
+    }
+  }
+
+  #states(entry: VdiEntry): Record<string, string> {
+    const states: Record<string, string> = {};
+    for (const [node, actor] of entry.participants) states[node] = actor.getSnapshot().value as string;
+    return states;
+  }
+
+  #log(vid: number, type: string, data: Record<string, unknown>): void {
+    this.#eventLog.append(`store/vdi/${vidHex(vid)}`, type, data);
+  }
+}

@@ -1,0 +1,585 @@
+/**
+ * The embedded store's request handler: one sheep request in, one response out, with no
+ * sockets (store-endpoint.ts moves the bytes). This is where sheep 1.0's semantics live:
+ * object I/O with copy-on-write, the VDI cluster ops, locks, and the inode coherence protocol.
+ *
+ * Rules
+ * - Answers are sheep's: proto_ver 0, flags 0, the request's opcode and id echoed, epoch 1,
+ *   errors with no payload, and never more payload than the request's data_length.
+ * - `node` is the store endpoint the request arrived on; locks and coherence participants are
+ *   nodes, never connections (tgt opens one connection per I/O thread).
+ * - Coherence ordering: a data_vdi_id update runs "invalidate the others, then write" and a
+ *   refresh read runs "read, then validate" inside one per-VDI critical section, so a refresh
+ *   read can never validate a participant with an inode that misses an update whose writer
+ *   was already told the others are invalidated.
+ * - With locking off, LOCK is a lookup, RELEASE a no-op, and no coherence check runs.
+ */
+
+import type { Endpoint } from '../../transports/transport.js';
+import type { Clock } from '../core/clock.js';
+import type { EventLog } from '../core/event-log.js';
+import { KeyedMutex } from '../core/keyed-mutex.js';
+import type { Logger } from '../core/logger.js';
+import {
+  isInternalOpcode,
+  LockState,
+  LockType,
+  opcodeName,
+  ParticipantState,
+  resultName,
+  SD_ATTR_OBJ_SIZE,
+  SD_INODE_DATA_END,
+  SD_INODE_HEADER_SIZE,
+  SD_INODE_SIZE,
+  SD_MAX_VDI_LEN,
+  SD_PROTO_VER,
+  SD_SHEEP_PROTO_VER,
+  SD_VDI_BITMAP_SIZE,
+  SD_VDI_STATE_SIZE,
+  SdFlag,
+  SdOp,
+  SdRes,
+} from '../sheepdog/wire/constants.js';
+import {
+  type RequestHeader,
+  type ResponseArgs,
+  type ResponseHeader,
+  responseFor,
+} from '../sheepdog/wire/header.js';
+import { isSnapshot } from '../sheepdog/wire/inode.js';
+import { encodeSdNode } from '../sheepdog/wire/node-id.js';
+import {
+  dataOidToIdx,
+  isAttrOid,
+  isDataOid,
+  isVdiOid,
+  oidToHex,
+  oidToVid,
+  vidToAttrOid,
+  vidToVdiOid,
+} from '../sheepdog/wire/oid.js';
+import { decodeVdiAttr } from '../sheepdog/wire/vdi-attr.js';
+import { fnv1a64, sdHashVdi } from '../sheepdog/wire/vdi-hash.js';
+import { encodeVdiState } from '../sheepdog/wire/vdi-state.js';
+import type { LockTable } from './lock-table.js';
+import type { ObjectStore } from './object-store.js';
+import type { VdiTable } from './vdi-table.js';
+
+/** A store endpoint acting as one sheep node. */
+export interface StoreNode {
+  /** "127.0.0.1:7000": the participant key. */
+  readonly key: string;
+  readonly endpoint: Endpoint;
+}
+
+export interface Reply {
+  readonly header: ResponseHeader;
+  readonly payload?: Buffer;
+}
+
+export interface SheepServerOptions {
+  readonly objects: ObjectStore;
+  readonly vdis: VdiTable;
+  readonly locks: LockTable;
+  readonly clock: Clock;
+  readonly eventLog: EventLog;
+  readonly logger: Logger;
+  /** The nodes (endpoints) of this store, for GET_NODE_LIST. */
+  readonly nodes: () => readonly StoreNode[];
+  /** KILL_NODE: the node that received it leaves (its endpoint closes). */
+  readonly onNodeKill?: (node: StoreNode) => void;
+  /** Bytes of capacity and free space, for STAT_SHEEP. */
+  readonly capacity?: () => Promise<{ sizeBytes: bigint; freeBytes: bigint }>;
+}
+
+/** sheep's cluster epoch; a single-node store never changes membership. */
+const EPOCH = 1;
+/** How far GET_VDI_ATTR probes past a hash collision before FULL_VDI. */
+const ATTR_PROBES_MAX = 4096;
+
+export class SheepServer {
+  readonly #options: SheepServerOptions;
+  readonly #objects: ObjectStore;
+  readonly #vdis: VdiTable;
+  readonly #locks: LockTable;
+  /** Orders data_vdi_id updates against refresh reads, per vid. */
+  readonly #inodeMutex = new KeyedMutex<number>();
+
+  constructor(options: SheepServerOptions) {
+    this.#options = options;
+    this.#objects = options.objects;
+    this.#vdis = options.vdis;
+    this.#locks = options.locks;
+  }
+
+  async handle(request: RequestHeader, payload: Buffer | undefined, node: StoreNode): Promise<Reply> {
+    const versionOk = isInternalOpcode(request.opcode)
+      ? request.protoVer === SD_SHEEP_PROTO_VER
+      : request.protoVer <= SD_PROTO_VER;
+    if (!versionOk) return this.#fail(request, SdRes.VER_MISMATCH, node, 'unsupported proto_ver');
+    try {
+      return await this.#dispatch(request, payload ?? EMPTY, node);
+    } catch (error) {
+      this.#options.logger.error(
+        { err: error, op: opcodeName(request.opcode), node: node.key },
+        'store request failed with an I/O error',
+      );
+      return this.#reply(request, SdRes.EIO);
+    }
+  }
+
+  #dispatch(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> | Reply {
+    switch (request.opcode) {
+      case SdOp.CREATE_AND_WRITE_OBJ:
+        return this.#createAndWrite(request, payload, node);
+      case SdOp.READ_OBJ:
+        return this.#readObject(request, node);
+      case SdOp.WRITE_OBJ:
+        return this.#writeObject(request, payload, node);
+      case SdOp.REMOVE_OBJ:
+        return this.#removeObject(request);
+      case SdOp.DISCARD_OBJ:
+        return this.#discardObject(request);
+      case SdOp.NEW_VDI:
+        return this.#newVdi(request, payload, node);
+      case SdOp.LOCK_VDI:
+        return this.#lockVdi(request, payload, node);
+      case SdOp.RELEASE_VDI:
+        return this.#releaseVdi(request, node);
+      case SdOp.GET_VDI_INFO:
+        return this.#getVdiInfo(request, payload, node);
+      case SdOp.READ_VDIS:
+        return this.#bitmap(request, this.#vdis.inUseBitmap());
+      case SdOp.READ_DEL_VDIS:
+        return this.#bitmap(request, this.#vdis.deletedBitmap());
+      case SdOp.FLUSH_VDI:
+        return this.#flush(request);
+      case SdOp.DEL_VDI:
+        return this.#deleteVdi(request, payload, node);
+      case SdOp.GET_CLUSTER_DEFAULT:
+        return this.#clusterDefault(request);
+      case SdOp.GET_VDI_ATTR:
+        return this.#getVdiAttr(request, payload, node);
+      case SdOp.GET_VDI_COPIES:
+        return this.#vdiCopies(request);
+      case SdOp.GET_NODE_LIST:
+        return this.#nodeList(request);
+      case SdOp.STAT_SHEEP:
+        return this.#statSheep(request);
+      case SdOp.KILL_NODE:
+        return this.#killNode(request, node);
+      case SdOp.INODE_COHERENCE:
+        return this.#inodeCoherence(request, node);
+      default:
+        return this.#fail(request, SdRes.INVALID_PARMS, node, 'unknown opcode');
+    }
+  }
+
+  // ---- object I/O ---------------------------------------------------------------------------
+
+  async #createAndWrite(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
+    const args = objArgs(request);
+    if (!args || (request.flags & SdFlag.WRITE) === 0)
+      return this.#fail(request, SdRes.INVALID_PARMS, node, 'no payload');
+    const refused = this.#refusal(request, args.oid, node);
+    if (refused !== undefined) return this.#reply(request, refused);
+    const sizeBytes = this.#objectSize(args.oid);
+    if (args.offset + payload.length > sizeBytes) {
+      return this.#fail(
+        request,
+        SdRes.INVALID_PARMS,
+        node,
+        `write past the end of object ${oidToHex(args.oid)}`,
+      );
+    }
+    let base: Buffer | undefined;
+    if ((request.flags & SdFlag.COW) !== 0 && payload.length !== sizeBytes) {
+      base = await this.#objects.read(args.cowOid, 0, sizeBytes);
+      if (!base)
+        return this.#fail(
+          request,
+          SdRes.NO_OBJ,
+          node,
+          `copy-on-write source ${oidToHex(args.cowOid)} missing`,
+        );
+    }
+    await this.#objects.create(args.oid, { sizeBytes, base, data: payload, offset: args.offset });
+    if (isVdiOid(args.oid)) await this.#vdis.reloadHeader(oidToVid(args.oid));
+    return this.#reply(request, SdRes.SUCCESS);
+  }
+
+  async #readObject(request: RequestHeader, node: StoreNode): Promise<Reply> {
+    const args = objArgs(request);
+    if (!args) return this.#fail(request, SdRes.INVALID_PARMS, node, 'bad arguments');
+    const vid = oidToVid(args.oid);
+    const isRefresh = isVdiOid(args.oid) && args.offset === 0 && request.dataLength === SD_INODE_DATA_END;
+    if (!isRefresh) {
+      const refused = this.#refusal(request, args.oid, node);
+      if (refused !== undefined) return this.#reply(request, refused);
+      const bytes = await this.#objects.read(args.oid, args.offset, request.dataLength);
+      return bytes ? this.#reply(request, SdRes.SUCCESS, bytes) : this.#reply(request, SdRes.NO_OBJ);
+    }
+    return this.#inodeMutex.run(vid, async () => {
+      const bytes = await this.#objects.read(args.oid, 0, request.dataLength);
+      if (!bytes) return this.#reply(request, SdRes.NO_OBJ);
+      this.#locks.validate(vid, node.key);
+      return this.#reply(request, SdRes.SUCCESS, bytes);
+    });
+  }
+
+  async #writeObject(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
+    const args = objArgs(request);
+    if (!args || (request.flags & SdFlag.WRITE) === 0)
+      return this.#fail(request, SdRes.INVALID_PARMS, node, 'no payload');
+    const refused = this.#refusal(request, args.oid, node);
+    if (refused !== undefined) return this.#reply(request, refused);
+    const sizeBytes = this.#objectSize(args.oid);
+    const end = args.offset + payload.length;
+    if (end > sizeBytes) {
+      return this.#fail(
+        request,
+        SdRes.INVALID_PARMS,
+        node,
+        `write past the end of object ${oidToHex(args.oid)}`,
+      );
+    }
+    if (!isVdiOid(args.oid)) {
+      const written = await this.#objects.write(args.oid, args.offset, payload);
+      return this.#reply(request, written ? SdRes.SUCCESS : SdRes.NO_OBJ);
+    }
+    const vid = oidToVid(args.oid);
+    const updatesDataIndex = args.offset >= SD_INODE_HEADER_SIZE && end <= SD_INODE_DATA_END;
+    const write = async () => {
+      if (updatesDataIndex) this.#locks.invalidateOthers(vid, node.key);
+      const written = await this.#objects.write(args.oid, args.offset, payload);
+      if (written && args.offset < SD_INODE_HEADER_SIZE) await this.#vdis.reloadHeader(vid);
+      return this.#reply(request, written ? SdRes.SUCCESS : SdRes.NO_OBJ);
+    };
+    return updatesDataIndex ? this.#inodeMutex.run(vid, write) : write();
+  }
+
+  async #removeObject(request: RequestHeader): Promise<Reply> {
+    const args = objArgs(request);
+    if (!args) return this.#reply(request, SdRes.INVALID_PARMS);
+    return this.#reply(request, (await this.#objects.remove(args.oid)) ? SdRes.SUCCESS : SdRes.NO_OBJ);
+  }
+
+  /** DISCARD_OBJ: unmap data_vdi_id[idx] in the inode, then drop the object. */
+  async #discardObject(request: RequestHeader): Promise<Reply> {
+    const args = objArgs(request);
+    if (!args || !isDataOid(args.oid)) return this.#reply(request, SdRes.INVALID_PARMS);
+    const vid = oidToVid(args.oid);
+    const idx = dataOidToIdx(args.oid);
+    const offset = SD_INODE_HEADER_SIZE + 4 * idx;
+    if (offset + 4 > SD_INODE_DATA_END) return this.#reply(request, SdRes.INVALID_PARMS);
+    const written = await this.#objects.write(vidToVdiOid(vid), offset, Buffer.alloc(4));
+    if (!written) return this.#reply(request, SdRes.NO_VDI);
+    await this.#objects.remove(args.oid);
+    return this.#reply(request, SdRes.SUCCESS);
+  }
+
+  async #flush(request: RequestHeader): Promise<Reply> {
+    // sheep 1.0 answers INVALID_PARMS (FLUSH_VDI is dead there) and clients treat it as
+    // success; this store really makes writes durable, so it says SUCCESS.
+    await this.#objects.flush();
+    return this.#reply(request, SdRes.SUCCESS);
+  }
+
+  /**
+   * The coherence check for TGT-flagged object I/O: refused with INODE_INVALIDATED when the
+   * object's vid is share-locked and this node's participant is INVALIDATED. Then READONLY for
+   * writes into a snapshot's data objects.
+   */
+  #refusal(request: RequestHeader, oid: bigint, node: StoreNode): number | undefined {
+    const vid = oidToVid(oid);
+    if ((request.flags & SdFlag.TGT) !== 0 && this.#locks.isInvalidated(vid, node.key)) {
+      return SdRes.INODE_INVALIDATED;
+    }
+    if (request.opcode !== SdOp.READ_OBJ && isDataOid(oid) && this.#vdis.isSnapshot(vid))
+      return SdRes.READONLY;
+    return undefined;
+  }
+
+  #objectSize(oid: bigint): number {
+    if (isVdiOid(oid)) return SD_INODE_SIZE;
+    if (isAttrOid(oid)) return SD_ATTR_OBJ_SIZE;
+    const header = this.#vdis.header(oidToVid(oid));
+    return 2 ** (header?.blockSizeShift || this.#vdis.defaults.blockSizeShift);
+  }
+
+  // ---- VDI operations -------------------------------------------------------------------------
+
+  async #newVdi(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
+    if (request.args.kind !== 'vdi' || payload.length !== SD_MAX_VDI_LEN) {
+      return this.#fail(request, SdRes.INVALID_PARMS, node, 'NEW_VDI needs a 256-byte name');
+    }
+    const args = request.args;
+    const result = await this.#vdis.newVdi({
+      name: cString(payload, 0, SD_MAX_VDI_LEN),
+      sizeBytes: args.vdiSize,
+      baseVid: args.baseVdiId,
+      snapid: args.snapid,
+      copies: args.copies,
+      copyPolicy: args.copyPolicy,
+      storePolicy: args.storePolicy,
+      blockSizeShift: args.blockSizeShift,
+    });
+    return this.#vdiReply(request, result);
+  }
+
+  async #lockVdi(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
+    const query = this.#nameQuery(request, payload);
+    if (!query)
+      return this.#fail(request, SdRes.INVALID_PARMS, node, 'LOCK_VDI needs name[256] or name+tag[512]');
+    const found = this.#vdis.lookup(query);
+    if (!('vid' in found)) return this.#reply(request, found.result);
+    const type = request.args.kind === 'vdi' && request.args.type === LockType.SHARED ? 'shared' : 'normal';
+    if (this.#locks.lock(found.vid, node.key, type) === 'locked')
+      return this.#reply(request, SdRes.VDI_LOCKED);
+    return this.#vdiReply(request, found);
+  }
+
+  #releaseVdi(request: RequestHeader, node: StoreNode): Reply {
+    if (request.args.kind !== 'vdi') return this.#reply(request, SdRes.INVALID_PARMS);
+    const type = request.args.type === LockType.SHARED ? 'shared' : 'normal';
+    this.#locks.release(request.args.baseVdiId, node.key, type);
+    return this.#reply(request, SdRes.SUCCESS);
+  }
+
+  #getVdiInfo(request: RequestHeader, payload: Buffer, node: StoreNode): Reply {
+    const query = this.#nameQuery(request, payload);
+    if (!query)
+      return this.#fail(request, SdRes.INVALID_PARMS, node, 'GET_VDI_INFO needs name[256] or name+tag[512]');
+    return this.#vdiReply(request, this.#vdis.lookup(query));
+  }
+
+  async #deleteVdi(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
+    const query = this.#nameQuery(request, payload);
+    if (!query)
+      return this.#fail(request, SdRes.INVALID_PARMS, node, 'DEL_VDI needs name[256] or name+tag[512]');
+    const result = await this.#vdis.deleteVdi(query);
+    if ('vid' in result) this.#locks.forget(result.vid);
+    return this.#vdiReply(request, result);
+  }
+
+  #clusterDefault(request: RequestHeader): Reply {
+    const defaults = this.#vdis.defaults;
+    return this.#reply(request, SdRes.SUCCESS, undefined, {
+      kind: 'clusterDefault',
+      nrCopies: defaults.copies,
+      copyPolicy: defaults.copyPolicy,
+      blockSizeShift: defaults.blockSizeShift,
+    });
+  }
+
+  #bitmap(request: RequestHeader, bitmap: Buffer): Reply {
+    if (request.dataLength !== SD_VDI_BITMAP_SIZE) return this.#reply(request, SdRes.INVALID_PARMS);
+    return this.#reply(request, SdRes.SUCCESS, bitmap);
+  }
+
+  /**
+   * GET_VDI_ATTR: find (or create, or delete) the attribute object for (VDI, key). Attribute
+   * objects are keyed by the *name* hash so that attributes survive snapshots; collisions are
+   * probed linearly, as sheep does.
+   */
+  async #getVdiAttr(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
+    if (request.args.kind !== 'vdi' || payload.length !== SD_ATTR_OBJ_SIZE) {
+      return this.#fail(
+        request,
+        SdRes.INVALID_PARMS,
+        node,
+        `GET_VDI_ATTR needs a ${SD_ATTR_OBJ_SIZE}-byte attribute`,
+      );
+    }
+    const attr = decodeVdiAttr(payload);
+    const found = this.#vdis.lookup({ name: attr.name, tag: attr.tag, snapid: request.args.snapid });
+    if (!('vid' in found)) return this.#reply(request, found.result);
+    const nameVid = sdHashVdi(attr.name);
+    const keyBytes = payload.subarray(0, 528 + 256);
+    const hashInput = Buffer.concat([
+      payload.subarray(0, 512),
+      payload.subarray(520, 524),
+      payload.subarray(528, 784),
+    ]);
+    let attrId = Number(fnv1a64(hashInput) & 0xffffffffn);
+    for (let probe = 0; probe < ATTR_PROBES_MAX; probe++, attrId = (attrId + 1) >>> 0) {
+      const oid = vidToAttrOid(nameVid, attrId);
+      const existing = await this.#objects.read(oid, 0, SD_ATTR_OBJ_SIZE);
+      const answer = (result: number) =>
+        this.#reply(request, result, undefined, {
+          kind: 'vdi',
+          rsvd: 0,
+          vdiId: nameVid,
+          attrId,
+          copies: this.#vdis.defaults.copies,
+          blockSizeShift: 0,
+        });
+      if (!existing) {
+        if ((request.flags & SdFlag.CREAT) === 0) return answer(SdRes.NO_OBJ);
+        await this.#objects.create(oid, { sizeBytes: SD_ATTR_OBJ_SIZE, data: payload, offset: 0 });
+        return answer(SdRes.SUCCESS);
+      }
+      if (!sameAttrKey(existing, keyBytes)) continue;
+      if ((request.flags & SdFlag.DEL) !== 0) {
+        await this.#objects.remove(oid);
+        return answer(SdRes.SUCCESS);
+      }
+      if ((request.flags & SdFlag.EXCL) !== 0) return answer(SdRes.VDI_EXIST);
+      return answer(SdRes.SUCCESS);
+    }
+    return this.#reply(request, SdRes.FULL_VDI);
+  }
+
+  /** GET_VDI_COPIES: every live VDI's vdi_state record, with its lock and participants. */
+  #vdiCopies(request: RequestHeader): Reply {
+    const records: Buffer[] = [];
+    const nodes = new Map(this.#options.nodes().map((node) => [node.key, node.endpoint]));
+    for (const vid of this.#vdis.vids()) {
+      const header = this.#vdis.header(vid)!;
+      if (header.name === '') continue;
+      const lock = this.#locks.view(vid);
+      records.push(
+        encodeVdiState({
+          vid,
+          nrCopies: header.nrCopies,
+          snapshot: isSnapshot(header),
+          deleted: false,
+          copyPolicy: header.copyPolicy,
+          blockSizeShift: header.blockSizeShift,
+          parentVid: header.parentVdiId,
+          lockState:
+            lock.state === 'locked'
+              ? LockState.LOCKED
+              : lock.state === 'shared'
+                ? LockState.SHARED
+                : LockState.UNLOCKED,
+          lockOwner: lock.owner ? nodes.get(lock.owner) : undefined,
+          participants: lock.participants.map((participant) => ({
+            node: nodes.get(participant.node) ?? parseNodeKey(participant.node),
+            state:
+              participant.state === 'modified'
+                ? ParticipantState.MODIFIED
+                : participant.state === 'shared'
+                  ? ParticipantState.SHARED
+                  : ParticipantState.INVALIDATED,
+          })),
+        }),
+      );
+    }
+    const fits = Math.floor(request.dataLength / SD_VDI_STATE_SIZE);
+    return this.#reply(request, SdRes.SUCCESS, Buffer.concat(records.slice(0, fits)));
+  }
+
+  #nodeList(request: RequestHeader): Reply {
+    const nodes = this.#options
+      .nodes()
+      .map((node) => encodeSdNode({ node: node.endpoint, nrVnodes: 128, zone: 0 }));
+    const body = Buffer.concat(nodes);
+    return this.#reply(request, SdRes.SUCCESS, body.subarray(0, Math.min(body.length, request.dataLength)), {
+      kind: 'raw',
+      bytes: Buffer.alloc(28),
+    });
+  }
+
+  async #statSheep(request: RequestHeader): Promise<Reply> {
+    const capacity = (await this.#options.capacity?.()) ?? { sizeBytes: 0n, freeBytes: 0n };
+    return this.#reply(request, SdRes.SUCCESS, undefined, {
+      kind: 'node',
+      nrNodes: this.#options.nodes().length,
+      storeSize: capacity.sizeBytes,
+      storeFree: capacity.freeBytes,
+    });
+  }
+
+  #killNode(request: RequestHeader, node: StoreNode): Reply {
+    this.#options.eventLog.append(`store/node/${node.key}`, 'node.killed', {});
+    this.#locks.nodeLeft(node.key);
+    this.#options.onNodeKill?.(node);
+    return this.#reply(request, SdRes.SUCCESS);
+  }
+
+  /** Sheep sends this to itself; honour it from a client as sheep would from a peer node. */
+  #inodeCoherence(request: RequestHeader, node: StoreNode): Reply {
+    if (request.args.kind !== 'inodeCoherence') return this.#reply(request, SdRes.INVALID_PARMS);
+    const { vid, validate } = request.args;
+    if (this.#locks.participantState(vid, node.key) === undefined) return this.#reply(request, SdRes.NO_VDI);
+    if (validate) this.#locks.validate(vid, node.key);
+    else this.#locks.invalidateOthers(vid, node.key);
+    return this.#reply(request, SdRes.SUCCESS);
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  #nameQuery(
+    request: RequestHeader,
+    payload: Buffer,
+  ): { name: string; tag: string; snapid: number } | undefined {
+    if (request.args.kind !== 'vdi') return undefined;
+    if (payload.length !== SD_MAX_VDI_LEN && payload.length !== 2 * SD_MAX_VDI_LEN) return undefined;
+    return {
+      name: cString(payload, 0, SD_MAX_VDI_LEN),
+      tag: payload.length > SD_MAX_VDI_LEN ? cString(payload, SD_MAX_VDI_LEN, SD_MAX_VDI_LEN) : '',
+      snapid: request.args.snapid,
+    };
+  }
+
+  #vdiReply(request: RequestHeader, result: { result: number; vid?: number }): Reply {
+    if (result.result !== SdRes.SUCCESS || result.vid === undefined)
+      return this.#reply(request, result.result);
+    const header = this.#vdis.header(result.vid);
+    return this.#reply(request, SdRes.SUCCESS, undefined, {
+      kind: 'vdi',
+      rsvd: 0,
+      vdiId: result.vid,
+      attrId: 0,
+      copies: header?.nrCopies ?? this.#vdis.defaults.copies,
+      blockSizeShift: header?.blockSizeShift ?? this.#vdis.defaults.blockSizeShift,
+    });
+  }
+
+  #fail(request: RequestHeader, result: number, node: StoreNode, why: string): Reply {
+    this.#options.logger.warn(
+      { op: opcodeName(request.opcode), id: request.id, node: node.key, result: resultName(result) },
+      `refused a request: ${why}`,
+    );
+    return this.#reply(request, result);
+  }
+
+  #reply(request: RequestHeader, result: number, payload?: Buffer, args?: ResponseArgs): Reply {
+    // Never more payload than asked for: the client reads only data_length bytes.
+    const body =
+      result === SdRes.SUCCESS && payload && payload.length > 0
+        ? payload.subarray(0, request.dataLength)
+        : undefined;
+    return {
+      header: responseFor(request, result, { epoch: EPOCH, args, dataLength: body?.length ?? 0 }),
+      payload: body,
+    };
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function objArgs(request: RequestHeader) {
+  return request.args.kind === 'obj' ? request.args : undefined;
+}
+
+function cString(bytes: Buffer, offset: number, length: number): string {
+  const field = bytes.subarray(offset, offset + length);
+  const end = field.indexOf(0);
+  return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
+}
+
+/** name, tag, ctime, snap_id and key: what makes two attribute objects the same attribute. */
+function sameAttrKey(existing: Buffer, keyBytes: Buffer): boolean {
+  return (
+    existing.subarray(0, 512).equals(keyBytes.subarray(0, 512)) &&
+    existing.subarray(520, 524).equals(keyBytes.subarray(520, 524)) &&
+    existing.subarray(528, 784).equals(keyBytes.subarray(528, 784))
+  );
+}
+
+function parseNodeKey(key: string): Endpoint {
+  const colon = key.lastIndexOf(':');
+  return { host: key.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(key.slice(colon + 1)) };
+}
