@@ -11,7 +11,9 @@ export interface Endpoint {
 }
 
 export function endpointToString(endpoint: Endpoint): string {
-  return endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
+  return endpoint.host.includes(':')
+    ? `[${endpoint.host}]:${endpoint.port}`
+    : `${endpoint.host}:${endpoint.port}`;
 }
 
 /** Why a stream closed: 'end' = the peer or we ended cleanly; 'reset' = aborted; 'error' = failed. */

@@ -21,7 +21,6 @@ import type { EventLog } from '../core/event-log.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { Logger } from '../core/logger.js';
 import {
-  isInternalOpcode,
   LockState,
   LockType,
   opcodeName,
@@ -32,8 +31,6 @@ import {
   SD_INODE_HEADER_SIZE,
   SD_INODE_SIZE,
   SD_MAX_VDI_LEN,
-  SD_PROTO_VER,
-  SD_SHEEP_PROTO_VER,
   SD_VDI_BITMAP_SIZE,
   SD_VDI_STATE_SIZE,
   SdFlag,
@@ -58,8 +55,9 @@ import {
   vidToAttrOid,
   vidToVdiOid,
 } from '../sheepdog/wire/oid.js';
-import { decodeVdiAttr } from '../sheepdog/wire/vdi-attr.js';
-import { fnv1a64, sdHashVdi } from '../sheepdog/wire/vdi-hash.js';
+import { checkRequestProtoVer } from '../sheepdog/wire/proto-ver.js';
+import { decodeVdiAttr, vdiAttrId } from '../sheepdog/wire/vdi-attr.js';
+import { sdHashVdi } from '../sheepdog/wire/vdi-hash.js';
 import { encodeVdiState } from '../sheepdog/wire/vdi-state.js';
 import type { LockTable } from './lock-table.js';
 import type { ObjectStore } from './object-store.js';
@@ -113,10 +111,8 @@ export class SheepServer {
   }
 
   async handle(request: RequestHeader, payload: Buffer | undefined, node: StoreNode): Promise<Reply> {
-    const versionOk = isInternalOpcode(request.opcode)
-      ? request.protoVer === SD_SHEEP_PROTO_VER
-      : request.protoVer <= SD_PROTO_VER;
-    if (!versionOk) return this.#fail(request, SdRes.VER_MISMATCH, node, 'unsupported proto_ver');
+    const badVersion = checkRequestProtoVer(request.protoVer, request.opcode);
+    if (badVersion) return this.#fail(request, SdRes.VER_MISMATCH, node, badVersion.message);
     try {
       return await this.#dispatch(request, payload ?? EMPTY, node);
     } catch (error) {
@@ -391,17 +387,14 @@ export class SheepServer {
         `GET_VDI_ATTR needs a ${SD_ATTR_OBJ_SIZE}-byte attribute`,
       );
     }
-    const attr = decodeVdiAttr(payload);
+    const decoded = decodeVdiAttr(payload);
+    if (!decoded.ok) return this.#fail(request, SdRes.INVALID_PARMS, node, decoded.error.message);
+    const attr = decoded.value;
     const found = this.#vdis.lookup({ name: attr.name, tag: attr.tag, snapid: request.args.snapid });
     if (!('vid' in found)) return this.#reply(request, found.result);
     const nameVid = sdHashVdi(attr.name);
     const keyBytes = payload.subarray(0, 528 + 256);
-    const hashInput = Buffer.concat([
-      payload.subarray(0, 512),
-      payload.subarray(520, 524),
-      payload.subarray(528, 784),
-    ]);
-    let attrId = Number(fnv1a64(hashInput) & 0xffffffffn);
+    let attrId = vdiAttrId(payload);
     for (let probe = 0; probe < ATTR_PROBES_MAX; probe++, attrId = (attrId + 1) >>> 0) {
       const oid = vidToAttrOid(nameVid, attrId);
       const existing = await this.#objects.read(oid, 0, SD_ATTR_OBJ_SIZE);

@@ -45,6 +45,7 @@ export const SdOp = {
   KILL_NODE: 0x9a,
   GET_VDI_COPIES: 0xab,
   CLUSTER_INFO: 0xbe,
+  ALTER_CLUSTER_COPY: 0xbf,
   INODE_COHERENCE: 0xc8,
   READ_DEL_VDIS: 0xc9,
 } as const;

@@ -1,0 +1,176 @@
+/**
+ * qemu-io as an iSCSI initiator for tests: `qemu-io -f raw iscsi://HOST:PORT/IQN/LUN -c CMD ...`.
+ *
+ * Judge a run by its output, not only its exit status: each command prints `wrote N/N bytes ...`
+ * or `read N/N bytes ...`, a pattern mismatch prints `Pattern verification failed at offset X, N bytes`,
+ * and errors print `read failed: ...` / `write failed: ...`. Debian's qemu-io 7.2 does exit 1 when any
+ * command failed (mismatch included), but the status cannot say which command or how many bytes
+ * got through; the parsed lines can.
+ * Piped, qemu-io's stdout is block-buffered (4 KiB chunks), so the streaming variant runs it under
+ * `stdbuf -oL` to see each line when it happens.
+ * If the target dies mid-run, qemu-io (libiscsi) reconnects silently for ever and resumes when a
+ * target comes back on the same portal, so every run here is bounded.
+ */
+import { findExecutable, type ManagedProcess, runProcess, startProcess } from './processes.js';
+
+export interface QemuIoResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Sum of bytes reported written (`wrote N/...`). */
+  wrote: number;
+  /** Sum of bytes reported read (`read N/...`). */
+  read: number;
+  /** Every `Pattern verification failed ...` line. */
+  patternFailures: string[];
+  /** `... failed: ...` lines and `qemu-io: ...` diagnostics. */
+  errors: string[];
+  durationMs: number;
+}
+
+export interface QemuIoOptions {
+  /** The run is SIGKILLed and rejects after this long; default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface OutputTotals {
+  wrote: number;
+  read: number;
+  patternFailures: string[];
+  errors: string[];
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Adds up qemu-io's per-command report lines. */
+export function parseQemuIoOutput(stdout: string, stderr: string): OutputTotals {
+  const totals: OutputTotals = { wrote: 0, read: 0, patternFailures: [], errors: [] };
+  for (const line of `${stdout}\n${stderr}`.split('\n')) {
+    const wrote = /^wrote (\d+)\/\d+ bytes/.exec(line);
+    const read = /^read (\d+)\/\d+ bytes/.exec(line);
+    if (wrote) totals.wrote += Number(wrote[1]);
+    else if (read) totals.read += Number(read[1]);
+    else if (line.startsWith('Pattern verification failed')) totals.patternFailures.push(line);
+    else if (/ failed: /.test(line) || line.startsWith('qemu-io:')) totals.errors.push(line);
+  }
+  return totals;
+}
+
+function qemuIoArgs(url: string, commands: readonly string[]): string[] {
+  if (commands.length === 0) throw new Error('qemuIo: give at least one command (qemu-io would read stdin)');
+  return ['-f', 'raw', url, ...commands.flatMap((command) => ['-c', command])];
+}
+
+/** Runs qemu-io with the commands against url and parses its output. Rejects only on timeout. */
+export async function qemuIo(
+  url: string,
+  commands: readonly string[],
+  { timeoutMs = DEFAULT_TIMEOUT_MS }: QemuIoOptions = {},
+): Promise<QemuIoResult> {
+  const run = await runProcess('qemu-io', qemuIoArgs(url, commands), { timeoutMs });
+  const stdout = run.stdout.toString();
+  const stderr = run.stderr.toString();
+  return {
+    exitCode: run.exitCode,
+    signal: run.signal,
+    stdout,
+    stderr,
+    ...parseQemuIoOutput(stdout, stderr),
+    durationMs: run.durationMs,
+  };
+}
+
+export interface PatternRange {
+  /** Byte value 0..255 written everywhere in the range (`-P`). */
+  pattern: number;
+  offset: number;
+  length: number;
+  timeoutMs?: number;
+}
+
+export interface PatternCheck {
+  ok: boolean;
+  /** Command, exit status and qemu-io's output: pass it as the assertion message. */
+  output: string;
+  result: QemuIoResult;
+}
+
+function patternCommand(verb: 'write' | 'read', { pattern, offset, length }: PatternRange): string {
+  if (!Number.isInteger(pattern) || pattern < 0 || pattern > 255) {
+    throw new Error(`pattern ${pattern} is not a byte value 0..255`);
+  }
+  return `${verb} -P 0x${pattern.toString(16).padStart(2, '0')} ${offset} ${length}`;
+}
+
+function describeRun(url: string, command: string, result: QemuIoResult): string {
+  const status = result.signal ? `signal ${result.signal}` : `exit ${result.exitCode}`;
+  return `qemu-io ${url} -c '${command}' (${status}, ${result.durationMs} ms)\n${result.stdout}${result.stderr}`;
+}
+
+/** Writes pattern over [offset, offset+length); ok when all bytes were reported written. */
+export async function writePattern(url: string, range: PatternRange): Promise<PatternCheck> {
+  const command = patternCommand('write', range);
+  const result = await qemuIo(url, [command], { timeoutMs: range.timeoutMs });
+  const ok = result.exitCode === 0 && result.wrote === range.length && result.errors.length === 0;
+  return { ok, output: describeRun(url, command, result), result };
+}
+
+/** Reads [offset, offset+length) and verifies every byte equals pattern. */
+export async function readPattern(url: string, range: PatternRange): Promise<PatternCheck> {
+  const command = patternCommand('read', range);
+  const result = await qemuIo(url, [command], { timeoutMs: range.timeoutMs });
+  const ok =
+    result.exitCode === 0 &&
+    result.read === range.length &&
+    result.patternFailures.length === 0 &&
+    result.errors.length === 0;
+  return { ok, output: describeRun(url, command, result), result };
+}
+
+/** A qemu-io run whose output arrives line by line while it runs. */
+export interface QemuIoStream {
+  readonly process: ManagedProcess;
+  /** Bytes reported written so far. */
+  readonly wroteSoFar: () => number;
+  /** Waits for the end (bounded) and parses the whole output. A killed run resolves too. */
+  result(timeoutMs?: number): Promise<QemuIoResult>;
+  /** Kills qemu-io's process group (SIGKILL by default). */
+  kill(signal?: NodeJS.Signals): void;
+}
+
+const stdbufPath = findExecutable('stdbuf');
+
+/** Starts qemu-io without waiting, for long command lists the test interrupts mid-way. */
+export function startQemuIo(url: string, commands: readonly string[]): QemuIoStream {
+  const args = qemuIoArgs(url, commands);
+  const startedMs = Date.now();
+  const child = stdbufPath
+    ? startProcess(stdbufPath, ['-oL', 'qemu-io', ...args], { name: 'qemu-io' })
+    : startProcess('qemu-io', args);
+  let wrote = 0;
+  child.onLine(({ text }) => {
+    const match = /^wrote (\d+)\/\d+ bytes/.exec(text);
+    if (match) wrote += Number(match[1]);
+  });
+  return {
+    process: child,
+    wroteSoFar: () => wrote,
+    kill: (signal = 'SIGKILL') => {
+      child.kill(signal);
+    },
+    async result(timeoutMs = DEFAULT_TIMEOUT_MS) {
+      const exit = await child.waitForExit(timeoutMs);
+      const stdout = child.stdoutLines.join('\n');
+      const stderr = child.stderrLines.join('\n');
+      return {
+        exitCode: exit.code,
+        signal: exit.signal,
+        stdout,
+        stderr,
+        ...parseQemuIoOutput(stdout, stderr),
+        durationMs: Date.now() - startedMs,
+      };
+    },
+  };
+}
