@@ -487,7 +487,8 @@ export class SheepServer {
   #killNode(request: RequestHeader, node: StoreNode): Reply {
     this.#options.eventLog.append(`store/node/${node.key}`, 'node.killed', {});
     this.#locks.nodeLeft(node.key);
-    this.#options.onNodeKill?.(node);
+    // Leave after this answer is on its way, so the sender learns that it worked.
+    this.#options.clock.setTimeout(() => this.#options.onNodeKill?.(node), 0);
     return this.#reply(request, SdRes.SUCCESS);
   }
 

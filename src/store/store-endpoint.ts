@@ -75,7 +75,8 @@ export class StoreEndpoint {
     if (this.#closed) return;
     this.#closed = true;
     await this.#listener.close();
-    for (const connection of this.#connections) connection.destroy();
+    // end(), not destroy(): answers already queued (KILL_NODE's own) still reach the client.
+    for (const connection of this.#connections) connection.end();
     this.#options.eventLog.append(`store/node/${this.node.key}`, 'node.closed', {});
   }
 
@@ -124,8 +125,8 @@ class StoreConnection {
     });
   }
 
-  destroy(): void {
-    this.#stream.destroy();
+  end(): void {
+    this.#stream.end();
   }
 
   #receive(chunk: Buffer): void {

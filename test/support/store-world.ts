@@ -1,0 +1,76 @@
+/**
+ * A small simulated world for store tests: the real embedded store (memory objects) with several
+ * endpoints on the memory network, a virtual clock, and real SheepConnections from named hosts.
+ * `settle(promise)` advances virtual time until the promise settles.
+ */
+
+import { EventLog } from '../../src/core/event-log.js';
+import { MemoryRingSink } from '../../src/core/event-sinks.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { createRng } from '../../src/core/rng.js';
+import { VirtualClock } from '../../src/core/virtual-clock.js';
+import { SheepConnection } from '../../src/sheepdog/sheep-connection.js';
+import { MemoryObjectStore } from '../../src/store/memory-object-store.js';
+import { SheepStore } from '../../src/store/sheep-store.js';
+import { MemoryNetwork } from '../../transports/memory.js';
+
+export const STORE_HOST = 'store';
+
+export interface StoreWorld {
+  readonly clock: VirtualClock;
+  readonly network: MemoryNetwork;
+  readonly eventLog: EventLog;
+  readonly events: MemoryRingSink;
+  readonly objects: MemoryObjectStore;
+  readonly store: SheepStore;
+  settle<T>(promise: Promise<T>): Promise<T>;
+  connect(host: string, port: number): Promise<SheepConnection>;
+}
+
+export async function storeWorld(
+  options: { ports?: number[]; locking?: boolean; seed?: number } = {},
+): Promise<StoreWorld> {
+  const clock = new VirtualClock(1_700_000_000_000);
+  const eventLog = new EventLog(clock);
+  const events = new MemoryRingSink(10_000);
+  eventLog.addSink(events);
+  const network = new MemoryNetwork({
+    clock,
+    rng: createRng(options.seed ?? 1),
+    eventLog,
+    options: { delayMsMax: 1 },
+  });
+  const objects = new MemoryObjectStore();
+  const settle = async <T>(promise: Promise<T>): Promise<T> => {
+    let done = false;
+    const watched = promise.finally(() => {
+      done = true;
+    });
+    watched.catch(() => undefined);
+    for (let round = 0; round < 10_000 && !done; round++) await clock.runUntilIdle({ stepsMax: 1000 });
+    return watched;
+  };
+  const store = await settle(
+    SheepStore.open({
+      objects,
+      defaults: { copies: 1, copyPolicy: 0, blockSizeShift: 22 },
+      locking: options.locking ?? true,
+      transport: network.transport(STORE_HOST),
+      listen: (options.ports ?? [7000, 7001]).map((port) => ({ host: STORE_HOST, port })),
+      clock,
+      eventLog,
+      logger: silentLogger,
+    }),
+  );
+  return {
+    clock,
+    network,
+    eventLog,
+    events,
+    objects,
+    store,
+    settle,
+    connect: (host, port) =>
+      settle(SheepConnection.open(network.transport(host), { host: STORE_HOST, port }, { clock })),
+  };
+}
