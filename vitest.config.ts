@@ -9,5 +9,6 @@ export default defineConfig({
     // Two cores: run files in parallel, but the real-peer tests serialise themselves on ports.
     maxWorkers: 2,
     reporters: ['default', './test/support/summary-reporter.ts'],
+    globalSetup: ['./test/support/global-setup.ts'],
   },
 });

@@ -3,12 +3,14 @@
  */
 import { Command } from 'commander';
 import { registerSheepCommand } from './sheep.js';
+import { registerUpCommand } from './up.js';
 import { registerVdiCommands } from './vdi.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('collie')
     .description('iSCSI target on sheepdog VDIs, with an embedded sheep-compatible store')
     .showHelpAfterError();
+  registerUpCommand(program);
   registerSheepCommand(program);
   registerVdiCommands(program);
   await program.parseAsync(argv, { from: 'user' });

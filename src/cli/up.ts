@@ -1,0 +1,104 @@
+/**
+ * `collie up` (what `npm start` runs): the whole thing with nothing to configure. It starts the
+ * embedded store in a data directory (formatted on first start), creates the default VDI when it
+ * is missing, and prints how to reach it. A restart keeps the data.
+ *
+ *   collie up [--data DIR] [--sheep HOST:PORT] [--vdi NAME] [--size SIZE]
+ */
+
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { TcpTransport } from '../../transports/tcp.js';
+import type { Endpoint } from '../../transports/transport.js';
+import { endpointToString } from '../../transports/transport.js';
+import { EventLog } from '../core/event-log.js';
+import { createLogger } from '../core/logger.js';
+import { realClock } from '../core/real-clock.js';
+import { SdRes } from '../sheepdog/wire/constants.js';
+import { SheepStore } from '../store/sheep-store.js';
+import { directoryCapacity, openStoreDirectory } from '../store/store-directory.js';
+import { parseEndpointArg } from './endpoint-arg.js';
+import { parseSizeBytes } from './sizes.js';
+
+interface UpOptions {
+  data: string;
+  sheep: Endpoint;
+  vdi: string;
+  size: string;
+  logLevel?: string;
+}
+
+export function registerUpCommand(program: Command): void {
+  program
+    .command('up')
+    .description('run the embedded store with a default VDI (data kept in --data)')
+    .option('--data <dir>', 'data directory', '.collie')
+    .option(
+      '--sheep <host:port>',
+      'where the embedded store listens',
+      (value: string) => parseEndpointArg(value, '--sheep'),
+      {
+        host: '127.0.0.1',
+        port: 7000,
+      },
+    )
+    .option('--vdi <name>', 'the default VDI', 'vol0')
+    .option('--size <size>', 'size of the default VDI when it is created', '10G')
+    .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .action(async (options: UpOptions) => {
+      await runUp(options);
+    });
+}
+
+async function runUp(options: UpOptions): Promise<void> {
+  const logger = createLogger({ level: options.logLevel, bindings: { component: 'up' } });
+  const sizeBytes = parseSizeBytes(options.size, '--size');
+  const storeDirectory = join(options.data, 'store');
+  const { config, objects } = await openStoreDirectory(storeDirectory);
+  const store = await SheepStore.open({
+    objects,
+    defaults: config,
+    locking: config.locking,
+    transport: new TcpTransport(),
+    listen: [options.sheep],
+    clock: realClock,
+    eventLog: new EventLog(realClock),
+    logger,
+    capacity: () => directoryCapacity(storeDirectory),
+  });
+  const existing = store.vdis.lookup({ name: options.vdi });
+  if (existing.result === SdRes.NO_VDI) {
+    const created = await store.vdis.newVdi({
+      name: options.vdi,
+      sizeBytes: BigInt(sizeBytes),
+      baseVid: 0,
+      snapid: 0,
+      copies: 0,
+      copyPolicy: 0,
+      storePolicy: 0,
+      blockSizeShift: 0,
+    });
+    if (created.result !== SdRes.SUCCESS) throw new Error(`cannot create the default VDI "${options.vdi}"`);
+    logger.info({ vdi: options.vdi, sizeBytes }, 'created the default VDI');
+  }
+  const sheep = endpointToString(options.sheep);
+  const port = options.sheep.port === 7000 ? '' : ` -p ${options.sheep.port}`;
+  process.stdout.write(
+    [
+      `collie up ready: data in ${options.data}, store on ${sheep}, VDI "${options.vdi}"`,
+      '',
+      `  npx collie vdi list${port}`,
+      `  echo hello | npx collie vdi write ${options.vdi} 0${port}`,
+      `  npx collie vdi read ${options.vdi} 0 6${port}`,
+      '  tgt: tgtadm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 --bstype sheepdog \\',
+      `         --backing-store tcp:${sheep}:${options.vdi}`,
+      '',
+    ].join('\n'),
+  );
+  const stop = async () => {
+    await store.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}
