@@ -35,7 +35,10 @@ export interface BlockBackend {
    * Which parts of a range are mapped (allocated), for GET LBA STATUS: runs covering the range
    * in order. Backends that cannot tell report one mapped run.
    */
-  mapStatus?(offsetBytes: number, lengthBytes: number): Promise<Array<{ offsetBytes: number; lengthBytes: number; mapped: boolean }>>;
+  mapStatus?(
+    offsetBytes: number,
+    lengthBytes: number,
+  ): Promise<Array<{ offsetBytes: number; lengthBytes: number; mapped: boolean }>>;
   close(): Promise<void>;
 }
 

@@ -19,6 +19,9 @@ import { afterAll } from 'vitest';
 
 export type StreamName = 'stdout' | 'stderr';
 
+/** A line longer than this is cut (binary output has no newlines). */
+const LINE_CHARS_MAX = 64 * 1024;
+
 export interface OutputLine {
   stream: StreamName;
   text: string;
@@ -265,6 +268,12 @@ export class ManagedProcess {
       const parts = (partial + decoder.write(chunk)).split('\n');
       partial = parts.pop() ?? '';
       for (const part of parts) this.pushLine(stream, part.replace(/\r$/, ''));
+      // Binary output without newlines would make `partial` grow quadratically: cut it into
+      // bounded pseudo-lines instead (they only serve error messages).
+      if (partial.length > LINE_CHARS_MAX) {
+        this.pushLine(stream, `${partial.slice(0, 200)}… (${partial.length} chars without a newline)`);
+        partial = '';
+      }
     });
     source.on('end', () => {
       const rest = partial + decoder.end();
