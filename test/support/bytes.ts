@@ -1,8 +1,8 @@
 /**
  * A deliberately naive byte builder for codec tests. It shares no code with
  * src/sheepdog/wire/writer.ts (no Buffer.write* helpers, no cursor), so an encoder bug cannot
- * hide behind the same bug in the expected bytes. Everything is little-endian and spelled out
- * byte by byte.
+ * hide behind the same bug in the expected bytes. Sheep is little-endian (le16/le32/le64), iSCSI
+ * is big-endian (be16/be24/be32/be64); everything is spelled out byte by byte.
  */
 
 /** "01 12 | 0000" -> bytes. Spaces, newlines and '|' are ignored; anything else must be hex. */
@@ -36,6 +36,22 @@ export function le64(value: bigint): number[] {
     rest /= 256n;
   }
   return out;
+}
+
+export function be16(value: number): number[] {
+  return [(value >> 8) & 0xff, value & 0xff];
+}
+
+export function be24(value: number): number[] {
+  return [(value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff];
+}
+
+export function be32(value: number): number[] {
+  return [(value >>> 24) & 0xff, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff];
+}
+
+export function be64(value: bigint): number[] {
+  return le64(value).reverse();
 }
 
 export function zeros(count: number): number[] {
