@@ -1,0 +1,434 @@
+/**
+ * The client's cached inode of one VDI (vid, block_size_shift, size, data_vdi_id[]) and the
+ * protocol that keeps it coherent with sheep (protocol doc §8, tgt's reload_inode in §9). Its
+ * state is the inode-view machine (machines/inode-view.ts), run as an actor; every transition
+ * goes to the event log.
+ *
+ * Rules
+ * - Open = LOCK_VDI shared by name (join the participants, learn the working vid), then the
+ *   refresh read. Only flat VDIs (store_policy 0) with block_size_shift 20..31 are served.
+ * - A reload for 'invalidated' refresh-reads the current vid (that re-validates us). If that
+ *   inode turns out to be a snapshot (or is gone, or was deleted), the working VDI is
+ *   re-resolved by name and read instead. A reload for 'readonly' re-resolves first. Re-resolving = LOCK_VDI shared by
+ *   name; VDI_LOCKED then means we already participate in that vid (we locked it earlier, or a
+ *   LOCK whose answer was lost did), which GET_VDI_INFO confirms. COLLECTING_CINFO (a node
+ *   that just joined) is waited out with a backoff, within the pool's time bound.
+ * - One reload at a time. `generation` counts completed loads: a request that planned under
+ *   generation g and got INODE_INVALIDATED asks reload(reason, g); if the generation moved on
+ *   it returns at once (someone reloaded since), and if a reload runs it joins it. N requests
+ *   hitting 0x1D together cause one reload, not N (tgt's inode_version).
+ * - Allocations are recorded only after sheep acknowledged the inode update. One that is
+ *   acknowledged while a reload is in flight is replayed onto the reloaded table, because the
+ *   refresh read may have been served before the update: otherwise the cache would call our own
+ *   new object unallocated and a later write would CREATE over it (losing data).
+ * - Every vid we LOCKed is remembered, so close() can RELEASE each one (the old working VDI
+ *   stays locked after a snapshot otherwise).
+ */
+import { endianness } from 'node:os';
+import { type Actor, createActor } from 'xstate';
+import {
+  type InodeReloadReason,
+  type InodeViewEvent,
+  type InodeViewStateName,
+  inodeViewMachine,
+} from '../../../machines/inode-view.js';
+import { BackendError } from '../../backends/block-backend.js';
+import { assert } from '../../core/assert.js';
+import type { Clock } from '../../core/clock.js';
+import type { EventLog } from '../../core/event-log.js';
+import { sleepMs } from '../../core/sleep.js';
+import { SheepConnectionError, type SheepResponse } from '../sheep-connection.js';
+import {
+  resultName,
+  SD_INODE_DATA_END,
+  SD_INODE_DATA_INDEX,
+  SD_INODE_HEADER_SIZE,
+  SD_MAX_BLOCK_SIZE_SHIFT,
+  SD_MIN_BLOCK_SIZE_SHIFT,
+  SdRes,
+} from '../wire/constants.js';
+import { decodeInodeHeader, type InodeHeader, isSnapshot } from '../wire/inode.js';
+import { RESENDS_MAX, type SheepPool, SheepUnavailableError } from './sheep-pool.js';
+import {
+  getVdiInfoRequest,
+  lockSharedRequest,
+  refreshReadRequest,
+  releaseSharedRequest,
+  vdiNamePayload,
+} from './tgt-requests.js';
+
+/** Re-resolutions in one reload when each resolved vid is a snapshot again (snapshots racing). */
+const RESOLVES_MAX = 4;
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+/** COLLECTING_CINFO as sheep v0.9.x (and tgt) number it; v1.0 moved it to 0x95. */
+const LEGACY_COLLECTING_CINFO = 0x1c;
+const COLLECTING_RETRY_MS_MIN = 100;
+const COLLECTING_RETRY_MS_MAX = 2000;
+
+export interface InodeCacheOptions {
+  readonly pool: SheepPool;
+  readonly vdiName: string;
+  readonly clock: Clock;
+  readonly eventLog: EventLog;
+  /** Event log actor, e.g. "sheepdog/vol0@127.0.0.1:7000/inode". */
+  readonly actor: string;
+}
+
+interface LoadedInode {
+  readonly vid: number;
+  readonly header: InodeHeader;
+  readonly payload: Buffer;
+}
+
+function hex(vid: number): string {
+  return `0x${vid.toString(16)}`;
+}
+
+export class InodeCache {
+  readonly vdiName: string;
+  readonly #pool: SheepPool;
+  readonly #clock: Clock;
+  readonly #eventLog: EventLog;
+  readonly #actorId: string;
+  readonly #view: Actor<typeof inodeViewMachine>;
+  /** data_vdi_id[]: which vid owns object idx (0 = unallocated). Updated in place. */
+  readonly #table = new Uint32Array(SD_INODE_DATA_INDEX);
+  readonly #lockedVids = new Set<number>();
+  #header: InodeHeader | undefined;
+  #vid = 0;
+  #generation = 0;
+  #reloading: Promise<void> | undefined;
+  /** Allocations acknowledged while a reload is in flight, replayed onto its result. */
+  #replay: Map<number, number> | undefined;
+
+  private constructor(options: InodeCacheOptions) {
+    this.vdiName = options.vdiName;
+    this.#pool = options.pool;
+    this.#clock = options.clock;
+    this.#eventLog = options.eventLog;
+    this.#actorId = options.actor;
+    this.#view = createActor(inodeViewMachine, { input: { vdiName: options.vdiName } });
+    this.#view.start();
+  }
+
+  /** LOCK_VDI shared + refresh read. Rejects with BackendError (or SheepUnavailableError). */
+  static async open(options: InodeCacheOptions): Promise<InodeCache> {
+    const cache = new InodeCache(options);
+    try {
+      const vid = await cache.#lockShared('open');
+      const loaded = await cache.#refreshRead(vid);
+      if (loaded === undefined) {
+        throw new BackendError(
+          'medium',
+          `VDI "${cache.vdiName}" (vid ${hex(vid)}) has no inode object on sheep at ${cache.#pool.endpoint}; the store is damaged`,
+        );
+      }
+      cache.#checkServable(loaded);
+      cache.#apply(loaded);
+      cache.#send({ type: 'LOADED', vid });
+      return cache;
+    } catch (error) {
+      cache.#send({ type: 'LOAD_FAILED' });
+      await cache.releaseAll().catch(() => undefined);
+      cache.#view.stop();
+      throw error;
+    }
+  }
+
+  get vid(): number {
+    return this.#vid;
+  }
+
+  get header(): InodeHeader {
+    assert(this.#header !== undefined, 'the inode cache is used before it loaded');
+    return this.#header;
+  }
+
+  get blockSizeShift(): number {
+    return this.header.blockSizeShift;
+  }
+
+  get objectBytes(): number {
+    return 2 ** this.header.blockSizeShift;
+  }
+
+  get copies(): number {
+    return this.header.nrCopies;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get state(): InodeViewStateName {
+    return this.#view.getSnapshot().value as InodeViewStateName;
+  }
+
+  /** Vids we hold a shared lock on, in the order they were locked. */
+  get lockedVids(): readonly number[] {
+    return [...this.#lockedVids];
+  }
+
+  /** data_vdi_id[idx]: the owner of object idx as we know it (0 = unallocated). */
+  owner(idx: number): number {
+    return this.#table[idx]!;
+  }
+
+  /**
+   * Reloads after INODE_INVALIDATED ('invalidated') or READONLY ('readonly'), unless the cache
+   * moved past `seenGeneration` already; joins a reload in flight. See the file comment.
+   */
+  reload(reason: InodeReloadReason, seenGeneration: number): Promise<void> {
+    if (this.#generation !== seenGeneration) return Promise.resolve();
+    if (this.#reloading !== undefined) return this.#reloading;
+    const reloading = this.#runReload(reason).finally(() => {
+      this.#reloading = undefined;
+    });
+    this.#reloading = reloading;
+    return reloading;
+  }
+
+  /**
+   * Records that sheep acknowledged data_vdi_id[minIdx..maxIdx] = vid (our inode update). An
+   * update for a vid that is no longer the working one (a snapshot raced it) changes nothing.
+   */
+  recordAllocation(vid: number, minIdx: number, maxIdx: number): void {
+    if (vid !== this.#vid) {
+      this.#log('inode.allocation_for_old_vid', { vid: hex(vid), current: hex(this.#vid), minIdx, maxIdx });
+      return;
+    }
+    for (let idx = minIdx; idx <= maxIdx; idx++) {
+      this.#table[idx] = vid;
+      this.#replay?.set(idx, vid);
+    }
+    this.#send({ type: 'INODE_WRITTEN' });
+  }
+
+  /** RELEASE_VDI (shared) of every vid we locked. Each is tried; the first failure is thrown. */
+  async releaseAll(): Promise<void> {
+    let firstError: unknown;
+    for (const vid of [...this.#lockedVids]) {
+      try {
+        const { header } = await this.#pool.request(releaseSharedRequest(vid));
+        if (header.result !== SdRes.SUCCESS && header.result !== SdRes.VDI_NOT_LOCKED) {
+          throw this.#resultError(header.result, `release the shared lock on vid ${hex(vid)}`);
+        }
+        this.#lockedVids.delete(vid);
+        this.#log('inode.released', { vid: hex(vid) });
+      } catch (error) {
+        firstError ??= error;
+      }
+    }
+    if (firstError !== undefined) throw firstError;
+  }
+
+  close(): void {
+    this.#send({ type: 'CLOSE' });
+    this.#view.stop();
+  }
+
+  // ---- reload ----------------------------------------------------------------------------------
+
+  async #runReload(reason: InodeReloadReason): Promise<void> {
+    this.#send({ type: 'RELOAD_NEEDED', reason });
+    this.#replay = new Map();
+    try {
+      let loaded = reason === 'invalidated' ? await this.#refreshRead(this.#vid) : undefined;
+      for (let resolve = 0; !this.#isWorkingVdi(loaded); resolve++) {
+        if (resolve >= RESOLVES_MAX) {
+          throw new BackendError(
+            'medium',
+            `VDI "${this.vdiName}": the working VDI kept turning into a snapshot while reloading (${RESOLVES_MAX} tries); retry later`,
+          );
+        }
+        const vid = await this.#lockShared('reload');
+        loaded = await this.#refreshRead(vid);
+      }
+      if (loaded.header.blockSizeShift !== this.header.blockSizeShift) {
+        throw new BackendError(
+          'medium',
+          `VDI "${this.vdiName}": block_size_shift changed from ${this.header.blockSizeShift} to ${loaded.header.blockSizeShift} (vid ${hex(loaded.vid)}); reopen the LU`,
+        );
+      }
+      this.#apply(loaded);
+      for (const [idx, vid] of this.#replay) if (vid === this.#vid) this.#table[idx] = vid;
+      this.#send({ type: 'RELOADED', vid: loaded.vid });
+    } catch (error) {
+      this.#send({ type: 'RELOAD_FAILED' });
+      throw error;
+    } finally {
+      this.#replay = undefined;
+    }
+  }
+
+  /**
+   * True when `loaded` is still our working VDI: present, not a snapshot, and still carrying our
+   * name (a deleted VDI's inode has an empty name; re-resolving then reports NO_VDI).
+   */
+  #isWorkingVdi(loaded: LoadedInode | undefined): loaded is LoadedInode {
+    return loaded !== undefined && !isSnapshot(loaded.header) && loaded.header.name === this.vdiName;
+  }
+
+  /** The refresh read of `vid`; undefined when the inode object is missing (NO_OBJ). */
+  async #refreshRead(vid: number): Promise<LoadedInode | undefined> {
+    const { header, payload } = await this.#pool.request(refreshReadRequest(vid));
+    if (header.result === SdRes.NO_OBJ) return undefined;
+    if (header.result !== SdRes.SUCCESS) {
+      throw this.#resultError(header.result, `refresh read of the inode of vid ${hex(vid)}`);
+    }
+    const decoded = decodeInodeHeader(payload);
+    if (!decoded.ok) {
+      throw new BackendError(
+        'medium',
+        `VDI "${this.vdiName}": sheep at ${this.#pool.endpoint} sent an unreadable inode for vid ${hex(vid)}: ${decoded.error.message}`,
+      );
+    }
+    return { vid, header: decoded.value, payload };
+  }
+
+  #checkServable(loaded: LoadedInode): void {
+    const { header, vid } = loaded;
+    const where = `VDI "${this.vdiName}" (vid ${hex(vid)})`;
+    if (header.storePolicy !== 0) {
+      throw new BackendError(
+        'medium',
+        `${where} is a hyper volume (store_policy ${header.storePolicy}); only flat VDIs can back a LU (tgt has the same limit)`,
+      );
+    }
+    const shift = header.blockSizeShift;
+    if (shift < SD_MIN_BLOCK_SIZE_SHIFT || shift > SD_MAX_BLOCK_SIZE_SHIFT) {
+      throw new BackendError(
+        'medium',
+        `${where} has block_size_shift ${shift}, outside ${SD_MIN_BLOCK_SIZE_SHIFT}..${SD_MAX_BLOCK_SIZE_SHIFT}`,
+      );
+    }
+    if (header.vdiSize > BigInt(SD_INODE_DATA_INDEX) << BigInt(shift)) {
+      throw new BackendError(
+        'medium',
+        `${where} claims ${header.vdiSize} bytes, more than a flat inode maps`,
+      );
+    }
+  }
+
+  #apply(loaded: LoadedInode): void {
+    const { payload } = loaded;
+    const end = Math.min(payload.length, SD_INODE_DATA_END);
+    const entryCount = Math.max(0, Math.floor((end - SD_INODE_HEADER_SIZE) / 4));
+    if (LITTLE_ENDIAN_HOST) {
+      const bytes = new Uint8Array(this.#table.buffer);
+      bytes.set(payload.subarray(SD_INODE_HEADER_SIZE, SD_INODE_HEADER_SIZE + 4 * entryCount));
+      bytes.fill(0, 4 * entryCount);
+    } else {
+      for (let idx = 0; idx < entryCount; idx++) {
+        this.#table[idx] = payload.readUInt32LE(SD_INODE_HEADER_SIZE + 4 * idx);
+      }
+      this.#table.fill(0, entryCount);
+    }
+    this.#header = loaded.header;
+    this.#vid = loaded.vid;
+    this.#generation += 1;
+  }
+
+  // ---- locking ---------------------------------------------------------------------------------
+
+  /**
+   * LOCK_VDI shared by name; the working vid. LOCK is not resent blindly (a lost answer may have
+   * locked us in), so a connection failure retries it and remembers that the outcome is unknown.
+   */
+  async #lockShared(why: 'open' | 'reload'): Promise<number> {
+    const deadlineAtMs = this.#clock.now() + this.#pool.unavailableAfterMs;
+    let outcomeUnknown = false;
+    for (let attempt = 0; attempt <= RESENDS_MAX; attempt++) {
+      let response: SheepResponse;
+      try {
+        response = await this.#pool.request(lockSharedRequest(), vdiNamePayload(this.vdiName), {
+          resend: false,
+          deadlineAtMs,
+        });
+      } catch (error) {
+        if (!(error instanceof SheepConnectionError)) throw error;
+        outcomeUnknown = true;
+        continue;
+      }
+      const { header } = response;
+      if (header.result === SdRes.SUCCESS && header.args.kind === 'vdi') {
+        const vid = header.args.vdiId;
+        this.#lockedVids.add(vid);
+        this.#log('inode.locked', { vid: hex(vid), why });
+        return vid;
+      }
+      if (header.result === SdRes.VDI_LOCKED) {
+        const vid = await this.#lookupVid();
+        if (this.#lockedVids.has(vid) || outcomeUnknown) {
+          this.#lockedVids.add(vid);
+          this.#log('inode.lock_already_held', { vid: hex(vid), why });
+          return vid;
+        }
+        throw new BackendError(
+          'unavailable',
+          `VDI "${this.vdiName}" is already locked through sheep at ${this.#pool.endpoint} (another target on that sheep node, a qemu, or a crashed target left the lock); serve it through another sheep node or release it with "dog vdi lock unlock ${this.vdiName}"`,
+        );
+      }
+      if (header.result === SdRes.COLLECTING_CINFO || header.result === LEGACY_COLLECTING_CINFO) {
+        // A sheep node that just (re)joined answers this until it has the cluster's lock state.
+        if (this.#clock.now() >= deadlineAtMs) {
+          throw new BackendError(
+            'unavailable',
+            `VDI "${this.vdiName}": sheep at ${this.#pool.endpoint} is still collecting the cluster's lock state (a node just joined); retry later`,
+          );
+        }
+        const delayMs = Math.min(COLLECTING_RETRY_MS_MAX, COLLECTING_RETRY_MS_MIN * 2 ** attempt);
+        this.#log('inode.lock_retried', { result: header.result, retryInMs: delayMs });
+        await sleepMs(this.#clock, delayMs);
+        continue;
+      }
+      if (header.result === SdRes.NO_VDI) {
+        throw new BackendError(
+          'medium',
+          `VDI "${this.vdiName}" not found on sheep at ${this.#pool.endpoint}; create it first (collie vdi create ${this.vdiName} SIZE)`,
+        );
+      }
+      throw this.#resultError(header.result, `LOCK_VDI (shared) of "${this.vdiName}"`);
+    }
+    throw new SheepUnavailableError(
+      this.#pool.endpoint,
+      `LOCK_VDI of "${this.vdiName}" lost its connection ${RESENDS_MAX + 1} times; check the network path to sheep at ${this.#pool.endpoint}`,
+    );
+  }
+
+  async #lookupVid(): Promise<number> {
+    const { header } = await this.#pool.request(getVdiInfoRequest(), vdiNamePayload(this.vdiName));
+    if (header.result !== SdRes.SUCCESS || header.args.kind !== 'vdi') {
+      throw this.#resultError(header.result, `GET_VDI_INFO of "${this.vdiName}"`);
+    }
+    return header.args.vdiId;
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------
+
+  #resultError(result: number, what: string): BackendError {
+    return new BackendError(
+      'medium',
+      `VDI "${this.vdiName}": ${what} on sheep at ${this.#pool.endpoint} failed: ${resultName(result)}`,
+    );
+  }
+
+  #send(event: InodeViewEvent): void {
+    const before = this.#view.getSnapshot();
+    this.#view.send(event);
+    const after = this.#view.getSnapshot();
+    if (after === before) return;
+    this.#log('inode.transition', {
+      from: before.value,
+      event: event.type,
+      to: after.value,
+      vid: hex(after.context.vid),
+      generation: after.context.generation,
+      ...(event.type === 'RELOAD_NEEDED' ? { reason: event.reason } : {}),
+    });
+  }
+
+  #log(type: string, data: Record<string, unknown>): void {
+    this.#eventLog.append(this.#actorId, type, data);
+  }
+}

@@ -1,0 +1,416 @@
+/**
+ * Runs one block IO through the IO request table (io-table.ts, compiled from
+ * machines/io-request.ts): the table decides, this file performs its outputs.
+ *
+ * Theory of operation: plan against the inode cache (io-plan.ts), then loop: feed an event to
+ * the table, perform the outputs it returns (send the object round, send the inode update,
+ * reload, replan, record the allocation, complete or fail), and turn what came back into the next
+ * event. The loop is bounded: every reload is counted by the machine (reloadsMax), and the step
+ * count is capped on top. Every transition goes to the event log (`io.transition`), unless the
+ * owner turned IO events off.
+ *
+ * Sheep's answers become machine outcomes:
+ *   SUCCESS -> ok; INODE_INVALIDATED (0x1D) -> invalidated; READONLY (0x1A) -> readonly;
+ *   the probe's SUCCESS with snap_ctime != 0, or NO_OBJ on it -> readonly (a snapshot made our
+ *   vid read-only, or the inode is mid-snapshot: re-resolve the working VDI);
+ *   anything else -> error (the IO fails with a BackendError whose kind fits the code).
+ * An allocating write probes once more after its inode update succeeded, to catch a snapshot
+ * that raced the update (see #checkNotSnapshotted).
+ * When one round has several answers, error beats invalidated beats readonly beats ok.
+ * Connection trouble is the pool's business; when it gives up (SheepUnavailableError) the
+ * machine gets UNAVAILABLE.
+ */
+import type { IoOutcome, IoRequestEvent, IoRequestOutput } from '../../../machines/io-request.js';
+import { BackendError, type BackendErrorKind } from '../../backends/block-backend.js';
+import { assert } from '../../core/assert.js';
+import type { EventLog } from '../../core/event-log.js';
+import type { SheepResponse } from '../sheep-connection.js';
+import { opcodeName, resultName, SdRes } from '../wire/constants.js';
+import type { InodeCache } from './inode-cache.js';
+import { type IoPiece, type IoPlan, planProbe, planRead, planWrite } from './io-plan.js';
+import { type IoRun, ioTable } from './io-table.js';
+import { type SheepPool, SheepUnavailableError } from './sheep-pool.js';
+import {
+  createDataRequest,
+  inodeUpdateRequest,
+  PROBE_LENGTH_BYTES,
+  probeRequest,
+  readDataRequest,
+  writeDataRequest,
+} from './tgt-requests.js';
+
+export const RELOADS_MAX_DEFAULT = 8;
+/** INCOMPLETE and COLLECTING_CINFO as sheep v0.9.x numbers them (tgt's table); v1.0: 0x94, 0x95. */
+const LEGACY_INCOMPLETE = 0x1b;
+const LEGACY_COLLECTING_CINFO = 0x1c;
+
+export type IoKind = 'read' | 'write' | 'probe';
+
+export interface IoSpec {
+  readonly kind: IoKind;
+  readonly offsetBytes: number;
+  readonly lengthBytes: number;
+  /** The bytes to write (kind 'write'). */
+  readonly data?: Buffer;
+}
+
+export interface IoRunnerOptions {
+  readonly pool: SheepPool;
+  readonly cache: InodeCache;
+  readonly eventLog: EventLog;
+  /** Event log actor for IO transitions, e.g. "sheepdog/vol0@127.0.0.1:7000/io". */
+  readonly actor: string;
+  readonly reloadsMax?: number;
+  /** Probe on every read, not only on reads of areas we do not own (see the report on snapshots). */
+  readonly probeEveryRead?: boolean;
+  /** Log every IO transition (default true). */
+  readonly ioEvents?: boolean;
+}
+
+/** One IO in flight. */
+interface Io {
+  readonly id: number;
+  readonly spec: IoSpec;
+  readonly run: IoRun;
+  plan: IoPlan;
+  /** The read result (zero-filled; pieces are copied in when a round succeeds). */
+  readonly buffer: Buffer | undefined;
+  /** The failing answer of the last round, for the error message. */
+  failedCode: number;
+  failedWhat: string;
+  /** Why the pool or the reload gave up. */
+  cause: Error | undefined;
+}
+
+const STEPS_MAX_EXTRA = 8;
+
+export class IoRunner {
+  readonly #pool: SheepPool;
+  readonly #cache: InodeCache;
+  readonly #eventLog: EventLog;
+  readonly #actor: string;
+  readonly #reloadsMax: number;
+  readonly #probeEveryRead: boolean;
+  readonly #ioEvents: boolean;
+  #ioCount = 0;
+
+  constructor(options: IoRunnerOptions) {
+    this.#pool = options.pool;
+    this.#cache = options.cache;
+    this.#eventLog = options.eventLog;
+    this.#actor = options.actor;
+    this.#reloadsMax = options.reloadsMax ?? RELOADS_MAX_DEFAULT;
+    this.#probeEveryRead = options.probeEveryRead ?? false;
+    this.#ioEvents = options.ioEvents ?? true;
+    assert(
+      Number.isSafeInteger(this.#reloadsMax) && this.#reloadsMax >= 0,
+      `reloadsMax ${this.#reloadsMax} must be an integer >= 0`,
+    );
+  }
+
+  /** Runs the IO to completion; reads resolve with the bytes. Failures reject with BackendError. */
+  async run(spec: IoSpec): Promise<Buffer | undefined> {
+    this.#ioCount += 1;
+    const io: Io = {
+      id: this.#ioCount,
+      spec,
+      run: ioTable.start({ reloadsMax: this.#reloadsMax }),
+      plan: this.#plan(spec),
+      buffer: spec.kind === 'read' ? Buffer.alloc(spec.lengthBytes) : undefined,
+      failedCode: SdRes.SUCCESS,
+      failedWhat: '',
+      cause: undefined,
+    };
+    const stepsMax = 4 * (this.#reloadsMax + 1) + STEPS_MAX_EXTRA;
+    let event: IoRequestEvent | undefined = { type: 'SEND', creates: io.plan.createCount };
+    for (let steps = 0; event !== undefined; steps++) {
+      assert(steps < stepsMax, `io ${io.id} took more than ${stepsMax} steps; the io machine loops`);
+      const outputs = this.#step(io, event);
+      event = undefined;
+      for (const output of outputs) {
+        const next = await this.#perform(io, output);
+        if (next === 'complete') return io.buffer;
+        event = next ?? event;
+      }
+    }
+    assert(false, `io ${io.id} stopped in ${ioTable.stateName(io.run.state)} without completing or failing`);
+  }
+
+  #plan(spec: IoSpec): IoPlan {
+    const cache = this.#cache;
+    const mapping = {
+      vid: cache.vid,
+      objectBytes: cache.objectBytes,
+      generation: cache.generation,
+      owner: (idx: number) => cache.owner(idx),
+    };
+    switch (spec.kind) {
+      case 'read':
+        return planRead(mapping, spec.offsetBytes, spec.lengthBytes, { probeAlways: this.#probeEveryRead });
+      case 'write':
+        return planWrite(mapping, spec.offsetBytes, spec.lengthBytes);
+      case 'probe':
+        return planProbe(mapping);
+    }
+  }
+
+  #step(io: Io, event: IoRequestEvent): readonly IoRequestOutput[] {
+    const from = io.run.state;
+    const outputs = ioTable.step(io.run, event);
+    if (this.#ioEvents) {
+      this.#eventLog.append(this.#actor, 'io.transition', {
+        io: io.id,
+        op: io.spec.kind,
+        from: ioTable.stateName(from),
+        event: event.type,
+        ...(event.type === 'RESULT' ? { outcome: event.outcome, code: io.failedCode } : {}),
+        ...(event.type === 'RESULT' && event.outcome !== 'ok' ? { answeredBy: io.failedWhat } : {}),
+        ...(event.type === 'SEND' ? { creates: event.creates, vid: io.plan.vid } : {}),
+        to: ioTable.stateName(io.run.state),
+      });
+    }
+    return outputs;
+  }
+
+  /** Performs one output; returns the next event, 'complete', or undefined (none yet). */
+  async #perform(io: Io, output: IoRequestOutput): Promise<IoRequestEvent | 'complete' | undefined> {
+    switch (output) {
+      case 'sendObjects':
+        return this.#sendObjects(io);
+      case 'sendInodeUpdate':
+        return this.#sendInodeUpdate(io);
+      case 'reloadInvalidated':
+        return this.#reload(io, 'invalidated');
+      case 'reloadReadonly':
+        return this.#reload(io, 'readonly');
+      case 'replan':
+        io.plan = this.#plan(io.spec);
+        return { type: 'SEND', creates: io.plan.createCount };
+      case 'recordAllocation':
+        this.#cache.recordAllocation(io.plan.vid, io.plan.createMinIdx, io.plan.createMaxIdx);
+        return undefined;
+      case 'complete':
+        return 'complete';
+      case 'failRetriesExhausted':
+        throw new BackendError(
+          'retries-exhausted',
+          `${this.#describe(io)} gave up after ${io.run.context.reloads} inode reloads: sheep kept answering ${resultName(io.failedCode)} (${io.failedWhat}); another target may keep changing the inode, or snapshots keep being taken; retry the command`,
+        );
+      case 'failResult':
+        throw new BackendError(
+          kindForResult(io.failedCode),
+          `${this.#describe(io)} failed: ${io.failedWhat} answered ${resultName(io.failedCode)}`,
+        );
+      case 'failUnavailable':
+        throw new BackendError(
+          'unavailable',
+          `${this.#describe(io)} failed: ${io.cause?.message ?? 'sheep unreachable'}`,
+          {
+            cause: io.cause,
+          },
+        );
+      case 'failReload':
+        if (io.cause instanceof BackendError) throw io.cause;
+        throw new BackendError('medium', `${this.#describe(io)} failed: the inode reload failed`, {
+          cause: io.cause,
+        });
+    }
+  }
+
+  async #sendObjects(io: Io): Promise<IoRequestEvent> {
+    const { plan } = io;
+    if (this.#cache.state === 'invalidated') {
+      // A reload failed earlier: the cache itself knows it is stale, so reload before sending.
+      io.failedCode = SdRes.INODE_INVALIDATED;
+      io.failedWhat = 'the inode cache (an earlier reload failed)';
+      return { type: 'RESULT', outcome: 'invalidated' };
+    }
+    const copies = this.#cache.copies;
+    const data = io.spec.data;
+    const sent: Array<{ piece: IoPiece | undefined; answer: Promise<SheepResponse> }> = [];
+    for (const piece of plan.pieces) {
+      if (piece.action === 'zero') continue;
+      if (piece.action === 'read') {
+        sent.push({ piece, answer: this.#pool.request(readDataRequest(piece.sourceVid, piece)) });
+        continue;
+      }
+      assert(data !== undefined, 'a write IO carries its data');
+      const bytes = data.subarray(piece.bufferOffset, piece.bufferOffset + piece.lengthBytes);
+      const header =
+        piece.action === 'write'
+          ? writeDataRequest(plan.vid, piece, copies)
+          : createDataRequest(plan.vid, piece, copies, piece.sourceVid);
+      sent.push({ piece, answer: this.#pool.request(header, bytes) });
+    }
+    if (plan.probe) sent.push({ piece: undefined, answer: this.#pool.request(probeRequest(plan.vid)) });
+
+    let responses: SheepResponse[];
+    try {
+      responses = await Promise.all(sent.map((request) => request.answer));
+    } catch (error) {
+      return this.#unavailable(io, error);
+    }
+    let outcome: IoOutcome = 'ok';
+    for (let i = 0; i < responses.length; i++) {
+      const { header, payload } = responses[i]!;
+      const piece = sent[i]!.piece;
+      let code = header.result;
+      if (piece === undefined) code = probeCode(code, payload);
+      const pieceOutcome = outcomeOf(code);
+      if (rank(pieceOutcome) > rank(outcome)) {
+        outcome = pieceOutcome;
+        io.failedCode = code;
+        io.failedWhat =
+          piece === undefined
+            ? `the coherence probe of vid ${hex(plan.vid)}`
+            : `${opcodeName(header.opcode)} of object ${piece.idx}`;
+      }
+    }
+    if (outcome === 'ok' && io.buffer !== undefined) {
+      for (let i = 0; i < responses.length; i++) {
+        const piece = sent[i]!.piece;
+        if (piece === undefined) continue;
+        const payload = responses[i]!.payload;
+        // A shorter answer than asked (allowed by §1.6) leaves the rest zero.
+        payload.copy(io.buffer, piece.bufferOffset, 0, Math.min(payload.length, piece.lengthBytes));
+      }
+    }
+    if (outcome === 'ok') io.failedCode = SdRes.SUCCESS;
+    return { type: 'RESULT', outcome };
+  }
+
+  async #sendInodeUpdate(io: Io): Promise<IoRequestEvent> {
+    const { plan } = io;
+    const count = plan.createMaxIdx - plan.createMinIdx + 1;
+    assert(plan.createMinIdx >= 0 && count >= 1, `io ${io.id} updates the inode without creates`);
+    // Pieces are contiguous objects, so after the round every entry in min..max is ours.
+    const entries = Buffer.alloc(4 * count);
+    for (let i = 0; i < count; i++) entries.writeUInt32LE(plan.vid, 4 * i);
+    let response: SheepResponse;
+    try {
+      response = await this.#pool.request(
+        inodeUpdateRequest(plan.vid, plan.createMinIdx, count, this.#cache.copies),
+        entries,
+      );
+    } catch (error) {
+      return this.#unavailable(io, error);
+    }
+    const code = response.header.result;
+    io.failedCode = code;
+    io.failedWhat = `the inode update of data_vdi_id[${plan.createMinIdx}..${plan.createMaxIdx}] of vid ${hex(plan.vid)}`;
+    if (code !== SdRes.SUCCESS) return { type: 'RESULT', outcome: outcomeOf(code) };
+    return this.#checkNotSnapshotted(io);
+  }
+
+  /**
+   * After a successful inode update, one probe: was our vid snapshotted before the update
+   * landed? Sheep accepts inode writes into a snapshot's inode, so an update racing a snapshot
+   * would map our new object in the snapshot only, and the working VDI would miss the write.
+   * The probe is sent after the update's answer, so it sees any snapshot that preceded it; a
+   * snapshot reads as 'readonly', and the write is redone against the new working VDI (COW
+   * from the object we just wrote). INODE_INVALIDATED here is no failure: our update is in.
+   */
+  async #checkNotSnapshotted(io: Io): Promise<IoRequestEvent> {
+    let response: SheepResponse;
+    try {
+      response = await this.#pool.request(probeRequest(io.plan.vid));
+    } catch (error) {
+      return this.#unavailable(io, error);
+    }
+    const code = probeCode(response.header.result, response.payload);
+    if (code === SdRes.SUCCESS || code === SdRes.INODE_INVALIDATED) {
+      io.failedCode = SdRes.SUCCESS;
+      return { type: 'RESULT', outcome: 'ok' };
+    }
+    io.failedCode = code;
+    io.failedWhat = `the probe after the inode update of vid ${hex(io.plan.vid)}`;
+    return { type: 'RESULT', outcome: outcomeOf(code) };
+  }
+
+  async #reload(io: Io, reason: 'invalidated' | 'readonly'): Promise<IoRequestEvent> {
+    try {
+      await this.#cache.reload(reason, io.plan.generation);
+      return { type: 'RELOADED' };
+    } catch (error) {
+      if (error instanceof SheepUnavailableError) return this.#unavailable(io, error);
+      if (!(error instanceof BackendError)) throw error;
+      io.cause = error;
+      return { type: 'RELOAD_FAILED' };
+    }
+  }
+
+  #unavailable(io: Io, error: unknown): IoRequestEvent {
+    if (!(error instanceof SheepUnavailableError)) throw error;
+    io.cause = error;
+    return { type: 'UNAVAILABLE' };
+  }
+
+  #describe(io: Io): string {
+    const { kind, offsetBytes, lengthBytes } = io.spec;
+    return `VDI "${this.#cache.vdiName}" (vid ${hex(io.plan.vid)}): ${kind} of ${lengthBytes} bytes at ${offsetBytes}`;
+  }
+}
+
+function hex(vid: number): string {
+  return `0x${vid.toString(16)}`;
+}
+
+/** The probe's answer as a result code: a snapshot (or a missing inode) reads as READONLY. */
+function probeCode(code: number, payload: Buffer): number {
+  if (code === SdRes.NO_OBJ) return SdRes.READONLY;
+  if (code !== SdRes.SUCCESS) return code;
+  if (payload.length >= PROBE_LENGTH_BYTES && payload.readBigUInt64LE(0) !== 0n) return SdRes.READONLY;
+  return code;
+}
+
+function outcomeOf(code: number): IoOutcome {
+  switch (code) {
+    case SdRes.SUCCESS:
+      return 'ok';
+    case SdRes.INODE_INVALIDATED:
+      return 'invalidated';
+    case SdRes.READONLY:
+      return 'readonly';
+    default:
+      return 'error';
+  }
+}
+
+function rank(outcome: IoOutcome): number {
+  switch (outcome) {
+    case 'ok':
+      return 0;
+    case 'readonly':
+      return 1;
+    case 'invalidated':
+      return 2;
+    case 'error':
+      return 3;
+  }
+}
+
+/** Which SCSI-facing kind a sheep result that reloading cannot fix maps to. */
+export function kindForResult(code: number): BackendErrorKind {
+  switch (code) {
+    case SdRes.NO_SPACE:
+    case SdRes.FULL_VDI:
+      return 'space';
+    case SdRes.READONLY:
+      return 'read-only';
+    case SdRes.STARTUP:
+    case SdRes.SHUTDOWN:
+    case SdRes.WAIT_FOR_FORMAT:
+    case SdRes.WAIT_FOR_JOIN:
+    case SdRes.HALT:
+    case SdRes.NETWORK_ERROR:
+    case SdRes.NODE_IN_RECOVERY:
+    case SdRes.KILLED:
+    case SdRes.INCOMPLETE:
+    case SdRes.COLLECTING_CINFO:
+    case LEGACY_INCOMPLETE:
+    case LEGACY_COLLECTING_CINFO:
+      return 'unavailable';
+    default:
+      return 'medium';
+  }
+}
