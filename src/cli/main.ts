@@ -3,6 +3,7 @@
  */
 import { Command } from 'commander';
 import { registerSheepCommand } from './sheep.js';
+import { registerTargetCommand } from './target.js';
 import { registerUpCommand } from './up.js';
 import { registerVdiCommands } from './vdi.js';
 
@@ -12,6 +13,7 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError();
   registerUpCommand(program);
   registerSheepCommand(program);
+  registerTargetCommand(program);
   registerVdiCommands(program);
   await program.parseAsync(argv, { from: 'user' });
 }

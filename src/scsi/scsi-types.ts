@@ -68,6 +68,8 @@ export interface Nexus {
 export interface ScsiResult {
   readonly status: number;
   readonly sense?: Sense;
+  /** The sense data already encoded in the format the LU uses (D_SENSE); else fixed from `sense`. */
+  readonly senseBytes?: Buffer;
   /** Data-in bytes the command produced (the session truncates to the expected length). */
   readonly dataIn?: Buffer;
 }

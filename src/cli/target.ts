@@ -1,0 +1,132 @@
+/**
+ * `collie target`: runs an iSCSI target in the foreground.
+ *
+ *   collie target --portal 127.0.0.1:3260 --iqn IQN --lun 1=BACKING [--lun 2=BACKING ...]
+ *                 [--chap USER:SECRET [--mutual-chap USER:SECRET]] [--initiator NAME ...]
+ *                 [--digests none|allow|require] [--config FILE]
+ *
+ * BACKING is mem:SIZE, file:PATH[:SIZE] or tgt's sheepdog syntax tcp:HOST:PORT:VDI. With
+ * --config, targets come from the YAML file (see src/target/target-config.ts) and --portal adds
+ * portals. It logs a line containing "ready" once every portal listens; SIGTERM stops it.
+ */
+import type { Command } from 'commander';
+import { EventLog } from '../core/event-log.js';
+import { JsonlFileSink } from '../core/jsonl-file-sink.js';
+import { createLogger } from '../core/logger.js';
+import { realClock } from '../core/real-clock.js';
+import { createRng } from '../core/rng.js';
+import {
+  type ChapAccountConfig,
+  checkTarget,
+  loadTargetConfig,
+  parseChapArg,
+  parseLunArg,
+  type TargetConfig,
+  TargetConfigError,
+} from '../target/target-config.js';
+import { startTargetService } from '../target/target-service.js';
+import type { Endpoint } from '../../transports/transport.js';
+import { TcpTransport } from '../../transports/tcp.js';
+import { parseEndpointArg } from './endpoint-arg.js';
+
+interface TargetOptions {
+  portal: Endpoint[];
+  iqn?: string;
+  lun: string[];
+  chap?: string;
+  mutualChap?: string;
+  initiator: string[];
+  digests: string;
+  config?: string;
+  events?: string;
+  logLevel?: string;
+}
+
+export function registerTargetCommand(program: Command): void {
+  program
+    .command('target')
+    .description('run an iSCSI target (foreground)')
+    .option('--portal <host:port>', 'listen here (repeatable; default 127.0.0.1:3260)', collectEndpoint, [] as Endpoint[])
+    .option('--iqn <iqn>', 'the target name')
+    .option('--lun <n=backing>', 'a LUN: mem:SIZE, file:PATH[:SIZE] or tcp:HOST:PORT:VDI (repeatable)', collect, [] as string[])
+    .option('--chap <user:secret>', 'require one-way CHAP with this account')
+    .option('--mutual-chap <user:secret>', "the target's own CHAP account, for mutual CHAP")
+    .option('--initiator <name>', 'allow only these initiators (repeatable)', collect, [] as string[])
+    .option('--digests <policy>', 'CRC32C digests: none, allow or require', 'allow')
+    .option('--config <file>', 'targets from a YAML file')
+    .option('--events <file>', 'append every event to this JSONL file')
+    .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .action(async (options: TargetOptions) => {
+      try {
+        await runTarget(options);
+      } catch (error) {
+        process.stderr.write(`collie target: ${(error as Error).message}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function collectEndpoint(value: string, previous: Endpoint[]): Endpoint[] {
+  return [...previous, parseEndpointArg(value, '--portal')];
+}
+
+async function configFrom(options: TargetOptions): Promise<TargetConfig> {
+  const digests = options.digests;
+  if (digests !== 'none' && digests !== 'allow' && digests !== 'require') {
+    throw new TargetConfigError('--digests must be none, allow or require');
+  }
+  if (options.config) {
+    const loaded = await loadTargetConfig(options.config);
+    return { ...loaded, portals: options.portal.length > 0 ? options.portal : loaded.portals };
+  }
+  if (!options.iqn) throw new TargetConfigError('give --iqn IQN and --lun N=BACKING (or --config FILE)');
+  const chap: ChapAccountConfig | undefined = options.chap ? parseChapArg(options.chap, '--chap') : undefined;
+  const target = checkTarget(
+    {
+      iqn: options.iqn,
+      luns: options.lun.map(parseLunArg),
+      chap,
+      mutualChap: options.mutualChap ? parseChapArg(options.mutualChap, '--mutual-chap') : undefined,
+      initiators: options.initiator.length > 0 ? options.initiator : undefined,
+    },
+    'command line',
+  );
+  return {
+    portals: options.portal.length > 0 ? options.portal : [{ host: '127.0.0.1', port: 3260 }],
+    targets: [target],
+    digests,
+    nopIntervalMs: 10_000,
+    nopTimeoutMs: 15_000,
+  };
+}
+
+async function runTarget(options: TargetOptions): Promise<void> {
+  const config = await configFrom(options);
+  const logger = createLogger({ level: options.logLevel, bindings: { component: 'target' } });
+  const eventLog = new EventLog(realClock);
+  if (options.events) eventLog.addSink(new JsonlFileSink(options.events));
+  const transport = new TcpTransport();
+  const service = await startTargetService(config, {
+    transport,
+    backendTransport: transport,
+    clock: realClock,
+    rng: createRng(`${process.pid}:${realClock.now()}`),
+    eventLog,
+    logger,
+  });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await service.close();
+    await eventLog.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  process.stdout.write(`collie target ready: ${service.urls().join(' ')}\n`);
+}

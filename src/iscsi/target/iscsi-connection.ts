@@ -1,0 +1,487 @@
+/**
+ * One iSCSI connection of the target: bytes in, PDUs out (RFC 7143 §5, §6, §7, §11).
+ *
+ * Phases: login (only Login Requests; any other PDU closes the connection, §6.1) → full
+ * feature (commands, data, task management, NOP, text, logout) → closed.
+ *
+ * Numbering: StatSN belongs to the connection. Status-bearing PDUs (SCSI Response, Data-In with
+ * status, NOP-In answers, TMF, Text and Logout responses, Reject) take the next StatSN; R2T,
+ * Data-In without status and the target's own NOP-In pings carry it without advancing it.
+ * ExpCmdSN and MaxCmdSN come from the session on every PDU.
+ *
+ * Errors: a header digest error or an undecodable header closes the connection (the stream
+ * cannot be trusted, §7.8 at ERL 0); a data digest error, an oversize data segment or a PDU
+ * that breaks a rule is answered with Reject and the connection goes on. Nothing here throws at
+ * a peer's bytes; every refusal is logged.
+ *
+ * Keepalive: when the connection is idle for `nopIntervalMs`, the target pings with a NOP-In;
+ * no answer within `nopTimeoutMs` drops the connection (the session ends, its tasks abort).
+ */
+
+import { type ByteStream, endpointToString } from '../../../transports/transport.js';
+import type { Clock, TimerId } from '../../core/clock.js';
+import type { EventLog } from '../../core/event-log.js';
+import type { Logger } from '../../core/logger.js';
+import type { SendTargetsRequest } from '../login/discovery.js';
+import { decodePdu } from '../pdu/decode.js';
+import { encodePdu } from '../pdu/encode.js';
+import { type Frame, type FramingError, PduFramer } from '../pdu/framer.js';
+import {
+  EMPTY_DATA,
+  type InitiatorPdu,
+  type LoginRequestPdu,
+  type Pdu,
+  type TargetPdu,
+  type TextRequestPdu,
+} from '../pdu/messages.js';
+import { LogoutResponse, RESERVED_TAG, RejectReason, type RejectReasonValue } from '../pdu/opcodes.js';
+import { rejectFor } from '../pdu/reject.js';
+import { encodeTextData, parseTextData } from '../pdu/text.js';
+import type { IscsiSession } from './iscsi-session.js';
+import type { LoginDriver, LoginResult } from './login-driver.js';
+import type { TaskOutput } from './scsi-task.js';
+import { serialAdd } from './serial-number.js';
+
+/** Before login completes, data segments are limited to the RFC default (§13.12). */
+const LOGIN_DATA_SEGMENT_BYTES_MAX = 8192;
+
+export interface ConnectionHooks {
+  /** Login finished: create (or reinstate) the session; return it, or undefined to refuse. */
+  sessionFor(
+    result: LoginResult,
+    request: LoginRequestPdu,
+  ): { session: IscsiSession; tsih: number } | undefined;
+  /** SendTargets answers (discovery and normal sessions). */
+  sendTargets(request: SendTargetsRequest): Array<[string, string]>;
+  /** The connection closed; the session has to go too (MaxConnections=1). */
+  closed(connection: IscsiConnection, session: IscsiSession | undefined): void;
+}
+
+export interface ConnectionOptions {
+  readonly stream: ByteStream;
+  readonly login: LoginDriver;
+  readonly hooks: ConnectionHooks;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly eventLog: EventLog;
+  readonly nopIntervalMs?: number;
+  readonly nopTimeoutMs?: number;
+}
+
+type Phase = 'login' | 'full-feature' | 'logged-out' | 'closed';
+
+export class IscsiConnection {
+  readonly id: string;
+  readonly #stream: ByteStream;
+  readonly #login: LoginDriver;
+  readonly #hooks: ConnectionHooks;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #eventLog: EventLog;
+  readonly #framer = new PduFramer({
+    headerDigest: false,
+    dataDigest: false,
+    maxRecvDataSegmentLength: LOGIN_DATA_SEGMENT_BYTES_MAX,
+  });
+  readonly #nopIntervalMs: number;
+  readonly #nopTimeoutMs: number;
+  #digests = { headerDigest: false, dataDigest: false };
+  #phase: Phase = 'login';
+  #statSN = 0;
+  #loginCmdSN = 0;
+  #session: IscsiSession | undefined;
+  #discovery: LoginResult | undefined;
+  #nopTimer: TimerId | undefined;
+  #nopPingTag: number | undefined;
+  #nopTag = 0;
+  #readPaused = false;
+
+  constructor(options: ConnectionOptions) {
+    this.id = options.stream.id;
+    this.#stream = options.stream;
+    this.#login = options.login;
+    this.#hooks = options.hooks;
+    this.#clock = options.clock;
+    this.#logger = options.logger.child({
+      connection: this.id,
+      initiator: endpointToString(options.stream.remote),
+    });
+    this.#eventLog = options.eventLog;
+    this.#nopIntervalMs = options.nopIntervalMs ?? 10_000;
+    this.#nopTimeoutMs = options.nopTimeoutMs ?? 15_000;
+    this.#event('connection.opened', { remote: endpointToString(options.stream.remote) });
+    options.stream.attach({
+      data: (chunk) => this.#receive(chunk),
+      drain: () => this.#resumeReading(),
+      close: (reason) => this.#closed(reason.kind),
+    });
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  /** Drops the connection (session reinstatement, target reset, shutdown). */
+  drop(why: string): void {
+    if (this.#phase === 'closed') return;
+    this.#logger.info({ why }, 'dropping the connection');
+    this.#stream.destroy();
+  }
+
+  // ---- input ----------------------------------------------------------------------------------
+
+  #receive(chunk: Buffer): void {
+    this.#framer.push(chunk);
+    for (let frame = this.#framer.next(); frame; frame = this.#framer.next()) {
+      if (this.#phase === 'closed') return;
+      if (frame.kind === 'error') this.#framingError(frame);
+      else this.#frame(frame);
+    }
+    this.#armNop();
+  }
+
+  #framingError(error: FramingError): void {
+    this.#logger.warn({ code: error.error.code, message: error.error.message }, 'bad PDU from the initiator');
+    if (error.fatal || this.#phase === 'login') {
+      this.drop(error.error.message);
+      return;
+    }
+    this.#reject(
+      error.bhs,
+      (error.error.answer as RejectReasonValue | undefined) ?? RejectReason.PROTOCOL_ERROR,
+    );
+  }
+
+  #frame(frame: Frame): void {
+    const decoded = decodePdu(frame);
+    if (!decoded.ok) {
+      this.#logger.warn({ code: decoded.error.code, message: decoded.error.message }, 'undecodable PDU');
+      if (this.#phase === 'login') this.drop(decoded.error.message);
+      else
+        this.#reject(
+          frame.bhs,
+          (decoded.error.answer as RejectReasonValue | undefined) ?? RejectReason.PROTOCOL_ERROR,
+        );
+      return;
+    }
+    const pdu = decoded.value as InitiatorPdu;
+    if (this.#phase === 'login') this.#loginPdu(pdu);
+    else if (this.#phase === 'full-feature') this.#fullFeaturePdu(pdu, frame.bhs);
+  }
+
+  #loginPdu(pdu: InitiatorPdu): void {
+    if (pdu.kind !== 'login-request') {
+      this.drop(`${pdu.kind} before login completed`);
+      return;
+    }
+    if (this.#statSN === 0 && this.#loginCmdSN === 0) {
+      // The first Login Request sets both sides' numbering (§11.12.9, §11.13.4).
+      this.#statSN = pdu.expStatSN;
+    }
+    this.#loginCmdSN = pdu.cmdSN;
+    const answer = this.#login.handle(pdu);
+    let tsih = pdu.tsih;
+    if (answer.outcome === 'done' && answer.result) {
+      if (answer.result.sessionType === 'Normal') {
+        const attached = this.#hooks.sessionFor(answer.result, pdu);
+        if (!attached) {
+          this.#sendLoginResponse(
+            pdu,
+            {
+              ...answer,
+              statusClass: 0x03,
+              statusDetail: 0x02,
+              transit: false,
+              outcome: 'failed',
+              data: EMPTY_DATA,
+            },
+            tsih,
+          );
+          this.#finishLogin('failed');
+          return;
+        }
+        this.#session = attached.session;
+        tsih = attached.tsih;
+        this.#session.attach(this.#sessionOutput());
+      } else {
+        this.#discovery = answer.result;
+        tsih = tsih || 1;
+      }
+    }
+    this.#sendLoginResponse(pdu, answer, tsih);
+    if (answer.outcome === 'failed') this.#finishLogin('failed');
+    else if (answer.outcome === 'done' && answer.result) this.#enterFullFeature(answer.result);
+  }
+
+  #sendLoginResponse(pdu: LoginRequestPdu, answer: ReturnType<LoginDriver['handle']>, tsih: number): void {
+    const expCmdSN = this.#session?.expCmdSN ?? this.#loginCmdSN;
+    this.#write({
+      kind: 'login-response',
+      ahs: [],
+      data: answer.data,
+      transit: answer.transit,
+      continue: answer.continue,
+      csg: answer.csg,
+      nsg: answer.transit ? answer.nsg : 0,
+      versionMax: 0,
+      versionActive: 0,
+      isid: pdu.isid,
+      tsih: answer.outcome === 'done' ? tsih : pdu.tsih,
+      initiatorTaskTag: pdu.initiatorTaskTag,
+      statSN: this.#takeStatSN(),
+      expCmdSN,
+      maxCmdSN: this.#session?.maxCmdSN ?? expCmdSN,
+      statusClass: answer.statusClass,
+      statusDetail: answer.statusDetail,
+    });
+  }
+
+  #finishLogin(outcome: 'failed'): void {
+    this.#event('login.failed', { outcome });
+    this.#phase = 'logged-out';
+    this.#stream.end();
+  }
+
+  #enterFullFeature(result: LoginResult): void {
+    const connection = result.parameters.connection;
+    this.#digests = {
+      headerDigest: connection.headerDigest === 'CRC32C',
+      dataDigest: connection.dataDigest === 'CRC32C',
+    };
+    this.#framer.setDigests(this.#digests);
+    this.#framer.setMaxRecvDataSegmentLength(connection.maxRecvDataSegmentLengthBytes);
+    this.#phase = 'full-feature';
+    this.#event('connection.full_feature', {
+      sessionType: result.sessionType,
+      initiator: result.initiatorName,
+      target: result.target?.iqn ?? null,
+      headerDigest: connection.headerDigest,
+      dataDigest: connection.dataDigest,
+    });
+  }
+
+  #fullFeaturePdu(pdu: InitiatorPdu, bhs: Buffer): void {
+    const session = this.#session;
+    switch (pdu.kind) {
+      case 'scsi-command': {
+        if (!session)
+          return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'SCSI command in a discovery session');
+        session.admit(pdu.cmdSN, pdu.immediate, () => {
+          const error = session.startCommand(pdu);
+          if (error) this.#reject(bhs, RejectReason.PROTOCOL_ERROR, error);
+        });
+        return;
+      }
+      case 'data-out': {
+        if (!session)
+          return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'Data-Out in a discovery session');
+        const error = session.dataOut(pdu);
+        if (error) this.#reject(bhs, RejectReason.PROTOCOL_ERROR, error);
+        return;
+      }
+      case 'nop-out':
+        return this.#nopOut(pdu, bhs);
+      case 'tmf-request':
+        if (!session)
+          return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'task management in a discovery session');
+        session.admit(pdu.cmdSN, pdu.immediate, () => void session.taskManagement(pdu));
+        return;
+      case 'text-request':
+        this.#admit(pdu.cmdSN, pdu.immediate, () => this.#text(pdu));
+        return;
+      case 'logout-request':
+        this.#admit(pdu.cmdSN, pdu.immediate, () => void this.#logout(pdu.initiatorTaskTag));
+        return;
+      case 'snack':
+        return this.#reject(bhs, RejectReason.COMMAND_NOT_SUPPORTED, 'SNACK needs ErrorRecoveryLevel > 0');
+      case 'login-request':
+        return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'Login Request in full feature phase');
+    }
+  }
+
+  /** Discovery sessions have no session object: their CmdSN is only echoed. */
+  #admit(cmdSN: number, immediate: boolean, run: () => void): void {
+    if (this.#session) this.#session.admit(cmdSN, immediate, run);
+    else {
+      if (!immediate) this.#loginCmdSN = serialAdd(cmdSN, 1);
+      run();
+    }
+  }
+
+  #nopOut(pdu: Extract<InitiatorPdu, { kind: 'nop-out' }>, bhs: Buffer): void {
+    if (pdu.initiatorTaskTag === RESERVED_TAG) {
+      // The answer to our ping (TTT echoed), or a bare CmdSN update: nothing to send.
+      if (pdu.targetTransferTag === this.#nopPingTag) this.#nopPingTag = undefined;
+      return;
+    }
+    if (pdu.targetTransferTag !== RESERVED_TAG) {
+      return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'NOP-Out with both tags set');
+    }
+    this.#admit(pdu.cmdSN, pdu.immediate, () =>
+      this.#write({
+        kind: 'nop-in',
+        ahs: [],
+        data: pdu.data,
+        lun: pdu.lun,
+        initiatorTaskTag: pdu.initiatorTaskTag,
+        targetTransferTag: RESERVED_TAG,
+        statSN: this.#takeStatSN(),
+        ...this.#commandNumbers(),
+      }),
+    );
+  }
+
+  #text(pdu: TextRequestPdu): void {
+    const parsed = parseTextData(pdu.data);
+    const reply: Array<[string, string]> = [];
+    if (parsed.ok) {
+      const initiatorName = this.#session?.identity.initiatorName ?? this.#discovery?.initiatorName ?? '';
+      for (const [key, value] of parsed.value.pairs) {
+        if (key !== 'SendTargets') {
+          reply.push([key, 'NotUnderstood']);
+          continue;
+        }
+        reply.push(
+          ...this.#hooks.sendTargets({
+            value,
+            sessionType: this.#session ? 'Normal' : 'Discovery',
+            sessionTargetName: this.#session?.identity.target.iqn,
+            initiator: { name: initiatorName, address: this.#stream.remote.host },
+            localAddress: this.#stream.local.host,
+          }),
+        );
+      }
+    }
+    this.#write({
+      kind: 'text-response',
+      ahs: [],
+      data: encodeTextData(reply),
+      final: true,
+      continue: false,
+      lun: pdu.lun,
+      initiatorTaskTag: pdu.initiatorTaskTag,
+      targetTransferTag: RESERVED_TAG,
+      statSN: this.#takeStatSN(),
+      ...this.#commandNumbers(),
+    });
+  }
+
+  async #logout(initiatorTaskTag: number): Promise<void> {
+    this.#phase = 'logged-out';
+    await this.#session?.close();
+    this.#write({
+      kind: 'logout-response',
+      ahs: [],
+      data: EMPTY_DATA,
+      response: LogoutResponse.CLOSED_SUCCESSFULLY,
+      initiatorTaskTag,
+      statSN: this.#takeStatSN(),
+      ...this.#commandNumbers(),
+      time2Wait: 0,
+      time2Retain: 0,
+    });
+    this.#event('connection.logged_out', {});
+    this.#stream.end();
+  }
+
+  // ---- output ---------------------------------------------------------------------------------
+
+  #sessionOutput() {
+    return {
+      send: (pdu: TaskOutput) => {
+        const carriesStatus = pdu.kind === 'scsi-response' || (pdu.kind === 'data-in' && pdu.statusPresent);
+        this.#write({
+          ...pdu,
+          statSN: carriesStatus ? this.#takeStatSN() : this.#statSN,
+          ...this.#commandNumbers(),
+        } as TargetPdu);
+      },
+      sendTmfResponse: (initiatorTaskTag: number, response: number) =>
+        this.#write({
+          kind: 'tmf-response',
+          ahs: [],
+          data: EMPTY_DATA,
+          response,
+          initiatorTaskTag,
+          statSN: this.#takeStatSN(),
+          ...this.#commandNumbers(),
+        }),
+      coldReset: () => this.drop('target cold reset'),
+    };
+  }
+
+  #commandNumbers(): { expCmdSN: number; maxCmdSN: number } {
+    if (this.#session) return { expCmdSN: this.#session.expCmdSN, maxCmdSN: this.#session.maxCmdSN };
+    return { expCmdSN: this.#loginCmdSN, maxCmdSN: serialAdd(this.#loginCmdSN, 7) };
+  }
+
+  #takeStatSN(): number {
+    const statSN = this.#statSN;
+    this.#statSN = serialAdd(this.#statSN, 1);
+    return statSN;
+  }
+
+  #reject(bhs: Buffer, reason: RejectReasonValue, why?: string): void {
+    if (why) this.#logger.warn({ reason, why }, 'rejected a PDU');
+    this.#write(rejectFor(bhs, reason, { statSN: this.#takeStatSN(), ...this.#commandNumbers() }));
+  }
+
+  #write(pdu: Pdu): void {
+    if (this.#phase === 'closed') return;
+    let writable = true;
+    for (const buffer of encodePdu(pdu, this.#digests)) writable = this.#stream.write(buffer) && writable;
+    if (!writable && !this.#readPaused) {
+      // The initiator does not read its answers: stop reading its requests until it does.
+      this.#readPaused = true;
+      this.#stream.pause();
+    }
+  }
+
+  #resumeReading(): void {
+    if (!this.#readPaused) return;
+    this.#readPaused = false;
+    this.#stream.resume();
+  }
+
+  // ---- keepalive ------------------------------------------------------------------------------
+
+  #armNop(): void {
+    if (this.#phase !== 'full-feature' || this.#nopIntervalMs <= 0) return;
+    if (this.#nopTimer !== undefined) this.#clock.clearTimeout(this.#nopTimer);
+    this.#nopPingTag = undefined;
+    this.#nopTimer = this.#clock.setTimeout(() => this.#ping(), this.#nopIntervalMs);
+  }
+
+  #ping(): void {
+    if (this.#phase !== 'full-feature') return;
+    this.#nopTag = (this.#nopTag + 1) & 0x7fff_ffff;
+    this.#nopPingTag = this.#nopTag;
+    this.#write({
+      kind: 'nop-in',
+      ahs: [],
+      data: EMPTY_DATA,
+      lun: 0n,
+      initiatorTaskTag: RESERVED_TAG,
+      targetTransferTag: this.#nopPingTag,
+      statSN: this.#statSN,
+      ...this.#commandNumbers(),
+    });
+    this.#nopTimer = this.#clock.setTimeout(() => {
+      if (this.#nopPingTag !== undefined) this.drop(`no NOP-Out answer within ${this.#nopTimeoutMs} ms`);
+    }, this.#nopTimeoutMs);
+  }
+
+  // ---- teardown -------------------------------------------------------------------------------
+
+  #closed(kind: string): void {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    if (this.#nopTimer !== undefined) this.#clock.clearTimeout(this.#nopTimer);
+    this.#event('connection.closed', { kind });
+    this.#hooks.closed(this, this.#session);
+  }
+
+  #event(type: string, data: Record<string, unknown>): void {
+    this.#eventLog.append(`iscsi/connection/${this.id}`, type, data);
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * One iSCSI session in full feature phase (RFC 7143 §4.2.2, §11.3, §11.5, §11.18): the command
+ * window, the tasks, and task management, over the one connection Collie negotiates
+ * (MaxConnections=1, ErrorRecoveryLevel=0).
+ *
+ * Command numbering
+ * - Non-immediate PDUs carry CmdSN and run in CmdSN order: one equal to ExpCmdSN runs and
+ *   advances the window, later ones inside [ExpCmdSN, MaxCmdSN] wait in a bounded map, and
+ *   anything outside the window is dropped (the initiator's CmdSN is broken; §4.2.2.1).
+ * - Immediate PDUs run at once and do not advance ExpCmdSN.
+ * - MaxCmdSN = ExpCmdSN + (window − active tasks) − 1, so the initiator can never have more
+ *   than `commandWindow` commands in the target: that is the queue's bound (rxjs and the
+ *   transport have none).
+ *
+ * Task management completes only after every affected task stopped touching its logical unit
+ * (§4.2.3.3); aborted tasks never send status.
+ */
+import type { EventLog } from '../../core/event-log.js';
+import type { Logger } from '../../core/logger.js';
+import type { Nexus } from '../../scsi/scsi-types.js';
+import type { NegotiatedParameters } from '../login/negotiate.js';
+import type { DataOutPdu, ScsiCommandPdu, TmfRequestPdu } from '../pdu/messages.js';
+import { RESERVED_TAG, TmfFunction, TmfResponse } from '../pdu/opcodes.js';
+import { ScsiTask, type TaskOutput } from './scsi-task.js';
+import { serialAdd, serialInWindow } from './serial-number.js';
+import { lunFromWire, type TargetNode } from './target-node.js';
+
+export const COMMAND_WINDOW_DEFAULT = 128;
+
+export interface SessionIdentity {
+  readonly tsih: number;
+  readonly isid: string;
+  readonly initiatorName: string;
+  readonly target: TargetNode;
+}
+
+export interface SessionOutput {
+  send(pdu: TaskOutput): void;
+  /** A TMF response is ready (stamped and sent by the connection). */
+  sendTmfResponse(initiatorTaskTag: number, response: number): void;
+  /** Target cold reset: drop every connection of the target after answering. */
+  coldReset(): void;
+}
+
+/** What happens to one incoming sequenced PDU. */
+export type Admission = 'run' | 'queued' | 'dropped';
+
+export class IscsiSession {
+  readonly identity: SessionIdentity;
+  readonly nexus: Nexus;
+  readonly #parameters: NegotiatedParameters;
+  readonly #logger: Logger;
+  readonly #eventLog: EventLog;
+  readonly #window: number;
+  readonly #tasks = new Map<number, ScsiTask>();
+  /** Non-immediate PDUs that arrived ahead of ExpCmdSN, by CmdSN. */
+  readonly #waiting = new Map<number, () => void>();
+  #expCmdSN: number;
+  #targetTransferTag = 0;
+  #output: SessionOutput | undefined;
+  #closed = false;
+
+  constructor(options: {
+    identity: SessionIdentity;
+    parameters: NegotiatedParameters;
+    firstCmdSN: number;
+    logger: Logger;
+    eventLog: EventLog;
+    commandWindow?: number;
+  }) {
+    this.identity = options.identity;
+    this.#parameters = options.parameters;
+    this.#logger = options.logger;
+    this.#eventLog = options.eventLog;
+    this.#window = options.commandWindow ?? COMMAND_WINDOW_DEFAULT;
+    this.#expCmdSN = options.firstCmdSN;
+    const target = options.identity.target;
+    const initiatorPortName = `${options.identity.initiatorName},i,0x${options.identity.isid}`;
+    const targetPortName = `${target.iqn},t,0x${target.portalGroupTag.toString(16).padStart(4, '0')}`;
+    this.nexus = {
+      initiatorPortName,
+      initiatorName: options.identity.initiatorName,
+      targetPortName,
+      relativeTargetPortId: target.relativeTargetPortId,
+      targetPortGroup: target.targetPortGroup,
+      id: `${initiatorPortName}|${targetPortName}`,
+    };
+  }
+
+  get expCmdSN(): number {
+    return this.#expCmdSN;
+  }
+
+  get maxCmdSN(): number {
+    const room = Math.max(0, this.#window - this.#tasks.size - this.#waiting.size);
+    return serialAdd(this.#expCmdSN, room - 1);
+  }
+
+  get activeTaskCount(): number {
+    return this.#tasks.size;
+  }
+
+  attach(output: SessionOutput): void {
+    this.#output = output;
+  }
+
+  /**
+   * Orders a sequenced PDU: `run` is called now, later (when the gap before it fills), or never
+   * (outside the window).
+   */
+  admit(cmdSN: number, immediate: boolean, run: () => void): Admission {
+    if (this.#closed) return 'dropped';
+    if (immediate) {
+      run();
+      return 'run';
+    }
+    if (cmdSN === this.#expCmdSN) {
+      this.#expCmdSN = serialAdd(this.#expCmdSN, 1);
+      run();
+      this.#runWaiting();
+      return 'run';
+    }
+    if (!serialInWindow(cmdSN, this.#expCmdSN, this.maxCmdSN) || this.#waiting.has(cmdSN)) {
+      this.#logger.warn(
+        { cmdSN, expCmdSN: this.#expCmdSN, maxCmdSN: this.maxCmdSN },
+        'dropped a command outside the CmdSN window',
+      );
+      return 'dropped';
+    }
+    this.#waiting.set(cmdSN, run);
+    return 'queued';
+  }
+
+  /** A SCSI Command PDU whose turn came. Returns an error text for a protocol violation. */
+  startCommand(pdu: ScsiCommandPdu): string | undefined {
+    if (this.#tasks.has(pdu.initiatorTaskTag))
+      return `task tag 0x${pdu.initiatorTaskTag.toString(16)} is already in use`;
+    if (pdu.data.length > 0 && !this.#parameters.session.immediateData)
+      return 'immediate data sent with ImmediateData=No';
+    if (pdu.data.length > pdu.expectedDataTransferLength)
+      return 'immediate data longer than ExpectedDataTransferLength';
+    const lunNumber = lunFromWire(pdu.lun);
+    const lun = lunNumber === undefined ? undefined : this.identity.target.luns.get(lunNumber);
+    const session = this.#parameters.session;
+    const task = new ScsiTask(pdu, lun, lunNumber ?? -1, {
+      nexus: this.nexus,
+      burst: {
+        initialR2T: session.initialR2T,
+        firstBurstLength: session.firstBurstLengthBytes,
+        maxBurstLength: session.maxBurstLengthBytes,
+        maxOutstandingR2T: session.maxOutstandingR2T,
+      },
+      maxSendDataSegmentLengthBytes: this.#parameters.connection.maxSendDataSegmentLengthBytes,
+      allocateTargetTransferTag: () => this.#nextTargetTransferTag(),
+      rejected: (why) =>
+        this.#logger.warn(
+          { initiatorTaskTag: pdu.initiatorTaskTag, why },
+          'failed a command on bad Data-Out',
+        ),
+      lunNumbers: () => [...this.identity.target.luns.keys()].sort((a, b) => a - b),
+      send: (out) => this.#output?.send(out),
+      finished: (finished) => {
+        if (this.#tasks.get(finished.initiatorTaskTag) === finished)
+          this.#tasks.delete(finished.initiatorTaskTag);
+      },
+    });
+    this.#tasks.set(pdu.initiatorTaskTag, task);
+    task.start();
+    return undefined;
+  }
+
+  /** Data-Out routing. Returns an error text for a protocol violation. */
+  dataOut(pdu: DataOutPdu): string | undefined {
+    const task = this.#tasks.get(pdu.initiatorTaskTag);
+    if (!task) {
+      // Data for a task that was aborted or failed is expected to trickle in; drop it quietly.
+      return undefined;
+    }
+    return task.receiveDataOut(pdu);
+  }
+
+  /** Task management (§11.5). */
+  async taskManagement(pdu: TmfRequestPdu): Promise<void> {
+    const respond = (response: number) => this.#output?.sendTmfResponse(pdu.initiatorTaskTag, response);
+    const lunNumber = lunFromWire(pdu.lun);
+    const lun = lunNumber === undefined ? undefined : this.identity.target.luns.get(lunNumber);
+    this.#eventLog.append(`iscsi/session/${this.identity.tsih}`, 'tmf.requested', {
+      function: pdu.function,
+      lun: lunNumber ?? null,
+      referencedTaskTag: pdu.referencedTaskTag,
+    });
+    switch (pdu.function) {
+      case TmfFunction.ABORT_TASK: {
+        const task = this.#tasks.get(pdu.referencedTaskTag);
+        if (!task) {
+          respond(TmfResponse.TASK_DOES_NOT_EXIST);
+          return;
+        }
+        task.abort();
+        await task.settled;
+        respond(TmfResponse.FUNCTION_COMPLETE);
+        return;
+      }
+      case TmfFunction.ABORT_TASK_SET:
+      case TmfFunction.CLEAR_TASK_SET:
+        await this.abortTasks((task) => task.lunNumber === lunNumber);
+        respond(TmfResponse.FUNCTION_COMPLETE);
+        return;
+      case TmfFunction.LOGICAL_UNIT_RESET:
+        if (!lun) {
+          respond(TmfResponse.LUN_DOES_NOT_EXIST);
+          return;
+        }
+        await this.abortTasks((task) => task.lunNumber === lunNumber);
+        lun.reset(this.nexus);
+        respond(TmfResponse.FUNCTION_COMPLETE);
+        return;
+      case TmfFunction.TARGET_WARM_RESET:
+      case TmfFunction.TARGET_COLD_RESET:
+        await this.abortTasks(() => true);
+        for (const each of this.identity.target.luns.values()) each.reset(this.nexus);
+        respond(TmfResponse.FUNCTION_COMPLETE);
+        if (pdu.function === TmfFunction.TARGET_COLD_RESET) this.#output?.coldReset();
+        return;
+      case TmfFunction.TASK_REASSIGN:
+        respond(TmfResponse.TASK_ALLEGIANCE_REASSIGNMENT_NOT_SUPPORTED);
+        return;
+      default:
+        respond(TmfResponse.FUNCTION_NOT_SUPPORTED);
+    }
+  }
+
+  /** Aborts matching tasks and waits until none touches its logical unit any more. */
+  async abortTasks(matches: (task: ScsiTask) => boolean): Promise<void> {
+    const aborted = [...this.#tasks.values()].filter(matches);
+    for (const task of aborted) task.abort();
+    await Promise.all(aborted.map((task) => task.settled));
+  }
+
+  /** The session ends (logout, connection loss, reinstatement): tasks stop, LUs forget the nexus. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waiting.clear();
+    await this.abortTasks(() => true);
+    for (const lun of this.identity.target.luns.values()) lun.nexusLost(this.nexus);
+    this.#eventLog.append(`iscsi/session/${this.identity.tsih}`, 'session.closed', {});
+  }
+
+  #runWaiting(): void {
+    for (let run = this.#waiting.get(this.#expCmdSN); run; run = this.#waiting.get(this.#expCmdSN)) {
+      this.#waiting.delete(this.#expCmdSN);
+      this.#expCmdSN = serialAdd(this.#expCmdSN, 1);
+      run();
+    }
+  }
+
+  #nextTargetTransferTag(): number {
+    this.#targetTransferTag = (this.#targetTransferTag + 1) >>> 0;
+    if (this.#targetTransferTag === RESERVED_TAG) this.#targetTransferTag = 1;
+    return this.#targetTransferTag;
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The iSCSI target: listens on portals, runs a connection per accepted stream, and keeps the
+ * session table (RFC 7143 §4.2.1, §6.3.5).
+ *
+ * Sessions are identified by (initiator name, ISID, target); a new login with TSIH 0 for an
+ * existing identity reinstates it: the old session's connection is dropped and its tasks are
+ * aborted before the new session answers (§6.3.5). A login naming an unknown TSIH is refused
+ * by the login layer's rules (Collie negotiates MaxConnections=1, so no connection joins an
+ * existing session).
+ */
+
+import type { Endpoint, Listener, Transport } from '../../../transports/transport.js';
+import { endpointToString } from '../../../transports/transport.js';
+import type { Clock } from '../../core/clock.js';
+import type { EventLog } from '../../core/event-log.js';
+import type { Logger } from '../../core/logger.js';
+import { answerSendTargets, type DiscoverableTarget, type SendTargetsRequest } from '../login/discovery.js';
+import type { LoginRequestPdu } from '../pdu/messages.js';
+import { IscsiConnection } from './iscsi-connection.js';
+import { IscsiSession } from './iscsi-session.js';
+import type { LoginDriver, LoginResult } from './login-driver.js';
+import type { TargetNode } from './target-node.js';
+
+export interface TargetServerOptions {
+  readonly transport: Transport;
+  readonly portals: readonly Endpoint[];
+  readonly targets: readonly TargetNode[];
+  readonly loginDriver: (context: { local: Endpoint; remote: Endpoint }) => LoginDriver;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly eventLog: EventLog;
+  readonly commandWindow?: number;
+  readonly nopIntervalMs?: number;
+  readonly nopTimeoutMs?: number;
+}
+
+interface SessionEntry {
+  readonly session: IscsiSession;
+  connection: IscsiConnection | undefined;
+}
+
+export class IscsiTargetServer {
+  readonly #options: TargetServerOptions;
+  readonly #listeners: Listener[] = [];
+  readonly #connections = new Set<IscsiConnection>();
+  readonly #sessions = new Map<number, SessionEntry>();
+  readonly #byIdentity = new Map<string, number>();
+  #tsihLast = 0;
+
+  private constructor(options: TargetServerOptions) {
+    this.#options = options;
+  }
+
+  static async start(options: TargetServerOptions): Promise<IscsiTargetServer> {
+    const server = new IscsiTargetServer(options);
+    try {
+      for (const portal of options.portals) {
+        server.#listeners.push(await options.transport.listen(portal, (stream) => server.#accept(stream)));
+      }
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    return server;
+  }
+
+  get portals(): Endpoint[] {
+    return this.#listeners.map((listener) => listener.address);
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  async close(): Promise<void> {
+    for (const listener of this.#listeners.splice(0)) await listener.close();
+    for (const connection of this.#connections) connection.drop('target stopping');
+    await Promise.all([...this.#sessions.values()].map((entry) => entry.session.close()));
+    this.#sessions.clear();
+    this.#byIdentity.clear();
+  }
+
+  #accept(stream: Parameters<Parameters<Transport['listen']>[1]>[0]): void {
+    const connection: IscsiConnection = new IscsiConnection({
+      stream,
+      login: this.#options.loginDriver({ local: stream.local, remote: stream.remote }),
+      clock: this.#options.clock,
+      logger: this.#options.logger,
+      eventLog: this.#options.eventLog,
+      nopIntervalMs: this.#options.nopIntervalMs,
+      nopTimeoutMs: this.#options.nopTimeoutMs,
+      hooks: {
+        sessionFor: (result, request) => this.#sessionFor(connection, result, request),
+        sendTargets: (request) => this.#sendTargets(request),
+        closed: (closing, session) => this.#connectionClosed(closing, session),
+      },
+    });
+    this.#connections.add(connection);
+  }
+
+  #sessionFor(
+    connection: IscsiConnection,
+    result: LoginResult,
+    request: LoginRequestPdu,
+  ): { session: IscsiSession; tsih: number } | undefined {
+    const target = result.target;
+    if (!target) return undefined;
+    const identity = `${result.initiatorName}|${request.isid}|${target.iqn}`;
+    const previous = this.#byIdentity.get(identity);
+    if (previous !== undefined) {
+      const entry = this.#sessions.get(previous);
+      this.#sessions.delete(previous);
+      this.#byIdentity.delete(identity);
+      if (entry) {
+        this.#options.eventLog.append(`iscsi/session/${previous}`, 'session.reinstated', {});
+        entry.connection?.drop('session reinstated by a new login');
+        void entry.session.close();
+      }
+    }
+    const tsih = this.#nextTsih();
+    const session = new IscsiSession({
+      identity: { tsih, isid: request.isid, initiatorName: result.initiatorName, target },
+      parameters: result.parameters,
+      firstCmdSN: request.cmdSN,
+      logger: this.#options.logger.child({ tsih }),
+      eventLog: this.#options.eventLog,
+      commandWindow: this.#options.commandWindow,
+    });
+    this.#sessions.set(tsih, { session, connection });
+    this.#byIdentity.set(identity, tsih);
+    this.#options.eventLog.append(`iscsi/session/${tsih}`, 'session.created', {
+      initiator: result.initiatorName,
+      isid: request.isid,
+      target: target.iqn,
+    });
+    return { session, tsih };
+  }
+
+  #sendTargets(request: SendTargetsRequest): Array<[string, string]> {
+    const targets: DiscoverableTarget[] = this.#options.targets.map((target) => ({
+      name: target.iqn,
+      access: target.access ?? {},
+      portals: this.portals.map((portal) => ({ ...portal, portalGroupTag: target.portalGroupTag })),
+    }));
+    return answerSendTargets(request, targets);
+  }
+
+  #connectionClosed(connection: IscsiConnection, session: IscsiSession | undefined): void {
+    this.#connections.delete(connection);
+    if (!session) return;
+    const tsih = session.identity.tsih;
+    const entry = this.#sessions.get(tsih);
+    if (entry?.connection !== connection) return;
+    // MaxConnections=1 and ERL 0: the session ends with its only connection.
+    this.#sessions.delete(tsih);
+    for (const [identity, value] of this.#byIdentity) if (value === tsih) this.#byIdentity.delete(identity);
+    void session.close();
+  }
+
+  #nextTsih(): number {
+    for (let steps = 0; steps < 0x10000; steps++) {
+      this.#tsihLast = (this.#tsihLast % 0xffff) + 1;
+      if (!this.#sessions.has(this.#tsihLast)) return this.#tsihLast;
+    }
+    throw new Error('no free TSIH: 65,535 sessions are open');
+  }
+}
+
+export function describePortals(portals: readonly Endpoint[]): string {
+  return portals.map(endpointToString).join(', ');
+}

@@ -1,0 +1,122 @@
+/**
+ * The login of one connection, run by the login machine (machines/login.ts) over the pure login
+ * core (src/iscsi/login/login-core.ts), behind the LoginDriver seam the connection uses.
+ */
+import { createActor } from 'xstate';
+import { createLoginMachine, type LoginResponse } from '../../../machines/login.js';
+import type { EventLog } from '../../core/event-log.js';
+import type { Rng } from '../../core/rng.js';
+import type { ChapSecrets } from '../login/chap.js';
+import { type LoginResult as CoreResult, createLoginCore, type LoginTarget } from '../login/login-core.js';
+import { COLLIE_NEGOTIATION_DEFAULTS, type DigestPolicy } from '../login/negotiate.js';
+import type { LoginRequestPdu } from '../pdu/messages.js';
+import { encodeTextData, parseTextData } from '../pdu/text.js';
+import type { LoginAnswer, LoginDriver } from './login-driver.js';
+import type { TargetNode } from './target-node.js';
+
+export interface LoginPolicy {
+  readonly targets: readonly TargetNode[];
+  readonly digests: DigestPolicy;
+  readonly discoveryChap?: ChapSecrets;
+  readonly portalGroupTag: number;
+}
+
+export function machineLoginDriver(options: {
+  connectionId: string;
+  initiatorAddress: string;
+  policy: LoginPolicy;
+  rng: Rng;
+  eventLog: EventLog;
+}): LoginDriver {
+  const { policy } = options;
+  const byName = new Map(policy.targets.map((target) => [target.iqn.toLowerCase(), target]));
+  const loginTargets: LoginTarget[] = policy.targets.map((target) => ({
+    name: target.iqn,
+    alias: target.alias,
+    access: target.access ?? {},
+    chap: target.chap,
+  }));
+  const core = createLoginCore({
+    config: {
+      portalGroupTag: policy.portalGroupTag,
+      targets: loginTargets,
+      discoveryChap: policy.discoveryChap,
+      negotiation: {
+        ...COLLIE_NEGOTIATION_DEFAULTS,
+        headerDigest: policy.digests,
+        dataDigest: policy.digests,
+      },
+    },
+    rng: options.rng,
+    initiatorAddress: options.initiatorAddress,
+    parseText: (data) => {
+      const parsed = parseTextData(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      return parsed.ok ? { pairs: parsed.value.pairs } : { problem: parsed.error.message };
+    },
+  });
+  let sent: LoginResponse | undefined;
+  const actor = createActor(
+    createLoginMachine<CoreResult>().provide({
+      actions: {
+        sendResponse: (_, params) => {
+          sent = params.response;
+        },
+      },
+    }),
+    { input: { connectionId: options.connectionId, eventLog: options.eventLog, core } },
+  );
+  actor.start();
+
+  return {
+    handle(pdu: LoginRequestPdu): LoginAnswer {
+      sent = undefined;
+      if (actor.getSnapshot().status !== 'active') {
+        return refusal(pdu);
+      }
+      actor.send({ type: 'LOGIN_REQUEST', request: pdu });
+      const response = sent as LoginResponse | undefined;
+      const step = actor.getSnapshot().context.last;
+      if (!response || !step) return refusal(pdu);
+      const data = encodeTextData(response.keys.map(([key, value]) => [key, value] as [string, string]));
+      const base = {
+        statusClass: response.statusClass,
+        statusDetail: response.statusDetail,
+        transit: response.transit,
+        continue: response.continue,
+        csg: response.csg,
+        nsg: response.nsg,
+        data,
+      };
+      if (step.next === 'failed') return { ...base, outcome: 'failed' };
+      if (step.next !== 'fullFeature') return { ...base, outcome: 'continue' };
+      const result = step.result;
+      if (!result || result.outcome !== 'fullFeature') return { ...base, outcome: 'failed' };
+      const target =
+        result.targetName === undefined ? undefined : byName.get(result.targetName.toLowerCase());
+      return {
+        ...base,
+        outcome: 'done',
+        result: {
+          sessionType: result.sessionKind === 'normal' ? 'Normal' : 'Discovery',
+          initiatorName: result.initiatorName,
+          target,
+          parameters: result.parameters,
+        },
+      };
+    },
+  };
+}
+
+/** The login is over (failed or done) but the initiator keeps sending: refuse and close. */
+function refusal(pdu: LoginRequestPdu): LoginAnswer {
+  return {
+    statusClass: 0x02,
+    statusDetail: 0x0b,
+    transit: false,
+    continue: false,
+    csg: pdu.csg,
+    nsg: 0,
+    data: Buffer.alloc(0),
+    outcome: 'failed',
+  };
+}

@@ -1,0 +1,364 @@
+/**
+ * One SCSI direct-access logical unit (SBC-3) over a BlockBackend, sans-I/O: the session hands it
+ * commands, it answers with status, typed sense and data-in.
+ *
+ * Dispatch order for every command (SAM-5 §5.14, SPC-4 §5.12, §5.13, §5.15):
+ * 1. UNIT ATTENTION: a pending condition of this nexus is reported (and cleared) instead of running
+ *    the command, except for INQUIRY, REPORT LUNS and REQUEST SENSE, which neither report nor
+ *    clear it (REQUEST SENSE returns it as its data; REPORT LUNS clears only 3F/0E).
+ * 2. ALUA: the nexus's target port group state may refuse the command (NOT READY, alua.ts).
+ * 3. Reservation commands (RESERVE/RELEASE, PERSISTENT RESERVE IN/OUT) go to the ReservationGate.
+ * 4. Unknown operation code: INVALID COMMAND OPERATION CODE; unknown service action of a known
+ *    opcode: INVALID FIELD IN CDB on byte 1.
+ * 5. ReservationGate.check: RESERVATION CONFLICT.
+ * 6. CDB usage check (cdb.ts): reserved or unsupported bits, NACA: INVALID FIELD IN CDB.
+ * 7. Medium: a removable LU without medium answers NOT READY, MEDIUM NOT PRESENT.
+ * 8. The command's handler (spc-*.ts, sbc-*.ts).
+ *
+ * Sense format: CHECK CONDITION results carry typed sense; `encodeSense` turns it into bytes in
+ * the format the control mode page's D_SENSE selects, for the session to send.
+ */
+import type { BlockBackend } from '../backends/block-backend.js';
+import { assert } from '../core/assert.js';
+import type { Clock } from '../core/clock.js';
+import type { EventLog } from '../core/event-log.js';
+import type { Logger } from '../core/logger.js';
+import {
+  type AluaStateCode,
+  aluaRefusal,
+  singleGroupProvider,
+  type TargetPortGroupProvider,
+} from './alua.js';
+import {
+  findCommandSpec,
+  findInvalidCdbField,
+  hasServiceAction,
+  isKnownOpcode,
+  isOffered,
+  Op,
+  RESERVATION_OPCODES,
+  serviceActionOf,
+} from './cdb.js';
+import {
+  type BlockLimits,
+  type CommandContext,
+  type CommandHandler,
+  checkCondition,
+  DEFAULT_MODE,
+  type InquiryStrings,
+  type LuRuntime,
+} from './command-context.js';
+import { LbaRangeLock } from './lba-range-lock.js';
+import { DEFAULT_IEEE_COMPANY_ID, deriveLuIdentity } from './lu-identity.js';
+import type { ReservationGate } from './reservation-gate.js';
+import { preFetch, synchronizeCache } from './sbc-cache.js';
+import {
+  type CompareAndWriteLock,
+  compareAndWrite,
+  localCompareAndWriteLock,
+} from './sbc-compare-and-write.js';
+import { getLbaStatus, readCapacity10, readCapacity16, unmap, writeSame } from './sbc-provisioning.js';
+import { orWrite, read, verify, write, writeAndVerify } from './sbc-rw.js';
+import type { Nexus, ScsiCommand, ScsiResult, Sense } from './scsi-types.js';
+import { ScsiStatus, SenseKey } from './scsi-types.js';
+import { Asc, encodeSense, INVALID_OPCODE, invalidFieldInCdb, MEDIUM_NOT_PRESENT, senseOf } from './sense.js';
+import { inquiry } from './spc-inquiry.js';
+import {
+  preventAllowMediumRemoval,
+  reportLuns,
+  reportSupportedOperationCodes,
+  reportTargetPortGroups,
+  requestSense,
+  sendDiagnostic,
+  startStopUnit,
+  testUnitReady,
+} from './spc-misc.js';
+import { modeSelect, modeSense } from './spc-mode.js';
+import type { UnitAttentions } from './unit-attention.js';
+
+export interface LuIdentityOptions {
+  /** T10 VENDOR IDENTIFICATION (8 ASCII characters). */
+  readonly vendor?: string;
+  /** PRODUCT IDENTIFICATION (16 ASCII characters). */
+  readonly product?: string;
+  /** PRODUCT REVISION LEVEL (4 ASCII characters). */
+  readonly revision?: string;
+  /** IEEE COMPANY_ID for the NAA 6 designator (lu-identity.ts). */
+  readonly ieeeCompanyId?: number;
+  /** Standard INQUIRY MULTIP: the LU is reachable through more than one target port. */
+  readonly multiPort?: boolean;
+}
+
+export interface LogicalUnitOptions {
+  readonly backend: BlockBackend;
+  readonly lun: number;
+  readonly identity?: LuIdentityOptions;
+  readonly reservations: ReservationGate;
+  readonly unitAttentions: UnitAttentions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly eventLog: EventLog;
+  /** The LUNs this nexus may see (REPORT LUNS). */
+  readonly reportLuns: (nexus: Nexus) => readonly number[];
+  /** ALUA groups; default: one active/optimized group holding the nexus's port. */
+  readonly targetPortGroups?: TargetPortGroupProvider;
+  readonly implicitTransitionTimeSec?: number;
+  /** Removable medium (START STOP UNIT LOEJ, PREVENT ALLOW); default false. */
+  readonly removable?: boolean;
+  /** Cross-node atomicity for COMPARE AND WRITE and ORWRITE; default: this node only. */
+  readonly compareAndWriteLock?: CompareAndWriteLock;
+  readonly limits?: Partial<BlockLimits>;
+  /** LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT; default 3 (4 KiB) for 512-byte blocks, else 0. */
+  readonly physicalBlockExponent?: number;
+  /** Commands slower than this are logged as warnings; default 10 s. */
+  readonly slowCommandMs?: number;
+}
+
+export const DEFAULT_INQUIRY_STRINGS: InquiryStrings = {
+  vendor: 'COLLIE',
+  product: 'VIRTUAL DISK',
+  revision: '0001',
+};
+
+const MiB = 1024 * 1024;
+
+/** Block Limits defaults for a block size (see spc-inquiry.ts for how they are reported). */
+export function defaultBlockLimits(blockSizeBytes: number, physicalBlockExponent: number): BlockLimits {
+  const physicalBlocks = 2 ** physicalBlockExponent;
+  return {
+    maxTransferBlocks: Math.floor((8 * MiB) / blockSizeBytes),
+    optimalTransferBlocks: Math.floor((4 * MiB) / blockSizeBytes),
+    optimalTransferGranularityBlocks: physicalBlocks,
+    maxCompareAndWriteBlocks: 255,
+    // libiscsi's Inquiry.BlockLimits wants an explicit limit to stay at or below 2^20.
+    maxUnmapBlocks: 0x100000,
+    maxUnmapDescriptors: 4096,
+    optimalUnmapGranularityBlocks: physicalBlocks,
+    maxWriteSameBlocks: Math.floor((32 * MiB) / blockSizeBytes),
+  };
+}
+
+// SAM-5 §5.14: these neither report nor clear a pending UNIT ATTENTION.
+const UNIT_ATTENTION_EXEMPT: ReadonlySet<number> = new Set([Op.INQUIRY, Op.REPORT_LUNS, Op.REQUEST_SENSE]);
+
+const HANDLERS: Readonly<Record<string, CommandHandler>> = {
+  'TEST UNIT READY': testUnitReady,
+  'REQUEST SENSE': requestSense,
+  'READ(6)': read,
+  'WRITE(6)': write,
+  INQUIRY: inquiry,
+  'MODE SELECT(6)': modeSelect,
+  'MODE SENSE(6)': modeSense,
+  'START STOP UNIT': startStopUnit,
+  'SEND DIAGNOSTIC': sendDiagnostic,
+  'PREVENT ALLOW MEDIUM REMOVAL': preventAllowMediumRemoval,
+  'READ CAPACITY(10)': readCapacity10,
+  'READ(10)': read,
+  'WRITE(10)': write,
+  'WRITE AND VERIFY(10)': writeAndVerify,
+  'VERIFY(10)': verify,
+  'PRE-FETCH(10)': preFetch,
+  'SYNCHRONIZE CACHE(10)': synchronizeCache,
+  'WRITE SAME(10)': writeSame,
+  UNMAP: unmap,
+  'MODE SELECT(10)': modeSelect,
+  'MODE SENSE(10)': modeSense,
+  'READ(16)': read,
+  'WRITE(16)': write,
+  'COMPARE AND WRITE': compareAndWrite,
+  'ORWRITE(16)': orWrite,
+  'WRITE AND VERIFY(16)': writeAndVerify,
+  'VERIFY(16)': verify,
+  'PRE-FETCH(16)': preFetch,
+  'SYNCHRONIZE CACHE(16)': synchronizeCache,
+  'WRITE SAME(16)': writeSame,
+  'READ CAPACITY(16)': readCapacity16,
+  'GET LBA STATUS': getLbaStatus,
+  'REPORT LUNS': reportLuns,
+  'REPORT TARGET PORT GROUPS': reportTargetPortGroups,
+  'REPORT SUPPORTED OPERATION CODES': reportSupportedOperationCodes,
+  'READ(12)': read,
+  'WRITE(12)': write,
+  'WRITE AND VERIFY(12)': writeAndVerify,
+  'VERIFY(12)': verify,
+};
+
+export class LogicalUnit {
+  readonly #lu: LuRuntime;
+  readonly #reservations: ReservationGate;
+  readonly #clock: Clock;
+  readonly #slowCommandMs: number;
+
+  constructor(options: LogicalUnitOptions) {
+    const { backend } = options;
+    const blockSizeBytes = backend.blockSizeBytes;
+    assert(
+      Number.isInteger(blockSizeBytes) &&
+        blockSizeBytes >= 512 &&
+        (blockSizeBytes & (blockSizeBytes - 1)) === 0,
+      `LogicalUnit: backend block size ${blockSizeBytes} must be a power of two >= 512`,
+    );
+    assert(
+      backend.sizeBytes >= blockSizeBytes && backend.sizeBytes % blockSizeBytes === 0,
+      `LogicalUnit: backend size ${backend.sizeBytes} must be a non-zero multiple of the block size ${blockSizeBytes}`,
+    );
+    assert(
+      !backend.thin || backend.unmap !== undefined,
+      'LogicalUnit: a thin backend must implement unmap()',
+    );
+    const physicalBlockExponent = options.physicalBlockExponent ?? (blockSizeBytes === 512 ? 3 : 0);
+    assert(
+      Number.isInteger(physicalBlockExponent) && physicalBlockExponent >= 0 && physicalBlockExponent <= 15,
+      `LogicalUnit: physicalBlockExponent ${physicalBlockExponent} must be 0..15`,
+    );
+    const identity = options.identity ?? {};
+    const removable = options.removable ?? false;
+    this.#reservations = options.reservations;
+    this.#clock = options.clock;
+    this.#slowCommandMs = options.slowCommandMs ?? 10_000;
+    this.#lu = {
+      lun: options.lun,
+      actor: `scsi/lu/${options.lun}`,
+      backend,
+      geometry: { blockSizeBytes, blockCount: backend.sizeBytes / blockSizeBytes, physicalBlockExponent },
+      limits: { ...defaultBlockLimits(blockSizeBytes, physicalBlockExponent), ...options.limits },
+      identity: deriveLuIdentity(backend.identity, identity.ieeeCompanyId ?? DEFAULT_IEEE_COMPANY_ID),
+      strings: {
+        vendor: identity.vendor ?? DEFAULT_INQUIRY_STRINGS.vendor,
+        product: identity.product ?? DEFAULT_INQUIRY_STRINGS.product,
+        revision: identity.revision ?? DEFAULT_INQUIRY_STRINGS.revision,
+      },
+      multiPort: identity.multiPort ?? true,
+      mode: { ...DEFAULT_MODE },
+      removable,
+      mediumLoaded: true,
+      preventingNexuses: new Set(),
+      unitAttentions: options.unitAttentions,
+      eventLog: options.eventLog,
+      logger: options.logger,
+      reportLuns: options.reportLuns,
+      targetPortGroups: options.targetPortGroups ?? singleGroupProvider,
+      implicitTransitionTimeSec: options.implicitTransitionTimeSec ?? 10,
+      rangeLock: new LbaRangeLock(),
+      compareAndWriteLock: options.compareAndWriteLock ?? localCompareAndWriteLock,
+    };
+  }
+
+  get lun(): number {
+    return this.#lu.lun;
+  }
+
+  get blockCount(): number {
+    return this.#lu.geometry.blockCount;
+  }
+
+  /** Runs one command. Never rejects: a Collie bug becomes HARDWARE ERROR, INTERNAL TARGET FAILURE. */
+  async execute(command: ScsiCommand): Promise<ScsiResult> {
+    const startedMs = this.#clock.now();
+    let result: ScsiResult;
+    try {
+      result = await this.#dispatch(command);
+    } catch (error) {
+      this.#lu.logger.error(
+        { lun: this.#lu.lun, cdb: command.cdb.toString('hex'), err: error },
+        'SCSI command failed inside the logical unit (a Collie bug); answered INTERNAL TARGET FAILURE',
+      );
+      result = checkCondition(senseOf(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE));
+    }
+    const elapsedMs = this.#clock.now() - startedMs;
+    if (elapsedMs >= this.#slowCommandMs) {
+      this.#lu.logger.warn({ lun: this.#lu.lun, opcode: command.cdb[0], elapsedMs }, 'slow SCSI command');
+    }
+    if (result.sense !== undefined) {
+      this.#lu.logger.debug(
+        { lun: this.#lu.lun, cdb: command.cdb.toString('hex'), sense: result.sense },
+        'CHECK CONDITION',
+      );
+    }
+    return result;
+  }
+
+  /** The sense bytes for a CHECK CONDITION, in the format the control page's D_SENSE selects. */
+  encodeSense(sense: Sense): Buffer {
+    return encodeSense(sense, this.#lu.mode.descriptorSense ? 'descriptor' : 'fixed');
+  }
+
+  /**
+   * LOGICAL UNIT RESET (SAM-5 §6.6): reservations and medium-removal prevention are dropped, mode
+   * parameters return to their defaults (none are saved), and every nexus gets UNIT ATTENTION
+   * BUS DEVICE RESET FUNCTION OCCURRED (29/03). Aborting the tasks is the session's part.
+   */
+  reset(): void {
+    this.#reservations.onLunReset();
+    this.#lu.preventingNexuses.clear();
+    Object.assign(this.#lu.mode, DEFAULT_MODE);
+    this.#lu.unitAttentions.raiseAll(
+      senseOf(SenseKey.UNIT_ATTENTION, Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED),
+    );
+    this.#lu.eventLog.append(this.#lu.actor, 'lu.reset', {});
+  }
+
+  /** I_T nexus loss or logout: the nexus's reservations, prevention and pending conditions go. */
+  nexusLost(nexus: Nexus): void {
+    this.#reservations.onNexusLoss(nexus);
+    this.#lu.preventingNexuses.delete(nexus.id);
+    this.#lu.unitAttentions.forget(nexus);
+    this.#lu.eventLog.append(this.#lu.actor, 'lu.nexus_lost', { nexus: nexus.id });
+  }
+
+  /** The target's LUN inventory changed: REPORTED LUNS DATA HAS CHANGED (3F/0E) on every nexus. */
+  reportedLunsChanged(): void {
+    this.#lu.unitAttentions.raiseAll(senseOf(SenseKey.UNIT_ATTENTION, Asc.REPORTED_LUNS_DATA_HAS_CHANGED));
+  }
+
+  /** Some target port group changed state: ASYMMETRIC ACCESS STATE CHANGED (2A/06) on every nexus. */
+  asymmetricAccessStateChanged(): void {
+    this.#lu.unitAttentions.raiseAll(senseOf(SenseKey.UNIT_ATTENTION, Asc.ASYMMETRIC_ACCESS_STATE_CHANGED));
+  }
+
+  async #dispatch(command: ScsiCommand): Promise<ScsiResult> {
+    const { cdb, nexus } = command;
+    const lu = this.#lu;
+    if (cdb.length === 0) return checkCondition(INVALID_OPCODE);
+    const opcode = cdb[0]!;
+
+    if (UNIT_ATTENTION_EXEMPT.has(opcode)) {
+      lu.unitAttentions.register(nexus);
+    } else {
+      const pending = lu.unitAttentions.take(nexus);
+      if (pending !== undefined) return checkCondition(pending);
+    }
+
+    const refusal = aluaRefusal(this.#portState(nexus), cdb);
+    if (refusal !== undefined) return checkCondition(refusal);
+
+    if (RESERVATION_OPCODES.has(opcode)) return await this.#reservations.execute(command);
+
+    const entry = findCommandSpec(opcode, serviceActionOf(cdb));
+    if (entry === undefined || !isOffered(entry, lu.backend.thin)) {
+      const unknownServiceAction = hasServiceAction(opcode) && isKnownOpcode(opcode);
+      return checkCondition(unknownServiceAction ? invalidFieldInCdb(1, 4) : INVALID_OPCODE);
+    }
+
+    if (this.#reservations.check(nexus, cdb) === 'conflict')
+      return { status: ScsiStatus.RESERVATION_CONFLICT };
+
+    const badField = findInvalidCdbField(cdb, entry);
+    if (badField !== undefined) return checkCondition(invalidFieldInCdb(badField.byte, badField.bit));
+
+    if (entry.medium && lu.removable && !lu.mediumLoaded) return checkCondition(MEDIUM_NOT_PRESENT);
+
+    const handler = HANDLERS[entry.name];
+    assert(handler !== undefined, `LogicalUnit: no handler for ${entry.name}`);
+    const context: CommandContext = { command, cdb, nexus, lu };
+    return await handler(context);
+  }
+
+  #portState(nexus: Nexus): AluaStateCode {
+    const group = this.#lu
+      .targetPortGroups(nexus)
+      .find((candidate) => candidate.id === nexus.targetPortGroup);
+    // A port the provider does not know about is not refused here: the target decided to route it.
+    return group?.state ?? 0;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * A LUN's backing store, as the command line and config files write it:
+ *
+ *   mem:SIZE                  memory (thin), lost when the target stops
+ *   file:PATH[:SIZE]          a file; SIZE creates it (sparse) when missing
+ *   tcp:HOST:PORT:VDI         a sheepdog VDI (tgt's syntax), on real sheep or `collie sheep`
+ *   unix:PATH:VDI             the same over a unix socket
+ */
+import type { BlockBackend } from '../backends/block-backend.js';
+import { FileBackend } from '../backends/file-backend.js';
+import { MemoryBackend } from '../backends/memory-backend.js';
+import type { Clock } from '../core/clock.js';
+import type { EventLog } from '../core/event-log.js';
+import type { Logger } from '../core/logger.js';
+import type { Rng } from '../core/rng.js';
+import { parseSizeBytes } from '../cli/sizes.js';
+import { type BackingStoreSpec, parseBackingStoreSpec } from '../sheepdog/client/backing-store-spec.js';
+import { SheepdogBackend } from '../sheepdog/client/sheepdog-backend.js';
+import type { Transport } from '../../transports/transport.js';
+
+export type BackingSpec =
+  | { readonly kind: 'memory'; readonly sizeBytes: number }
+  | { readonly kind: 'file'; readonly path: string; readonly sizeBytes?: number }
+  | { readonly kind: 'sheepdog'; readonly spec: BackingStoreSpec };
+
+export class BackingSpecError extends Error {}
+
+const SYNTAX = 'mem:SIZE, file:PATH[:SIZE], tcp:HOST:PORT:VDI or unix:PATH:VDI';
+
+export function parseBackingSpec(text: string): BackingSpec {
+  const colon = text.indexOf(':');
+  const scheme = colon === -1 ? text : text.slice(0, colon);
+  const rest = colon === -1 ? '' : text.slice(colon + 1);
+  switch (scheme) {
+    case 'mem':
+      return { kind: 'memory', sizeBytes: size(rest, text) };
+    case 'file': {
+      if (rest === '') throw new BackingSpecError(`backing store ${JSON.stringify(text)}: the file path is missing (${SYNTAX})`);
+      const sizeAt = rest.lastIndexOf(':');
+      if (sizeAt > 0 && /^\d+[KMGT]?$/i.test(rest.slice(sizeAt + 1))) {
+        return { kind: 'file', path: rest.slice(0, sizeAt), sizeBytes: size(rest.slice(sizeAt + 1), text) };
+      }
+      return { kind: 'file', path: rest };
+    }
+    case 'tcp':
+    case 'unix': {
+      const parsed = parseBackingStoreSpec(text);
+      if (!parsed.ok) throw new BackingSpecError(parsed.message);
+      return { kind: 'sheepdog', spec: parsed.spec };
+    }
+    default:
+      throw new BackingSpecError(`backing store ${JSON.stringify(text)}: unknown kind "${scheme}" (write ${SYNTAX})`);
+  }
+}
+
+function size(text: string, whole: string): number {
+  try {
+    return parseSizeBytes(text, `the size in ${JSON.stringify(whole)}`);
+  } catch (error) {
+    throw new BackingSpecError((error as Error).message);
+  }
+}
+
+export interface BackendEnvironment {
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly eventLog: EventLog;
+  readonly logger: Logger;
+}
+
+export async function openBackend(spec: BackingSpec, environment: BackendEnvironment): Promise<BlockBackend> {
+  switch (spec.kind) {
+    case 'memory':
+      return new MemoryBackend({ sizeBytes: spec.sizeBytes });
+    case 'file':
+      return FileBackend.open({ path: spec.path, sizeBytes: spec.sizeBytes });
+    case 'sheepdog':
+      if (spec.spec.kind !== 'tcp') {
+        throw new BackingSpecError('unix: sheep sockets are not supported yet (use tcp:HOST:PORT:VDI)');
+      }
+      return SheepdogBackend.open({
+        transport: environment.transport,
+        endpoint: spec.spec.endpoint,
+        vdiName: spec.spec.vdiName,
+        clock: environment.clock,
+        rng: environment.rng,
+        eventLog: environment.eventLog,
+        logger: environment.logger,
+      });
+  }
+}
