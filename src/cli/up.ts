@@ -1,9 +1,10 @@
 /**
  * `collie up` (what `npm start` runs): the whole thing with nothing to configure. It starts the
  * embedded store in a data directory (formatted on first start), creates the default VDI when it
- * is missing, and prints how to reach it. A restart keeps the data.
+ * is missing, exports it with an iSCSI target, and prints how to reach it. A restart keeps the
+ * data.
  *
- *   collie up [--data DIR] [--sheep HOST:PORT] [--vdi NAME] [--size SIZE]
+ *   collie up [--data DIR] [--sheep HOST:PORT] [--portal HOST:PORT] [--vdi NAME] [--size SIZE]
  */
 
 import { join } from 'node:path';
@@ -14,15 +15,19 @@ import { endpointToString } from '../../transports/transport.js';
 import { EventLog } from '../core/event-log.js';
 import { createLogger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
+import { createRng } from '../core/rng.js';
 import { SdRes } from '../sheepdog/wire/constants.js';
 import { SheepStore } from '../store/sheep-store.js';
 import { directoryCapacity, openStoreDirectory } from '../store/store-directory.js';
+import { parseBackingSpec } from '../target/backing.js';
+import { startTargetService, type TargetService } from '../target/target-service.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 import { parseSizeBytes } from './sizes.js';
 
 interface UpOptions {
   data: string;
   sheep: Endpoint;
+  portal: Endpoint;
   vdi: string;
   size: string;
   logLevel?: string;
@@ -42,6 +47,15 @@ export function registerUpCommand(program: Command): void {
         port: 7000,
       },
     )
+    .option(
+      '--portal <host:port>',
+      'where the iSCSI target listens',
+      (value: string) => parseEndpointArg(value, '--portal'),
+      {
+        host: '127.0.0.1',
+        port: 3260,
+      },
+    )
     .option('--vdi <name>', 'the default VDI', 'vol0')
     .option('--size <size>', 'size of the default VDI when it is created', '10G')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
@@ -55,14 +69,16 @@ async function runUp(options: UpOptions): Promise<void> {
   const sizeBytes = parseSizeBytes(options.size, '--size');
   const storeDirectory = join(options.data, 'store');
   const { config, objects } = await openStoreDirectory(storeDirectory);
+  const transport = new TcpTransport();
+  const eventLog = new EventLog(realClock);
   const store = await SheepStore.open({
     objects,
     defaults: config,
     locking: config.locking,
-    transport: new TcpTransport(),
+    transport,
     listen: [options.sheep],
     clock: realClock,
-    eventLog: new EventLog(realClock),
+    eventLog,
     logger,
     capacity: () => directoryCapacity(storeDirectory),
   });
@@ -82,20 +98,56 @@ async function runUp(options: UpOptions): Promise<void> {
     logger.info({ vdi: options.vdi, sizeBytes }, 'created the default VDI');
   }
   const sheep = endpointToString(options.sheep);
-  const port = options.sheep.port === 7000 ? '' : ` -p ${options.sheep.port}`;
+  const iqn = `iqn.2026-11.org.collie:${options.vdi.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
+  let target: TargetService;
+  try {
+    target = await startTargetService(
+      {
+        portals: [options.portal],
+        targets: [
+          {
+            iqn,
+            luns: [
+              {
+                lun: 1,
+                backing: parseBackingSpec(`tcp:${sheep}:${options.vdi}`),
+                text: `tcp:${sheep}:${options.vdi}`,
+              },
+            ],
+          },
+        ],
+        digests: 'allow',
+        nopIntervalMs: 10_000,
+        nopTimeoutMs: 15_000,
+      },
+      {
+        transport,
+        backendTransport: transport,
+        clock: realClock,
+        rng: createRng(`up:${process.pid}:${realClock.now()}`),
+        eventLog,
+        logger,
+      },
+    );
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const portal = endpointToString(options.portal);
+  const url = `iscsi://${portal}/${iqn}/1`;
   process.stdout.write(
     [
-      `collie up ready: data in ${options.data}, store on ${sheep}, VDI "${options.vdi}"`,
+      `collie up ready: ${url} (VDI "${options.vdi}" on the embedded store ${sheep}, data in ${options.data})`,
       '',
-      `  npx collie vdi list${port}`,
-      `  echo hello | npx collie vdi write ${options.vdi} 0${port}`,
-      `  npx collie vdi read ${options.vdi} 0 6${port}`,
-      '  tgt: tgtadm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 --bstype sheepdog \\',
-      `         --backing-store tcp:${sheep}:${options.vdi}`,
+      `  iscsi-ls -s iscsi://${portal}`,
+      `  qemu-io -f raw ${url} -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M'`,
+      `  iscsiadm -m discovery -t sendtargets -p ${portal} && iscsiadm -m node -T ${iqn} -p ${portal} --login`,
+      `  npx collie vdi list${options.sheep.port === 7000 ? '' : ` -p ${options.sheep.port}`}`,
       '',
     ].join('\n'),
   );
   const stop = async () => {
+    await target.close();
     await store.close();
     process.exit(0);
   };
