@@ -1,13 +1,13 @@
 /**
- * Asymmetric logical unit access (SPC-4 §5.15), implicit only (TPGS = 01b): the target tells the
+ * Asymmetric logical unit access (SPC-4), implicit only (TPGS = 01b): the target tells the
  * LU which target port groups exist and their states; the LU reports them (REPORT TARGET PORT
  * GROUPS) and refuses commands a port's state does not allow.
  *
- * - Access states (Table 203 / RTPG byte 0): 0 active/optimized, 1 active/non-optimized,
+ * - Access states (RTPG descriptor byte 0): 0 active/optimized, 1 active/non-optimized,
  *   2 standby, 3 unavailable, 4 LBA dependent, 0Eh offline, 0Fh transitioning.
- * - Commands allowed per state follow SPC-4 §5.15.2.4 to §5.15.2.6 (as LIO and SCST apply them,
+ * - Commands allowed per state follow SPC-4's ALUA access state rules (as LIO and SCST apply them,
  *   docs: multipath.md §1.3); everything else gets NOT READY with the state's ASC/ASCQ.
- * - REPORT TARGET PORT GROUPS parameter data: SPC-4 Tables 264 to 268 (length header, optional
+ * - REPORT TARGET PORT GROUPS parameter data: SPC-4 (length header, optional
  *   extended header with IMPLICIT TRANSITION TIME, one descriptor per group with its ports).
  */
 import { MaintenanceIn, Op, readUint32, ServiceActionIn16 } from './cdb.js';
@@ -105,7 +105,7 @@ function alwaysAllowed(cdb: Buffer): boolean {
   );
 }
 
-// Standby also allows mode pages, capacity, diagnostics and persistent reservations (SPC-4 §5.15.2.4.4).
+// Standby also allows mode pages, capacity, diagnostics and persistent reservations (SPC-4 standby state).
 function allowedInStandby(cdb: Buffer): boolean {
   return (
     isAny(cdb, [

@@ -3,7 +3,7 @@
  * command (and service action) with its CDB length and CDB USAGE DATA.
  *
  * Rules
- * - The CDB USAGE DATA mask (SPC-4 §6.35.3, REPORT SUPPORTED OPERATION CODES one_command format)
+ * - The CDB USAGE DATA mask (SPC-4, REPORT SUPPORTED OPERATION CODES one_command format)
  *   has a bit set for every CDB bit the device server evaluates. The same mask validates incoming
  *   CDBs: a bit set in the CDB but clear in the mask is a reserved (or unsupported, e.g. RDPROTECT
  *   without protection information) field and gets ILLEGAL REQUEST, INVALID FIELD IN CDB with a
@@ -12,7 +12,7 @@
  * - For commands with service actions the SERVICE ACTION field (byte 1 bits 4:0) holds the service
  *   action itself in the usage data, as SPC-4 requires; validation treats that field as evaluated.
  * - The control byte (last CDB byte): NACA (bit 2) is evaluated and refused, because this LU does
- *   not support ACA (SAM-5 §5.9). LINK and FLAG are obsolete and therefore reserved here.
+ *   not support ACA (SAM-5). LINK and FLAG are obsolete and therefore reserved here.
  * - The iSCSI BHS carries a 16-byte CDB field; a shorter CDB arrives zero-padded. Only the first
  *   `usage.length` bytes belong to the command.
  */
@@ -33,7 +33,7 @@ export function readUint64(cdb: Buffer, offset: number): bigint {
   return cdb.readBigUInt64BE(offset);
 }
 
-/** Operation codes (SPC-4 Annex D.3.1, SBC-3 Table 12). */
+/** Operation codes (SPC-4 Annex D, operation codes). */
 export const Op = {
   TEST_UNIT_READY: 0x00,
   REQUEST_SENSE: 0x03,
@@ -80,10 +80,10 @@ export const Op = {
   VERIFY_12: 0xaf,
 } as const;
 
-/** Service actions of SERVICE ACTION IN(16) (SBC-3 §5.15, §5.16). */
+/** Service actions of SERVICE ACTION IN(16) (SBC-3). */
 export const ServiceActionIn16 = { READ_CAPACITY_16: 0x10, GET_LBA_STATUS: 0x12 } as const;
 
-/** Service actions of MAINTENANCE IN (SPC-4 §6.27, §6.35). */
+/** Service actions of MAINTENANCE IN (SPC-4). */
 export const MaintenanceIn = {
   REPORT_TARGET_PORT_GROUPS: 0x0a,
   REPORT_SUPPORTED_OPERATION_CODES: 0x0c,
@@ -146,10 +146,10 @@ function spec(
   };
 }
 
-// Byte 1 of READ/WRITE/ORWRITE/COMPARE AND WRITE: DPO 0x10, FUA 0x08, FUA_NV 0x02 (SBC-3 Table 27).
+// Byte 1 of READ/WRITE/ORWRITE/COMPARE AND WRITE: DPO 0x10, FUA 0x08, FUA_NV 0x02 (SBC-3).
 // RDPROTECT/WRPROTECT (bits 7:5) are absent: no protection information, so a non-zero value is refused.
 const RW_FLAGS = 0x1a;
-// WRITE AND VERIFY: DPO 0x10, BYTCHK 0x02 (SBC-3 Table 81). VERIFY: DPO 0x10, BYTCHK 0x06 (Table 72).
+// WRITE AND VERIFY: DPO 0x10, BYTCHK 0x02 (SBC-3). VERIFY: DPO 0x10, BYTCHK 0x06.
 const WV_FLAGS = 0x12;
 const V_FLAGS = 0x16;
 const GROUP = 0x1f;
@@ -163,75 +163,75 @@ const LEN32 = [FF, FF, FF, FF] as const;
  * Usage bytes cite the CDB tables of SPC-4 (r37) and SBC-3 (r35).
  */
 export const COMMAND_SPECS: readonly CommandSpec[] = [
-  spec('TEST UNIT READY', Op.TEST_UNIT_READY, [0, 0, 0, 0], { medium: true }), // SPC-4 Table 287
-  spec('REQUEST SENSE', Op.REQUEST_SENSE, [0x01, 0, 0, FF]), // SPC-4 Table 264: DESC
-  spec('READ(6)', Op.READ_6, [0x1f, FF, FF, FF], { medium: true }), // SBC-3 Table 33
-  spec('WRITE(6)', Op.WRITE_6, [0x1f, FF, FF, FF], { medium: true }), // SBC-3 Table 77
-  spec('INQUIRY', Op.INQUIRY, [0x01, FF, FF, FF]), // SPC-4 Table 142: EVPD, PAGE CODE, ALLOCATION LENGTH
-  spec('MODE SELECT(6)', Op.MODE_SELECT_6, [0x11, 0, 0, FF]), // SPC-4 Table 154: PF, SP
-  spec('RESERVE(6)', Op.RESERVE_6, [0, 0, 0, 0]), // SPC-2 §7.21
-  spec('RELEASE(6)', Op.RELEASE_6, [0, 0, 0, 0]), // SPC-2 §7.17
-  spec('MODE SENSE(6)', Op.MODE_SENSE_6, [0x08, FF, FF, FF]), // SPC-4 Table 157: DBD, PC+PAGE, SUBPAGE
-  spec('START STOP UNIT', Op.START_STOP_UNIT, [0x01, 0, 0x0f, 0xf7]), // SBC-3 Table 69
-  spec('SEND DIAGNOSTIC', Op.SEND_DIAGNOSTIC, [0xf7, 0, FF, FF]), // SPC-4 Table 274
-  spec('PREVENT ALLOW MEDIUM REMOVAL', Op.PREVENT_ALLOW_MEDIUM_REMOVAL, [0, 0, 0, 0x03]), // SBC-3 Table 30
-  spec('READ CAPACITY(10)', Op.READ_CAPACITY_10, [0, ...LBA32, 0, 0, 0x01], { medium: true }), // SBC-3 Table 41
-  spec('READ(10)', Op.READ_10, [RW_FLAGS, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3 Table 35
-  spec('WRITE(10)', Op.WRITE_10, [RW_FLAGS, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3 Table 79
+  spec('TEST UNIT READY', Op.TEST_UNIT_READY, [0, 0, 0, 0], { medium: true }), // SPC-4
+  spec('REQUEST SENSE', Op.REQUEST_SENSE, [0x01, 0, 0, FF]), // SPC-4: DESC
+  spec('READ(6)', Op.READ_6, [0x1f, FF, FF, FF], { medium: true }), // SBC-3
+  spec('WRITE(6)', Op.WRITE_6, [0x1f, FF, FF, FF], { medium: true }), // SBC-3
+  spec('INQUIRY', Op.INQUIRY, [0x01, FF, FF, FF]), // SPC-4: EVPD, PAGE CODE, ALLOCATION LENGTH
+  spec('MODE SELECT(6)', Op.MODE_SELECT_6, [0x11, 0, 0, FF]), // SPC-4: PF, SP
+  spec('RESERVE(6)', Op.RESERVE_6, [0, 0, 0, 0]), // SPC-2
+  spec('RELEASE(6)', Op.RELEASE_6, [0, 0, 0, 0]), // SPC-2
+  spec('MODE SENSE(6)', Op.MODE_SENSE_6, [0x08, FF, FF, FF]), // SPC-4: DBD, PC+PAGE, SUBPAGE
+  spec('START STOP UNIT', Op.START_STOP_UNIT, [0x01, 0, 0x0f, 0xf7]), // SBC-3
+  spec('SEND DIAGNOSTIC', Op.SEND_DIAGNOSTIC, [0xf7, 0, FF, FF]), // SPC-4
+  spec('PREVENT ALLOW MEDIUM REMOVAL', Op.PREVENT_ALLOW_MEDIUM_REMOVAL, [0, 0, 0, 0x03]), // SBC-3
+  spec('READ CAPACITY(10)', Op.READ_CAPACITY_10, [0, ...LBA32, 0, 0, 0x01], { medium: true }), // SBC-3
+  spec('READ(10)', Op.READ_10, [RW_FLAGS, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3
+  spec('WRITE(10)', Op.WRITE_10, [RW_FLAGS, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3
   spec('WRITE AND VERIFY(10)', Op.WRITE_AND_VERIFY_10, [WV_FLAGS, ...LBA32, GROUP, ...LEN16], {
     medium: true,
   }),
-  spec('VERIFY(10)', Op.VERIFY_10, [V_FLAGS, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3 Table 72
-  spec('PRE-FETCH(10)', Op.PRE_FETCH_10, [0x02, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3 Table 28
+  spec('VERIFY(10)', Op.VERIFY_10, [V_FLAGS, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3
+  spec('PRE-FETCH(10)', Op.PRE_FETCH_10, [0x02, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3
   spec('SYNCHRONIZE CACHE(10)', Op.SYNCHRONIZE_CACHE_10, [0x06, ...LBA32, GROUP, ...LEN16], { medium: true }),
-  // SBC-3 Table 86: ANCHOR 0x10, UNMAP 0x08, PBDATA 0x04, LBDATA 0x02.
+  // SBC-3 WRITE SAME(10): ANCHOR 0x10, UNMAP 0x08, PBDATA 0x04, LBDATA 0x02.
   spec('WRITE SAME(10)', Op.WRITE_SAME_10, [0x1e, ...LBA32, GROUP, ...LEN16], { medium: true }),
-  spec('UNMAP', Op.UNMAP, [0x01, 0, 0, 0, 0, GROUP, ...LEN16], { medium: true, thinOnly: true }), // Table 74
-  spec('MODE SELECT(10)', Op.MODE_SELECT_10, [0x11, 0, 0, 0, 0, 0, ...LEN16]), // SPC-4 Table 155
-  spec('RESERVE(10)', Op.RESERVE_10, [0x12, 0, FF, 0, 0, 0, ...LEN16]), // SPC-2 §7.22
-  spec('RELEASE(10)', Op.RELEASE_10, [0x12, 0, FF, 0, 0, 0, ...LEN16]), // SPC-2 §7.18
-  spec('MODE SENSE(10)', Op.MODE_SENSE_10, [0x18, FF, FF, 0, 0, 0, ...LEN16]), // SPC-4 Table 158: LLBAA, DBD
+  spec('UNMAP', Op.UNMAP, [0x01, 0, 0, 0, 0, GROUP, ...LEN16], { medium: true, thinOnly: true }), // SBC-3
+  spec('MODE SELECT(10)', Op.MODE_SELECT_10, [0x11, 0, 0, 0, 0, 0, ...LEN16]), // SPC-4
+  spec('RESERVE(10)', Op.RESERVE_10, [0x12, 0, FF, 0, 0, 0, ...LEN16]), // SPC-2
+  spec('RELEASE(10)', Op.RELEASE_10, [0x12, 0, FF, 0, 0, 0, ...LEN16]), // SPC-2
+  spec('MODE SENSE(10)', Op.MODE_SENSE_10, [0x18, FF, FF, 0, 0, 0, ...LEN16]), // SPC-4: LLBAA, DBD
   ...[0x00, 0x01, 0x02, 0x03].map((sa) =>
     spec('PERSISTENT RESERVE IN', Op.PERSISTENT_RESERVE_IN, [sa, 0, 0, 0, 0, 0, ...LEN16], {
       serviceAction: sa,
     }),
-  ), // SPC-4 Table 162
+  ), // SPC-4 PERSISTENT RESERVE IN
   ...[0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07].map((sa) =>
     spec('PERSISTENT RESERVE OUT', Op.PERSISTENT_RESERVE_OUT, [sa, FF, 0, 0, ...LEN32], {
       serviceAction: sa,
     }),
-  ), // SPC-4 Table 178
-  spec('READ(16)', Op.READ_16, [RW_FLAGS, ...LBA64, ...LEN32, GROUP], { medium: true }), // SBC-3 Table 37
-  spec('WRITE(16)', Op.WRITE_16, [RW_FLAGS, ...LBA64, ...LEN32, GROUP], { medium: true }), // SBC-3 Table 83
+  ), // SPC-4 PERSISTENT RESERVE OUT
+  spec('READ(16)', Op.READ_16, [RW_FLAGS, ...LBA64, ...LEN32, GROUP], { medium: true }), // SBC-3
+  spec('WRITE(16)', Op.WRITE_16, [RW_FLAGS, ...LBA64, ...LEN32, GROUP], { medium: true }), // SBC-3
   spec('COMPARE AND WRITE', Op.COMPARE_AND_WRITE, [RW_FLAGS, ...LBA64, 0, 0, 0, FF, GROUP], { medium: true }),
-  spec('ORWRITE(16)', Op.ORWRITE_16, [RW_FLAGS, ...LBA64, ...LEN32, GROUP], { medium: true }), // Table 25
+  spec('ORWRITE(16)', Op.ORWRITE_16, [RW_FLAGS, ...LBA64, ...LEN32, GROUP], { medium: true }), // SBC-3
   spec('WRITE AND VERIFY(16)', Op.WRITE_AND_VERIFY_16, [WV_FLAGS, ...LBA64, ...LEN32, GROUP], {
     medium: true,
   }),
   spec('VERIFY(16)', Op.VERIFY_16, [V_FLAGS, ...LBA64, ...LEN32, GROUP], { medium: true }),
   spec('PRE-FETCH(16)', Op.PRE_FETCH_16, [0x02, ...LBA64, ...LEN32, GROUP], { medium: true }),
   spec('SYNCHRONIZE CACHE(16)', Op.SYNCHRONIZE_CACHE_16, [0x06, ...LBA64, ...LEN32, GROUP], { medium: true }),
-  // SBC-3 Table 88: as WRITE SAME(10) plus NDOB 0x01.
+  // SBC-3 WRITE SAME(16): as WRITE SAME(10) plus NDOB 0x01.
   spec('WRITE SAME(16)', Op.WRITE_SAME_16, [0x1f, ...LBA64, ...LEN32, GROUP], { medium: true }),
   spec('READ CAPACITY(16)', Op.SERVICE_ACTION_IN_16, [0x10, ...LBA64, ...LEN32, 0x01], {
     serviceAction: ServiceActionIn16.READ_CAPACITY_16,
     medium: true,
-  }), // SBC-3 Table 43: PMI
+  }), // SBC-3: PMI
   spec('GET LBA STATUS', Op.SERVICE_ACTION_IN_16, [0x12, ...LBA64, ...LEN32, 0], {
     serviceAction: ServiceActionIn16.GET_LBA_STATUS,
     medium: true,
-  }), // SBC-3 Table 26
-  spec('REPORT LUNS', Op.REPORT_LUNS, [0, FF, 0, 0, 0, ...LEN32, 0]), // SPC-4 Table 252: SELECT REPORT
-  // SPC-4 Table 263: PARAMETER DATA FORMAT (bits 7:5) beside the service action.
+  }), // SBC-3
+  spec('REPORT LUNS', Op.REPORT_LUNS, [0, FF, 0, 0, 0, ...LEN32, 0]), // SPC-4: SELECT REPORT
+  // SPC-4: PARAMETER DATA FORMAT (bits 7:5) beside the service action.
   spec('REPORT TARGET PORT GROUPS', Op.MAINTENANCE_IN, [0xea, 0, 0, 0, 0, ...LEN32, 0], {
     serviceAction: MaintenanceIn.REPORT_TARGET_PORT_GROUPS,
   }),
-  // SPC-4 Table 255: RCTD 0x80, REPORTING OPTIONS 0x07, REQUESTED OPERATION CODE, REQUESTED SERVICE ACTION.
+  // SPC-4: RCTD 0x80, REPORTING OPTIONS 0x07, REQUESTED OPERATION CODE, REQUESTED SERVICE ACTION.
   spec('REPORT SUPPORTED OPERATION CODES', Op.MAINTENANCE_IN, [0x0c, 0x87, FF, FF, FF, ...LEN32, 0], {
     serviceAction: MaintenanceIn.REPORT_SUPPORTED_OPERATION_CODES,
   }),
-  spec('READ(12)', Op.READ_12, [RW_FLAGS, ...LBA32, ...LEN32, GROUP], { medium: true }), // SBC-3 Table 36
-  spec('WRITE(12)', Op.WRITE_12, [RW_FLAGS, ...LBA32, ...LEN32, GROUP], { medium: true }), // SBC-3 Table 82
+  spec('READ(12)', Op.READ_12, [RW_FLAGS, ...LBA32, ...LEN32, GROUP], { medium: true }), // SBC-3
+  spec('WRITE(12)', Op.WRITE_12, [RW_FLAGS, ...LBA32, ...LEN32, GROUP], { medium: true }), // SBC-3
   spec('WRITE AND VERIFY(12)', Op.WRITE_AND_VERIFY_12, [WV_FLAGS, ...LBA32, ...LEN32, GROUP], {
     medium: true,
   }),

@@ -26,7 +26,7 @@ export interface LuGeometry {
   readonly physicalBlockExponent: number;
 }
 
-/** The Block Limits VPD page values (SBC-3 Table 154), all in logical blocks. */
+/** The Block Limits VPD page values (SBC-3 Block Limits VPD page), all in logical blocks. */
 export interface BlockLimits {
   readonly maxTransferBlocks: number;
   readonly optimalTransferBlocks: number;
@@ -74,7 +74,7 @@ export interface LuRuntime {
   readonly mode: ModeParameters;
   readonly removable: boolean;
   mediumLoaded: boolean;
-  /** Nexus ids holding PREVENT MEDIUM REMOVAL (SBC-3 §5.10). */
+  /** Nexus ids holding PREVENT MEDIUM REMOVAL (SBC-3). */
   readonly preventingNexuses: Set<string>;
   readonly unitAttentions: UnitAttentions;
   readonly eventLog: EventLog;
@@ -105,7 +105,7 @@ export function checkCondition(sense: Sense): ScsiResult {
 
 export const TASK_ABORTED_RESULT: ScsiResult = { status: ScsiStatus.TASK_ABORTED };
 
-/** Returns at most `allocationLength` bytes (SPC-4 §4.2.5.6: truncation is not an error). */
+/** Returns at most `allocationLength` bytes (SPC-4: truncation is not an error). */
 export function truncate(data: Buffer, allocationLength: number): Buffer {
   return data.length <= allocationLength ? data : data.subarray(0, allocationLength);
 }

@@ -1,6 +1,6 @@
 /**
  * A per-LU lock over LBA ranges, so that read-modify-write commands (COMPARE AND WRITE, ORWRITE)
- * are atomic against every other write to the blocks they touch (SBC-3 §5.2: no other command may
+ * are atomic against every other write to the blocks they touch (SBC-3: no other command may
  * change the blocks between the compare and the write).
  *
  * Rules

@@ -2,7 +2,8 @@
  * One SCSI direct-access logical unit (SBC-3) over a BlockBackend, sans-I/O: the session hands it
  * commands, it answers with status, typed sense and data-in.
  *
- * Dispatch order for every command (SAM-5 §5.14, SPC-4 §5.12, §5.13, §5.15):
+ * Dispatch order for every command (SAM-5 and SPC-4 rules for unit attentions, reservations and
+ * ALUA):
  * 1. UNIT ATTENTION: a pending condition of this nexus is reported (and cleared) instead of running
  *    the command, except for INQUIRY, REPORT LUNS and REQUEST SENSE, which neither report nor
  *    clear it (REQUEST SENSE returns it as its data; REPORT LUNS clears only 3F/0E).
@@ -15,8 +16,8 @@
  * 7. Medium: a removable LU without medium answers NOT READY, MEDIUM NOT PRESENT.
  * 8. The command's handler (spc-*.ts, sbc-*.ts).
  *
- * Sense format: CHECK CONDITION results carry typed sense; `encodeSense` turns it into bytes in
- * the format the control mode page's D_SENSE selects, for the session to send.
+ * Sense format: CHECK CONDITION results carry typed sense and `senseBytes`, the same condition
+ * encoded in the format the control mode page's D_SENSE selects, which the session sends.
  */
 import type { BlockBackend } from '../backends/block-backend.js';
 import { assert } from '../core/assert.js';
@@ -108,7 +109,11 @@ export interface LogicalUnitOptions {
   /** Cross-node atomicity for COMPARE AND WRITE and ORWRITE; default: this node only. */
   readonly compareAndWriteLock?: CompareAndWriteLock;
   readonly limits?: Partial<BlockLimits>;
-  /** LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT; default 3 (4 KiB) for 512-byte blocks, else 0. */
+  /**
+   * LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT; default 0. (A larger value is legal, but libiscsi's
+   * GetLBAStatus.UnmapSingle then expects a descriptor to start one physical block past the LBA it
+   * asked about, which a correct GET LBA STATUS cannot do.)
+   */
   readonly physicalBlockExponent?: number;
   /** Commands slower than this are logged as warnings; default 10 s. */
   readonly slowCommandMs?: number;
@@ -134,11 +139,12 @@ export function defaultBlockLimits(blockSizeBytes: number, physicalBlockExponent
     maxUnmapBlocks: 0x100000,
     maxUnmapDescriptors: 4096,
     optimalUnmapGranularityBlocks: physicalBlocks,
-    maxWriteSameBlocks: Math.floor((32 * MiB) / blockSizeBytes),
+    // As MAXIMUM TRANSFER LENGTH: libiscsi's WriteSame16.Unmap writes, then unmaps, that many blocks.
+    maxWriteSameBlocks: Math.floor((8 * MiB) / blockSizeBytes),
   };
 }
 
-// SAM-5 §5.14: these neither report nor clear a pending UNIT ATTENTION.
+// SAM-5: these neither report nor clear a pending UNIT ATTENTION.
 const UNIT_ATTENTION_EXEMPT: ReadonlySet<number> = new Set([Op.INQUIRY, Op.REPORT_LUNS, Op.REQUEST_SENSE]);
 
 const HANDLERS: Readonly<Record<string, CommandHandler>> = {
@@ -206,7 +212,7 @@ export class LogicalUnit {
       !backend.thin || backend.unmap !== undefined,
       'LogicalUnit: a thin backend must implement unmap()',
     );
-    const physicalBlockExponent = options.physicalBlockExponent ?? (blockSizeBytes === 512 ? 3 : 0);
+    const physicalBlockExponent = options.physicalBlockExponent ?? 0;
     assert(
       Number.isInteger(physicalBlockExponent) && physicalBlockExponent >= 0 && physicalBlockExponent <= 15,
       `LogicalUnit: physicalBlockExponent ${physicalBlockExponent} must be 0..15`,
@@ -274,6 +280,7 @@ export class LogicalUnit {
         { lun: this.#lu.lun, cdb: command.cdb.toString('hex'), sense: result.sense },
         'CHECK CONDITION',
       );
+      if (result.senseBytes === undefined) result = { ...result, senseBytes: this.encodeSense(result.sense) };
     }
     return result;
   }
@@ -284,7 +291,7 @@ export class LogicalUnit {
   }
 
   /**
-   * LOGICAL UNIT RESET (SAM-5 §6.6): reservations and medium-removal prevention are dropped, mode
+   * LOGICAL UNIT RESET (SAM-5): reservations and medium-removal prevention are dropped, mode
    * parameters return to their defaults (none are saved), and every nexus gets UNIT ATTENTION
    * BUS DEVICE RESET FUNCTION OCCURRED (29/03). Aborting the tasks is the session's part.
    */

@@ -5,7 +5,7 @@
  * (docs: multipath.md §1.1).
  *
  * - Unit serial number (VPD 80h): 16 upper-case hex digits of SHA-256("collie-lu\0" + identity).
- * - NAA IEEE Registered Extended designator (NAA 6, SPC-4 §7.8.6.6.5, Table 600): NAA (4 bits),
+ * - NAA IEEE Registered Extended designator (NAA 6, SPC-4): NAA (4 bits),
  *   IEEE COMPANY_ID (24 bits), then 100 bits of the same hash as VENDOR SPECIFIC IDENTIFIER (36)
  *   and VENDOR SPECIFIC IDENTIFIER EXTENSION (64).
  * - The default COMPANY_ID has the IEEE "local" (X) bit set (first octet 02h), so it cannot be

@@ -1,5 +1,5 @@
 /**
- * SYNCHRONIZE CACHE(10)/(16) (SBC-3 §5.22, §5.23) and PRE-FETCH(10)/(16) (SBC-3 §5.6, §5.7).
+ * SYNCHRONIZE CACHE(10)/(16) (SBC-3) and PRE-FETCH(10)/(16) (SBC-3).
  *
  * - Both check their range like any medium command (NUMBER OF LOGICAL BLOCKS / PREFETCH LENGTH 0
  *   means "to the last LBA"); LBA OUT OF RANGE beyond it, 64-bit safe.
@@ -13,7 +13,7 @@ import { readUint16, readUint32, readUint64 } from './cdb.js';
 import { type CommandContext, checkCondition, good, rangeSense, withBackend } from './command-context.js';
 import type { ScsiResult } from './scsi-types.js';
 
-/** LBA and block count of a 10- or 16-byte SYNCHRONIZE CACHE / PRE-FETCH CDB (SBC-3 Tables 28, 29, 62, 63). */
+/** LBA and block count of a 10- or 16-byte SYNCHRONIZE CACHE or PRE-FETCH CDB (SBC-3). */
 export function parseCacheRange(cdb: Buffer, blockCount: number): { lba: bigint; blocks: bigint } {
   const sixteen = cdb.length >= 16 && cdb[0]! >> 5 === 4;
   const lba = sixteen ? readUint64(cdb, 2) : BigInt(readUint32(cdb, 2));

@@ -1,13 +1,14 @@
 /**
- * COMPARE AND WRITE (SBC-3 §5.2, CDB Table 16): read NUMBER OF LOGICAL BLOCKS blocks, compare them
+ * COMPARE AND WRITE (SBC-3): read NUMBER OF LOGICAL BLOCKS blocks, compare them
  * with the first half of the Data-Out buffer (the verify instance), and only if they all match
  * write the second half (the write instance), as one atomic operation.
  *
  * Rules
  * - NUMBER OF LOGICAL BLOCKS above MAXIMUM COMPARE AND WRITE LENGTH (Block Limits VPD): INVALID
  *   FIELD IN CDB on byte 13. 0 means no compare and no write: GOOD, if no data came with it.
- * - The Data-Out buffer must be exactly 2 x NUMBER OF LOGICAL BLOCKS blocks; anything else is
- *   ILLEGAL REQUEST, INVALID FIELD IN CDB (the length field and the data disagree).
+ * - The Data-Out buffer, and the initiator's ExpectedDataTransferLength, must be exactly
+ *   2 x NUMBER OF LOGICAL BLOCKS blocks; anything else is ILLEGAL REQUEST, INVALID FIELD IN CDB
+ *   (the length field and the data disagree).
  * - Miscompare: MISCOMPARE, MISCOMPARE DURING VERIFY OPERATION (1D/00), INFORMATION = offset of the
  *   first differing byte in the Data-Out buffer; nothing is written.
  * - Atomicity on this node: the LU's LBA range lock, exclusive, so no other write (or COMPARE AND
@@ -59,7 +60,11 @@ export async function compareAndWrite(context: CommandContext): Promise<ScsiResu
   if (refusal !== undefined) return checkCondition(refusal);
   const blockSize = lu.geometry.blockSizeBytes;
   const halfBytes = blocks * blockSize;
-  if (command.dataOut.length !== 2 * halfBytes) return checkCondition(invalidFieldInCdb(13, 7));
+  // The session may already have cut a longer Data-Out to the CDB's length, so compare the
+  // initiator's ExpectedDataTransferLength too (libiscsi CompareAndWrite.InvalidDataOutSize).
+  if (command.dataOut.length !== 2 * halfBytes || command.expectedLengthBytes !== 2 * halfBytes) {
+    return checkCondition(invalidFieldInCdb(13, 7));
+  }
   if (blocks === 0) return good();
   if (isAborted(context)) return TASK_ABORTED_RESULT;
   const startLba = Number(lba);

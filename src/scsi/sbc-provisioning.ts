@@ -1,6 +1,6 @@
 /**
  * Capacity and logical block provisioning: READ CAPACITY(10)/(16), WRITE SAME(10)/(16), UNMAP and
- * GET LBA STATUS (SBC-3 §4.7, §5.15, §5.16, §5.26, §5.45, §5.46, §5.16).
+ * GET LBA STATUS (SBC-3 logical block provisioning and the commands of those names).
  *
  * Rules
  * - Thin LUs (backend.thin) report LBPME and LBPRZ (unmapped blocks read as zeros) in READ
@@ -8,16 +8,17 @@
  *   (ANC_SUP = 0): ANCHOR = 1 is INVALID FIELD IN CDB.
  * - WRITE SAME: WSNZ = 0, so NUMBER OF LOGICAL BLOCKS 0 means "from LBA to the last LBA"; more than
  *   MAXIMUM WRITE SAME LENGTH blocks is INVALID FIELD IN CDB. The Data-Out buffer must be exactly
- *   one block (none with NDOB, which writes zeros). UNMAP = 1 unmaps when the block is all zeros
- *   (LBPRZ makes that indistinguishable from writing it), else writes; UNMAP on a fully
- *   provisioned LU is refused, so the UNMAP bit's availability always matches LBPWS/LBPWS10.
+ *   one block (none with NDOB, which writes zeros). UNMAP = 1 unmaps the range whatever the block
+ *   holds (SBC-3 lets the device server unmap; afterwards the blocks read as zeros, LBPRZ,
+ *   which is what libiscsi's WriteSame*.Unmap* tests check); UNMAP on a fully provisioned LU is
+ *   refused, so the UNMAP bit's availability always matches LBPWS/LBPWS10.
  *   LBDATA puts the LBA's low 32 bits in each block's first 4 bytes; PBDATA is not supported.
- * - UNMAP (SBC-3 §5.28): parameter list of an 8-byte header and 16-byte descriptors (Tables 75,
- *   76). Every descriptor is checked (LBA OUT OF RANGE; too many descriptors or blocks: INVALID
+ * - UNMAP (SBC-3): a parameter list of an 8-byte header and 16-byte block descriptors. Every
+ *   descriptor is checked (LBA OUT OF RANGE; too many descriptors or blocks: INVALID
  *   FIELD IN PARAMETER LIST) before any block is unmapped. A zero-length descriptor at the end of
  *   the LU is valid.
- * - GET LBA STATUS (SBC-3 §5.16, Tables 27 to 29): descriptors start exactly at the STARTING LBA
- *   (the backend's runs are clipped to it) and describe consecutive extents; a STARTING LBA past
+ * - GET LBA STATUS (SBC-3): descriptors start exactly at the STARTING LBA (the backend's runs
+ *   are clipped to it) and describe consecutive extents; a STARTING LBA past
  *   the last LBA is LBA OUT OF RANGE (compared as a bigint: 2^63 does not wrap to 0).
  */
 import { Op, readUint16, readUint32, readUint64 } from './cdb.js';
@@ -46,7 +47,8 @@ export function readCapacity10(context: CommandContext): ScsiResult {
   const partialMediumIndicator = (cdb[8]! & 0x01) !== 0;
   if (!partialMediumIndicator && readUint32(cdb, 2) !== 0) return checkCondition(invalidFieldInCdb(2, 7));
   const data = Buffer.alloc(8);
-  data.writeUInt32BE(Math.min(lu.geometry.blockCount - 1, 0xffffffff), 0); // 0xFFFFFFFF: use READ CAPACITY(16)
+  // RETURNED LOGICAL BLOCK ADDRESS; FFFFFFFFh tells the initiator to use READ CAPACITY(16).
+  data.writeUInt32BE(Math.min(lu.geometry.blockCount - 1, 0xffffffff), 0);
   data.writeUInt32BE(lu.geometry.blockSizeBytes, 4);
   return good(data);
 }
@@ -58,7 +60,8 @@ export function readCapacity16Data(lu: LuRuntime): Buffer {
   data.writeBigUInt64BE(BigInt(lu.geometry.blockCount - 1), 0); // RETURNED LOGICAL BLOCK ADDRESS
   data.writeUInt32BE(lu.geometry.blockSizeBytes, 8);
   data[12] = 0x00; // P_TYPE 0, PROT_EN 0
-  data[13] = lu.geometry.physicalBlockExponent & 0x0f; // P_I_EXPONENT 0, LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT
+  // P_I_EXPONENT 0, LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT.
+  data[13] = lu.geometry.physicalBlockExponent & 0x0f;
   data[14] = lu.backend.thin ? 0x80 | 0x40 : 0x00; // LBPME, LBPRZ; LOWEST ALIGNED LBA 0
   return data;
 }
@@ -68,11 +71,6 @@ export function readCapacity16(context: CommandContext): ScsiResult {
   const partialMediumIndicator = (cdb[14]! & 0x01) !== 0;
   if (!partialMediumIndicator && readUint64(cdb, 2) !== 0n) return checkCondition(invalidFieldInCdb(2, 7));
   return good(truncate(readCapacity16Data(lu), readUint32(cdb, 10)));
-}
-
-function isAllZero(data: Buffer): boolean {
-  for (let index = 0; index < data.length; index++) if (data[index] !== 0) return false;
-  return true;
 }
 
 // WRITE SAME writes in pieces of at most this much, so a long range never needs one huge buffer.
@@ -103,7 +101,8 @@ export async function writeSame(context: CommandContext): Promise<ScsiResult> {
   const protectedSense = writeProtectSense(lu);
   if (protectedSense !== undefined) return checkCondition(protectedSense);
   const blockSize = lu.geometry.blockSizeBytes;
-  if (noDataOut ? command.dataOut.length !== 0 : command.dataOut.length !== blockSize) {
+  const dataOutBytes = noDataOut ? 0 : blockSize;
+  if (command.dataOut.length !== dataOutBytes || command.expectedLengthBytes !== dataOutBytes) {
     return checkCondition(invalidFieldInCdb(lengthOffset, 7));
   }
   const blocks = Number(blocksBig);
@@ -113,7 +112,7 @@ export async function writeSame(context: CommandContext): Promise<ScsiResult> {
   const fua = !lu.mode.writeCacheEnabled;
   return lu.rangeLock.run(startLba, blocks, 'shared', () =>
     withBackend(context, 'write', async () => {
-      if (unmap && isAllZero(block)) {
+      if (unmap) {
         if (isAborted(context)) return TASK_ABORTED_RESULT;
         await lu.backend.unmap!(startLba * blockSize, blocks * blockSize);
         return good();
@@ -144,7 +143,7 @@ interface UnmapExtent {
   readonly blocks: number;
 }
 
-/** Parses and checks an UNMAP parameter list (SBC-3 Tables 75, 76); the extents or the refusal. */
+/** Parses and checks an UNMAP parameter list (SBC-3 UNMAP parameter list); the extents or the refusal. */
 function parseUnmapList(lu: LuRuntime, list: Buffer): UnmapExtent[] | ScsiResult {
   const declaredBytes = readUint16(list, 2);
   const available = list.length - UNMAP_HEADER_BYTES;
@@ -190,7 +189,7 @@ export async function unmap(context: CommandContext): Promise<ScsiResult> {
   });
 }
 
-/** Provisioning status (SBC-3 Table 29). */
+/** PROVISIONING STATUS values (SBC-3 LBA status descriptor). */
 export const ProvisioningStatus = { MAPPED: 0, DEALLOCATED: 1, ANCHORED: 2 } as const;
 
 const LBA_STATUS_HEADER_BYTES = 8;

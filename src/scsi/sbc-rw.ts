@@ -1,13 +1,12 @@
 /**
- * READ, WRITE, VERIFY, WRITE AND VERIFY (6/10/12/16 where they exist) and ORWRITE(16) (SBC-3 §5.8
- * to §5.11, §5.13 to §5.20, §5.29 to §5.36).
+ * READ, WRITE, VERIFY, WRITE AND VERIFY (6/10/12/16 where they exist) and ORWRITE(16) (SBC-3).
  *
  * Rules
  * - Check order: LBA range (LBA OUT OF RANGE, 64-bit safe: LBA + length is compared as a bigint,
  *   so 2^63 and 2^64-1 never wrap), then MAXIMUM TRANSFER LENGTH (INVALID FIELD IN CDB on the
  *   length field), then write protection (DATA PROTECT, WRITE PROTECTED).
  * - A transfer length of 0 transfers nothing and is GOOD, except READ(6)/WRITE(6) where 0 means
- *   256 blocks (SBC-3 §5.13, §5.29). The range check still applies to a 0 length.
+ *   256 blocks (SBC-3 READ(6), WRITE(6)). The range check still applies to a 0 length.
  * - Writes use only whole blocks of the Data-Out buffer, at most the CDB's length: an initiator
  *   that sends less (iSCSI EDTL below the CDB's length) gets those blocks written and the residual
  *   reported by the session; one that sends more gets exactly the CDB's blocks written.
@@ -39,7 +38,7 @@ export interface ReadWriteCdb {
   readonly lengthOffset: number;
 }
 
-/** LBA and length of any 6/10/12/16-byte READ/WRITE/VERIFY-shaped CDB (SBC-3 Tables 33 to 37). */
+/** LBA and length of any 6/10/12/16-byte READ/WRITE/VERIFY-shaped CDB (SBC-3 READ(6) to READ(16)). */
 export function parseReadWrite(cdb: Buffer): ReadWriteCdb {
   const fua = (cdb[1]! & 0x08) !== 0;
   switch (cdb[0]! >> 5) {
@@ -118,7 +117,7 @@ export async function write(context: CommandContext): Promise<ScsiResult> {
   );
 }
 
-/** BYTCHK of VERIFY (SBC-3 Table 73): 00b medium only, 01b compare all, 11b compare one block to all. */
+/** BYTCHK of VERIFY (SBC-3): 00b medium only, 01b compare all, 11b compare one block to all. */
 export async function verify(context: CommandContext): Promise<ScsiResult> {
   const { lu, command, cdb } = context;
   const byteCheck = (cdb[1]! >> 1) & 0x03;
@@ -158,7 +157,7 @@ export async function verify(context: CommandContext): Promise<ScsiResult> {
   });
 }
 
-/** WRITE AND VERIFY (SBC-3 §5.34): a durable write, then (BYTCHK) a read-back compare. */
+/** WRITE AND VERIFY (SBC-3): a durable write, then (BYTCHK) a read-back compare. */
 export async function writeAndVerify(context: CommandContext): Promise<ScsiResult> {
   const { lu, command, cdb } = context;
   const byteCheck = (cdb[1]! & 0x02) !== 0;
@@ -180,7 +179,7 @@ export async function writeAndVerify(context: CommandContext): Promise<ScsiResul
   );
 }
 
-/** ORWRITE(16) (SBC-3 §5.11): new = stored OR Data-Out, atomically for the range. */
+/** ORWRITE(16) (SBC-3): new = stored OR Data-Out, atomically for the range. */
 export async function orWrite(context: CommandContext): Promise<ScsiResult> {
   const { lu, command, cdb } = context;
   if (cdb[0] !== Op.ORWRITE_16) return checkCondition(invalidFieldInCdb(0, 7));

@@ -1,15 +1,15 @@
 /**
  * Sense data: the named additional sense codes this LU uses, builders for the common conditions,
- * and the two encodings (SPC-4 §4.5).
+ * and the two encodings (SPC-4).
  *
- * - Fixed format (response code 70h, SPC-4 §4.5.3, Table 45): 18 bytes; INFORMATION is 4 bytes, so
+ * - Fixed format (response code 70h, SPC-4): 18 bytes; INFORMATION is 4 bytes, so
  *   VALID is set only when the value fits in 32 bits.
- * - Descriptor format (response code 72h, SPC-4 §4.5.2, Table 27): an 8-byte header, then an
- *   Information descriptor (type 00h, Table 29) and a Sense-key specific descriptor (type 02h,
- *   Table 30) when those fields are present.
+ * - Descriptor format (response code 72h, SPC-4): an 8-byte header, then an
+ *   Information descriptor (type 00h) and a Sense-key specific descriptor (type 02h) when
+ *   those fields are present.
  * - Which one a CHECK CONDITION uses is the LU's D_SENSE bit (control mode page); REQUEST SENSE
  *   chooses with its DESC bit.
- * - Sense-key specific field pointer (SPC-4 §4.5.2.4.2, Table 50): SKSV, C/D (1 = in the CDB,
+ * - Sense-key specific field pointer (SPC-4): SKSV, C/D (1 = in the CDB,
  *   0 = in the parameter list), BPV and BIT POINTER, then a 2-byte FIELD POINTER.
  */
 import type { Sense } from './scsi-types.js';
@@ -20,7 +20,7 @@ export interface AdditionalSenseCode {
   readonly ascq: number;
 }
 
-/** Additional sense codes (SPC-4 Annex D.2, Table D.1) used by the LU. */
+/** Additional sense codes (SPC-4 Annex D) used by the LU. */
 export const Asc = {
   NO_ADDITIONAL_SENSE: { asc: 0x00, ascq: 0x00 },
   LOGICAL_UNIT_NOT_READY: { asc: 0x04, ascq: 0x00 },
@@ -103,7 +103,7 @@ function senseKeySpecific(sense: Sense): [number, number, number] | undefined {
   return [first, (pointer.byte >> 8) & 0xff, pointer.byte & 0xff];
 }
 
-/** Fixed-format sense data, current error (SPC-4 Table 45). */
+/** Fixed-format sense data, current error (SPC-4). */
 export function encodeFixedSense(sense: Sense): Buffer {
   const data = Buffer.alloc(FIXED_SENSE_LENGTH_BYTES);
   const information = sense.information;
@@ -123,7 +123,7 @@ export function encodeFixedSense(sense: Sense): Buffer {
   return data;
 }
 
-/** Descriptor-format sense data, current error (SPC-4 Tables 27, 29, 30). */
+/** Descriptor-format sense data, current error (SPC-4). */
 export function encodeDescriptorSense(sense: Sense): Buffer {
   const descriptors: Buffer[] = [];
   if (sense.information !== undefined) {

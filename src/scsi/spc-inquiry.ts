@@ -1,9 +1,9 @@
 /**
- * INQUIRY (SPC-4 §6.6): standard data and the VPD pages.
+ * INQUIRY (SPC-4): standard data and the VPD pages.
  *
- * - Standard data (SPC-4 Table 142/148): 96 bytes, peripheral device type 0 (SBC), VERSION 06h
+ * - Standard data (SPC-4): 96 bytes, peripheral device type 0 (SBC), VERSION 06h
  *   (SPC-4), HISUP, RESPONSE DATA FORMAT 2, TPGS 01b (implicit ALUA), MULTIP, CMDQUE, version
- *   descriptors SAM-5 (00A0h), SPC-4 (0460h), SBC-3 (04C0h), iSCSI (0960h) (SPC-4 Table 150).
+ *   descriptors SAM-5 (00A0h), SPC-4 (0460h), SBC-3 (04C0h), iSCSI (0960h) (SPC-4 version descriptor values).
  * - VPD pages: 00h supported pages, 80h unit serial number, 83h device identification, 86h
  *   Extended INQUIRY data, B0h Block Limits, B1h Block Device Characteristics, B2h Logical Block
  *   Provisioning. LU designators come from lu-identity.ts (identical on every node); target-port
@@ -17,7 +17,7 @@ import { invalidFieldInCdb } from './sense.js';
 
 export const STANDARD_INQUIRY_LENGTH_BYTES = 96;
 
-/** VERSION DESCRIPTOR codes (SPC-4 Table 150, "no version claimed" variants). */
+/** VERSION DESCRIPTOR codes (SPC-4 version descriptor values, "no version claimed" variants). */
 export const VersionDescriptor = { SAM_5: 0x00a0, SPC_4: 0x0460, SBC_3: 0x04c0, ISCSI: 0x0960 } as const;
 
 export const VpdPage = {
@@ -70,7 +70,7 @@ function vpd(pageCode: number, body: Buffer): Buffer {
   return Buffer.concat([header, body]);
 }
 
-/** One designation descriptor (SPC-4 Table 590). */
+/** One designation descriptor (SPC-4). */
 function designator(
   options: { protocol: number; codeSet: number; piv: boolean; association: number; type: number },
   value: Buffer,
@@ -93,7 +93,7 @@ const DesignatorType = {
 } as const;
 const PROTOCOL_ISCSI = 5;
 
-/** SCSI name string: UTF-8, NUL terminated, NUL padded to a multiple of 4 (SPC-4 §7.8.6.11). */
+/** SCSI name string: UTF-8, NUL terminated, NUL padded to a multiple of 4 (SPC-4). */
 function scsiNameString(name: string): Buffer {
   const text = Buffer.from(name, 'utf8');
   const lengthBytes = Math.min(252, Math.ceil((text.length + 1) / 4) * 4);
@@ -133,7 +133,7 @@ export function deviceIdentificationPage(lu: LuRuntime, nexus: Nexus): Buffer {
   );
 }
 
-/** Extended INQUIRY Data VPD page (SPC-4 Table 614): task attributes, volatile cache. */
+/** Extended INQUIRY Data VPD page (SPC-4): task attributes, volatile cache. */
 function extendedInquiryPage(): Buffer {
   const body = Buffer.alloc(0x3c);
   body[1] = 0x04 | 0x02 | 0x01; // HEADSUP, ORDSUP, SIMPSUP
@@ -141,7 +141,7 @@ function extendedInquiryPage(): Buffer {
   return vpd(VpdPage.EXTENDED_INQUIRY, body);
 }
 
-/** Block Limits VPD page (SBC-3 Table 154), page length 3Ch. */
+/** Block Limits VPD page (SBC-3), page length 3Ch. */
 export function blockLimitsPage(lu: LuRuntime): Buffer {
   const limits = lu.limits;
   const body = Buffer.alloc(0x3c);
@@ -160,14 +160,14 @@ export function blockLimitsPage(lu: LuRuntime): Buffer {
   return vpd(VpdPage.BLOCK_LIMITS, body);
 }
 
-/** Block Device Characteristics VPD page (SBC-3 Table 150): MEDIUM ROTATION RATE 1 = non-rotating. */
+/** Block Device Characteristics VPD page (SBC-3): MEDIUM ROTATION RATE 1 = non-rotating. */
 function blockDeviceCharacteristicsPage(): Buffer {
   const body = Buffer.alloc(0x3c);
   body.writeUInt16BE(0x0001, 0);
   return vpd(VpdPage.BLOCK_DEVICE_CHARACTERISTICS, body);
 }
 
-/** Logical Block Provisioning VPD page (SBC-3 Table 156). */
+/** Logical Block Provisioning VPD page (SBC-3). */
 export function logicalBlockProvisioningPage(lu: LuRuntime): Buffer {
   const body = Buffer.alloc(4);
   if (lu.backend.thin) {

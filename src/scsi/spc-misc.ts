@@ -3,18 +3,18 @@
  * OPERATION CODES, REPORT TARGET PORT GROUPS, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL and
  * SEND DIAGNOSTIC.
  *
- * - REQUEST SENSE (SPC-4 §6.37): returns (and clears) the nexus's oldest pending UNIT ATTENTION,
+ * - REQUEST SENSE (SPC-4): returns (and clears) the nexus's oldest pending UNIT ATTENTION,
  *   else the medium state, else NO SENSE; DESC picks descriptor format. Status is GOOD.
- * - REPORT LUNS (SPC-4 §6.33, Table 253): LUNs come from the target; peripheral device addressing
+ * - REPORT LUNS (SPC-4): LUNs come from the target; peripheral device addressing
  *   below 256, flat space addressing (01b) below 16384. Clears REPORTED LUNS DATA HAS CHANGED.
- * - REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35): all commands (Table 257, descriptors Table 258)
- *   or one (Table 259), with the command timeouts descriptor (Table 260) when RCTD is set.
- * - START STOP UNIT (SBC-3 §5.25): power conditions are accepted and ignored (a virtual disk has
+ * - REPORT SUPPORTED OPERATION CODES (SPC-4): all commands (8-byte command
+ *   descriptors) or one (one_command format), with a command timeouts descriptor when RCTD is set.
+ * - START STOP UNIT (SBC-3): power conditions are accepted and ignored (a virtual disk has
  *   none); LOEJ on a non-removable LU is an INVALID FIELD IN CDB; on a removable LU it loads or
  *   ejects unless some nexus prevents removal (ILLEGAL REQUEST, MEDIUM REMOVAL PREVENTED).
- * - PREVENT ALLOW MEDIUM REMOVAL (SBC-3 §5.12): prevention is held per nexus; any holder blocks
+ * - PREVENT ALLOW MEDIUM REMOVAL (SBC-3): prevention is held per nexus; any holder blocks
  *   loading and ejecting for all.
- * - SEND DIAGNOSTIC (SPC-4 §6.42): the self-tests trivially pass; no diagnostic pages.
+ * - SEND DIAGNOSTIC (SPC-4): the self-tests trivially pass; no diagnostic pages.
  */
 import { encodeTargetPortGroups, parseReportTargetPortGroups } from './alua.js';
 import {
@@ -53,7 +53,7 @@ export function requestSense(context: CommandContext): ScsiResult {
   return good(truncate(encodeSense(sense, descriptor ? 'descriptor' : 'fixed'), allocationLength));
 }
 
-/** The 8-byte LUN field for a single-level LUN (SAM-5 §4.7). */
+/** The 8-byte LUN field for a single-level LUN (SAM-5). */
 export function encodeLun(lun: number): Buffer | undefined {
   const field = Buffer.alloc(8);
   if (lun < 256) {
@@ -85,7 +85,7 @@ export function reportLuns(context: CommandContext): ScsiResult {
   return good(truncate(Buffer.concat([header, ...fields]), allocationLength));
 }
 
-// Command timeouts descriptor (SPC-4 Table 260): no nominal time given, 30 s recommended.
+// Command timeouts descriptor (SPC-4): no nominal time given, 30 s recommended.
 const RECOMMENDED_TIMEOUT_SEC = 30;
 
 function timeoutsDescriptor(): Buffer {
@@ -100,7 +100,8 @@ function allCommandsDescriptor(entry: CommandSpec, withTimeouts: boolean): Buffe
   const descriptor = Buffer.alloc(8);
   descriptor[0] = entry.opcode;
   descriptor.writeUInt16BE(entry.serviceAction ?? 0, 2);
-  descriptor[5] = (withTimeouts ? 0x02 : 0) | (entry.serviceAction !== undefined ? 0x01 : 0); // CTDP, SERVACTV
+  // CTDP, SERVACTV.
+  descriptor[5] = (withTimeouts ? 0x02 : 0) | (entry.serviceAction !== undefined ? 0x01 : 0);
   descriptor.writeUInt16BE(entry.usage.length, 6);
   return withTimeouts ? Buffer.concat([descriptor, timeoutsDescriptor()]) : descriptor;
 }
@@ -185,7 +186,7 @@ export async function startStopUnit(context: CommandContext): Promise<ScsiResult
   const noFlush = (cdb[4]! & 0x04) !== 0;
   const loadEject = (cdb[4]! & 0x02) !== 0;
   const start = (cdb[4]! & 0x01) !== 0;
-  // SBC-3 §5.25: with a POWER CONDITION other than START_VALID (0h), START and LOEJ are ignored.
+  // SBC-3: with a POWER CONDITION other than START_VALID (0h), START and LOEJ are ignored.
   if (powerCondition !== 0 || !loadEject) return good();
   if (!lu.removable) return checkCondition(invalidFieldInCdb(4, 1));
   if (lu.preventingNexuses.size > 0) {
@@ -207,7 +208,7 @@ export async function startStopUnit(context: CommandContext): Promise<ScsiResult
 export function preventAllowMediumRemoval(context: CommandContext): ScsiResult {
   const { cdb, lu, nexus } = context;
   const prevent = cdb[4]! & 0x03;
-  // 10b and 11b are for medium changers (SBC-3 Table 31).
+  // 10b and 11b are for medium changers (SBC-3 PREVENT field values).
   if (prevent > 1) return checkCondition(invalidFieldInCdb(4, 1));
   const before = lu.preventingNexuses.has(nexus.id);
   if (prevent === 1) lu.preventingNexuses.add(nexus.id);
@@ -223,7 +224,7 @@ export function sendDiagnostic(context: CommandContext): ScsiResult {
   const selfTestCode = cdb[1]! >> 5;
   const selfTest = (cdb[1]! & 0x04) !== 0;
   const listLength = readUint16(cdb, 3);
-  // SPC-4 Table 275: codes 3 and 7 are reserved; with SELFTEST set the code must be 0.
+  // SPC-4 SELF-TEST CODE field: codes 3 and 7 are reserved; with SELFTEST set the code must be 0.
   if (selfTestCode === 3 || selfTestCode === 7 || (selfTest && selfTestCode !== 0)) {
     return checkCondition(invalidFieldInCdb(1, 7));
   }

@@ -1,20 +1,18 @@
 /**
- * MODE SENSE(6)/(10) and MODE SELECT(6)/(10) (SPC-4 §6.11 to §6.14) over three mode pages:
- * Caching (08h, SBC-3 Table 166), Control (0Ah, SPC-4 Table 457) and Informational Exceptions
- * Control (1Ch, SPC-4 Table 475).
+ * MODE SENSE(6)/(10) and MODE SELECT(6)/(10) (SPC-4) over three mode pages: Caching (08h, SBC-3),
+ * Control (0Ah, SPC-4) and Informational Exceptions Control (1Ch, SPC-4).
  *
  * Rules
  * - Changeable bits: Caching WCE; Control D_SENSE and SWP. Nothing is saveable: PC = 11b (saved)
  *   and SP = 1 get ILLEGAL REQUEST, SAVING PARAMETERS NOT SUPPORTED (39/00) resp. INVALID FIELD IN
  *   CDB; the page headers carry PS = 0.
- * - Mode parameter header (SPC-4 Tables 451/452) with the SBC device-specific parameter (SBC-3
- *   Table 163): WP = write protected (backend read-only or SWP), DPOFUA = 1 (DPO and FUA honoured).
- *   Block descriptor unless DBD: short LBA (SBC-3 Table 161) or, with MODE SENSE(10) LLBAA, long
- *   LBA (Table 162).
+ * - Mode parameter header with the SBC device-specific parameter: WP = write protected (backend
+ *   read-only or SWP), DPOFUA = 1 (DPO and FUA honoured). Block descriptor unless DBD: short LBA
+ *   or, with MODE SENSE(10) LLBAA, long LBA (SBC-3).
  * - MODE SELECT validates the whole parameter list before changing anything: a bad header, block
  *   length or page gets INVALID FIELD IN PARAMETER LIST with a field pointer into the list; a
  *   truncated list gets PARAMETER LIST LENGTH ERROR. A change of any current value raises MODE
- *   PARAMETERS CHANGED (2A/01) on every other nexus (SPC-4 §5.12, Table 46).
+ *   PARAMETERS CHANGED (2A/01) on every other nexus (SPC-4).
  */
 import { Op, readUint16 } from './cdb.js';
 import {
@@ -152,7 +150,7 @@ function blockDescriptor(lu: LuRuntime, long: boolean): Buffer {
   return descriptor;
 }
 
-/** The device-specific parameter byte (SBC-3 Table 163). */
+/** The device-specific parameter byte (SBC-3). */
 function deviceSpecificParameter(lu: LuRuntime): number {
   return (isWriteProtected(lu) ? 0x80 : 0) | 0x10; // WP, DPOFUA
 }
@@ -226,7 +224,8 @@ function parseModeSelectList(list: Buffer, ten: boolean, lu: LuRuntime): ModePar
   while (offset < list.length) {
     if (offset + 2 > list.length) return checkCondition(PARAMETER_LIST_LENGTH_ERROR);
     const first = list[offset]!;
-    if ((first & 0x40) !== 0) return checkCondition(invalidFieldInParameterList(offset, 6)); // SPF: no subpages
+    // SPF set: a subpage, and this LU has none.
+    if ((first & 0x40) !== 0) return checkCondition(invalidFieldInParameterList(offset, 6));
     const page = findPage(first & 0x3f);
     if (page === undefined) return checkCondition(invalidFieldInParameterList(offset, 5));
     const current = page.encode(lu.mode);

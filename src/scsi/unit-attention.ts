@@ -1,6 +1,6 @@
 /**
- * Pending UNIT ATTENTION conditions of one logical unit, one queue per I_T nexus (SAM-5 §5.14,
- * SPC-4 §5.12 and §6.37 for REQUEST SENSE).
+ * Pending UNIT ATTENTION conditions of one logical unit, one queue per I_T nexus (SAM-5 and SPC-4
+ * unit attention rules; REQUEST SENSE).
  *
  * Rules
  * - A nexus this LU has never seen gets POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (29/00) on
@@ -68,7 +68,7 @@ export class UnitAttentions {
     return this.#entry(nexus).queue.shift();
   }
 
-  /** Drops pending conditions with this ASC/ASCQ for the nexus (REPORT LUNS clears 3F/0E, SPC-4 §6.33). */
+  /** Drops pending conditions with this ASC/ASCQ for the nexus (REPORT LUNS clears 3F/0E, SPC-4). */
   discard(nexus: Nexus, asc: number, ascq: number): void {
     const entry = this.#entries.get(nexus.id);
     if (entry === undefined) return;
