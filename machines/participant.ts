@@ -15,6 +15,12 @@
  * - validate(S):   S -> shared; others that are not invalidated -> shared (a modified owner is
  *                  demoted); invalidated others stay invalidated ("they validate by themselves").
  * Events that do not apply in a state are ignored (the state is unchanged), as sheep does.
+ *
+ * One rule goes past sheep 1.0: when a share-locked VDI becomes a snapshot, every participant is
+ * invalidated (VDI_SNAPSHOTTED). Sheep leaves them valid, so a target that only reads keeps
+ * serving objects its cache maps to the old vid after another target copied them on write (the
+ * "parent-snapshot gap" of the protocol reference §8.3). Invalidated, its next TGT request gets
+ * INODE_INVALIDATED, its reload sees snap_ctime and it re-resolves the working VDI, as tgt does.
  */
 import { setup } from 'xstate';
 
@@ -24,7 +30,9 @@ export type ParticipantEvent =
   | { type: 'LOCAL_INODE_WRITE' }
   | { type: 'PEER_INODE_WRITE' }
   | { type: 'LOCAL_REFRESH' }
-  | { type: 'PEER_REFRESH' };
+  | { type: 'PEER_REFRESH' }
+  /** The VDI became a snapshot: every cached copy of its inode must be re-read (Collie's store). */
+  | { type: 'VDI_SNAPSHOTTED' };
 
 export interface ParticipantInput {
   readonly vid: number;
@@ -61,12 +69,14 @@ export const participantMachine = setup({
         LOCAL_INODE_WRITE: { target: 'modified' },
         PEER_INODE_WRITE: { target: 'invalidated' },
         PEER_REFRESH: { target: 'shared' },
+        VDI_SNAPSHOTTED: { target: 'invalidated' },
       },
     },
     shared: {
       on: {
         LOCAL_INODE_WRITE: { target: 'modified' },
         PEER_INODE_WRITE: { target: 'invalidated' },
+        VDI_SNAPSHOTTED: { target: 'invalidated' },
       },
     },
     invalidated: {

@@ -58,7 +58,10 @@ export class BlockRegisterChecker {
     const record: WriteRecord = { stamp, block, invokedAtMs: atMs, acknowledgedAtMs: undefined };
     this.#writesByStamp.set(stamp, record);
     let list = this.#writesByBlock.get(block);
-    if (!list) this.#writesByBlock.set(block, (list = []));
+    if (!list) {
+      list = [];
+      this.#writesByBlock.set(block, list);
+    }
     list.push(record);
   }
 

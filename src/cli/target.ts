@@ -10,6 +10,8 @@
  * portals. It logs a line containing "ready" once every portal listens; SIGTERM stops it.
  */
 import type { Command } from 'commander';
+import { TcpTransport } from '../../transports/tcp.js';
+import type { Endpoint } from '../../transports/transport.js';
 import { EventLog } from '../core/event-log.js';
 import { JsonlFileSink } from '../core/jsonl-file-sink.js';
 import { createLogger } from '../core/logger.js';
@@ -25,8 +27,6 @@ import {
   TargetConfigError,
 } from '../target/target-config.js';
 import { startTargetService } from '../target/target-service.js';
-import type { Endpoint } from '../../transports/transport.js';
-import { TcpTransport } from '../../transports/tcp.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 
 interface TargetOptions {
@@ -46,9 +46,19 @@ export function registerTargetCommand(program: Command): void {
   program
     .command('target')
     .description('run an iSCSI target (foreground)')
-    .option('--portal <host:port>', 'listen here (repeatable; default 127.0.0.1:3260)', collectEndpoint, [] as Endpoint[])
+    .option(
+      '--portal <host:port>',
+      'listen here (repeatable; default 127.0.0.1:3260)',
+      collectEndpoint,
+      [] as Endpoint[],
+    )
     .option('--iqn <iqn>', 'the target name')
-    .option('--lun <n=backing>', 'a LUN: mem:SIZE, file:PATH[:SIZE] or tcp:HOST:PORT:VDI (repeatable)', collect, [] as string[])
+    .option(
+      '--lun <n=backing>',
+      'a LUN: mem:SIZE, file:PATH[:SIZE] or tcp:HOST:PORT:VDI (repeatable)',
+      collect,
+      [] as string[],
+    )
     .option('--chap <user:secret>', 'require one-way CHAP with this account')
     .option('--mutual-chap <user:secret>', "the target's own CHAP account, for mutual CHAP")
     .option('--initiator <name>', 'allow only these initiators (repeatable)', collect, [] as string[])

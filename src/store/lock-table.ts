@@ -141,6 +141,18 @@ export class LockTable {
     return true;
   }
 
+  /**
+   * The VDI just became a snapshot: every participant's cached inode is stale (its working VDI
+   * moved on), so all of them are invalidated. Returns how many were.
+   */
+  invalidateAll(vid: number): number {
+    const entry = this.#entries.get(vid);
+    if (!entry) return 0;
+    for (const actor of entry.participants.values()) actor.send({ type: 'VDI_SNAPSHOTTED' });
+    this.#log(vid, 'coherence.snapshotted', { states: this.#states(entry) });
+    return entry.participants.size;
+  }
+
   view(vid: number): VdiLockView {
     const entry = this.#entries.get(vid);
     if (!entry) return { vid, state: 'unlocked', owner: undefined, participants: [] };

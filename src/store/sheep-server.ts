@@ -86,6 +86,8 @@ export interface SheepServerOptions {
   readonly nodes: () => readonly StoreNode[];
   /** KILL_NODE: the node that received it leaves (its endpoint closes). */
   readonly onNodeKill?: (node: StoreNode) => void;
+  /** Invalidate every participant of a VDI that becomes a snapshot (past sheep 1.0). */
+  readonly snapshotInvalidates?: boolean;
   /** Bytes of capacity and free space, for STAT_SHEEP. */
   readonly capacity?: () => Promise<{ sizeBytes: bigint; freeBytes: bigint }>;
 }
@@ -320,6 +322,9 @@ export class SheepServer {
       storePolicy: args.storePolicy,
       blockSizeShift: args.blockSizeShift,
     });
+    if (this.#options.snapshotInvalidates && 'retiredVid' in result && result.retiredVid !== undefined) {
+      this.#locks.invalidateAll(result.retiredVid);
+    }
     return this.#vdiReply(request, result);
   }
 

@@ -22,6 +22,11 @@ export interface SheepStoreOptions {
   readonly defaults: ClusterDefaults;
   /** Locks and inode coherence on (a cluster formatted with --lock). */
   readonly locking: boolean;
+  /**
+   * Invalidate every participant of a VDI that becomes a snapshot (default true). Sheep 1.0 does
+   * not, which leaves a reading target stale after another copied on write; false reproduces it.
+   */
+  readonly snapshotInvalidates?: boolean;
   readonly transport: Transport;
   readonly listen: readonly Endpoint[];
   readonly clock: Clock;
@@ -51,6 +56,7 @@ export class SheepStore {
       nodes: () => this.nodes(),
       onNodeKill: (node) => void this.leave(node.key),
       capacity: options.capacity,
+      snapshotInvalidates: options.snapshotInvalidates ?? true,
     });
   }
 

@@ -57,7 +57,12 @@ export interface LookupQuery {
 }
 
 export type VdiResult =
-  | { readonly result: typeof SdRes.SUCCESS; readonly vid: number }
+  | {
+      readonly result: typeof SdRes.SUCCESS;
+      readonly vid: number;
+      /** NEW_VDI snapshot or rollback: the working VDI that just became a snapshot. */
+      readonly retiredVid?: number;
+    }
   | { readonly result: number };
 
 export interface NewVdiRequest {
@@ -269,7 +274,7 @@ export class VdiTable {
       base: request.baseVid,
       tag: this.#headers.get(working.vid)?.tag ?? '',
     });
-    return { result: SdRes.SUCCESS, vid };
+    return { result: SdRes.SUCCESS, vid, retiredVid: working.vid };
   }
 
   async #markSnapshot(vid: number): Promise<void> {

@@ -6,17 +6,18 @@
  *   tcp:HOST:PORT:VDI         a sheepdog VDI (tgt's syntax), on real sheep or `collie sheep`
  *   unix:PATH:VDI             the same over a unix socket
  */
+
+import type { Transport } from '../../transports/transport.js';
 import type { BlockBackend } from '../backends/block-backend.js';
 import { FileBackend } from '../backends/file-backend.js';
 import { MemoryBackend } from '../backends/memory-backend.js';
+import { parseSizeBytes } from '../cli/sizes.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLog } from '../core/event-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Rng } from '../core/rng.js';
-import { parseSizeBytes } from '../cli/sizes.js';
 import { type BackingStoreSpec, parseBackingStoreSpec } from '../sheepdog/client/backing-store-spec.js';
 import { SheepdogBackend } from '../sheepdog/client/sheepdog-backend.js';
-import type { Transport } from '../../transports/transport.js';
 
 export type BackingSpec =
   | { readonly kind: 'memory'; readonly sizeBytes: number }
@@ -35,7 +36,10 @@ export function parseBackingSpec(text: string): BackingSpec {
     case 'mem':
       return { kind: 'memory', sizeBytes: size(rest, text) };
     case 'file': {
-      if (rest === '') throw new BackingSpecError(`backing store ${JSON.stringify(text)}: the file path is missing (${SYNTAX})`);
+      if (rest === '')
+        throw new BackingSpecError(
+          `backing store ${JSON.stringify(text)}: the file path is missing (${SYNTAX})`,
+        );
       const sizeAt = rest.lastIndexOf(':');
       if (sizeAt > 0 && /^\d+[KMGT]?$/i.test(rest.slice(sizeAt + 1))) {
         return { kind: 'file', path: rest.slice(0, sizeAt), sizeBytes: size(rest.slice(sizeAt + 1), text) };
@@ -49,7 +53,9 @@ export function parseBackingSpec(text: string): BackingSpec {
       return { kind: 'sheepdog', spec: parsed.spec };
     }
     default:
-      throw new BackingSpecError(`backing store ${JSON.stringify(text)}: unknown kind "${scheme}" (write ${SYNTAX})`);
+      throw new BackingSpecError(
+        `backing store ${JSON.stringify(text)}: unknown kind "${scheme}" (write ${SYNTAX})`,
+      );
   }
 }
 

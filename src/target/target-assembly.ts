@@ -3,8 +3,8 @@
  * unit with its reservations and unit attentions, and hands the iSCSI layer TargetNodes.
  */
 import type { BlockBackend } from '../backends/block-backend.js';
+import { type ChapSecrets, chapAccount } from '../iscsi/login/chap.js';
 import type { IscsiLun, TargetNode } from '../iscsi/target/target-node.js';
-import { chapAccount, type ChapSecrets } from '../iscsi/login/chap.js';
 import { LogicalUnit } from '../scsi/logical-unit.js';
 import { Reservations } from '../scsi/reservations/reservation-gate.js';
 import { UnitAttentions } from '../scsi/unit-attention.js';
@@ -16,7 +16,10 @@ export interface AssembledTargets {
   close(): Promise<void>;
 }
 
-export async function assembleTargets(config: TargetConfig, environment: BackendEnvironment): Promise<AssembledTargets> {
+export async function assembleTargets(
+  config: TargetConfig,
+  environment: BackendEnvironment,
+): Promise<AssembledTargets> {
   const backends: BlockBackend[] = [];
   const close = async () => {
     for (const backend of backends.splice(0)) await backend.close().catch(() => undefined);
@@ -45,7 +48,9 @@ async function assembleTarget(
     try {
       backend = await openBackend(backing, environment);
     } catch (error) {
-      throw new Error(`LUN ${lun} of ${definition.iqn} (${text}): ${(error as Error).message}`, { cause: error });
+      throw new Error(`LUN ${lun} of ${definition.iqn} (${text}): ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     backends.push(backend);
     const unitAttentions = new UnitAttentions();
@@ -69,7 +74,9 @@ async function assembleTarget(
   const chap: ChapSecrets | undefined = definition.chap
     ? {
         incoming: [chapAccount(definition.chap.user, definition.chap.secret)],
-        outgoing: definition.mutualChap ? chapAccount(definition.mutualChap.user, definition.mutualChap.secret) : undefined,
+        outgoing: definition.mutualChap
+          ? chapAccount(definition.mutualChap.user, definition.mutualChap.secret)
+          : undefined,
       }
     : undefined;
   return {

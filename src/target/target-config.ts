@@ -29,7 +29,11 @@ export interface ChapAccountConfig {
 export interface TargetDefinition {
   readonly iqn: string;
   readonly alias?: string;
-  readonly luns: ReadonlyArray<{ readonly lun: number; readonly backing: BackingSpec; readonly text: string }>;
+  readonly luns: ReadonlyArray<{
+    readonly lun: number;
+    readonly backing: BackingSpec;
+    readonly text: string;
+  }>;
   readonly chap?: ChapAccountConfig;
   readonly mutualChap?: ChapAccountConfig;
   readonly initiators?: readonly string[];
@@ -52,7 +56,9 @@ export function parseLunArg(text: string): { lun: number; backing: BackingSpec; 
   const equals = text.indexOf('=');
   const lun = Number(text.slice(0, equals));
   if (equals < 1 || !Number.isInteger(lun) || lun < 0 || lun > 16383) {
-    throw new TargetConfigError(`--lun ${JSON.stringify(text)}: write N=BACKING with N from 0 to 16383, e.g. 1=mem:1G`);
+    throw new TargetConfigError(
+      `--lun ${JSON.stringify(text)}: write N=BACKING with N from 0 to 16383, e.g. 1=mem:1G`,
+    );
   }
   const backingText = text.slice(equals + 1);
   return { lun, backing: parseBackingSpec(backingText), text: backingText };
@@ -60,9 +66,12 @@ export function parseLunArg(text: string): { lun: number; backing: BackingSpec; 
 
 export function checkTarget(target: TargetDefinition, where: string): TargetDefinition {
   if (!IQN.test(target.iqn)) {
-    throw new TargetConfigError(`${where}: ${JSON.stringify(target.iqn)} is not an iSCSI name (write iqn.YYYY-MM.reversed.domain:name)`);
+    throw new TargetConfigError(
+      `${where}: ${JSON.stringify(target.iqn)} is not an iSCSI name (write iqn.YYYY-MM.reversed.domain:name)`,
+    );
   }
-  if (target.luns.length === 0) throw new TargetConfigError(`${where}: target ${target.iqn} has no LUN (add --lun 1=mem:1G)`);
+  if (target.luns.length === 0)
+    throw new TargetConfigError(`${where}: target ${target.iqn} has no LUN (add --lun 1=mem:1G)`);
   const seen = new Set<number>();
   for (const { lun } of target.luns) {
     if (seen.has(lun)) throw new TargetConfigError(`${where}: LUN ${lun} of ${target.iqn} is given twice`);
@@ -73,7 +82,9 @@ export function checkTarget(target: TargetDefinition, where: string): TargetDefi
     ['mutualChap', target.mutualChap],
   ] as const) {
     if (account && Buffer.byteLength(account.secret) < 12) {
-      throw new TargetConfigError(`${where}: the ${name} secret of ${target.iqn} is shorter than 12 bytes (RFC 7143 §9.2.1: use 12 or more)`);
+      throw new TargetConfigError(
+        `${where}: the ${name} secret of ${target.iqn} is shorter than 12 bytes (RFC 7143 §9.2.1: use 12 or more)`,
+      );
     }
   }
   if (target.mutualChap && !target.chap) {
@@ -100,7 +111,9 @@ export function targetConfigFromDocument(document: unknown, where: string): Targ
   const targets = array(root.targets, `${where}: targets`).map((value, index) => {
     const at = `${where}: targets[${index}]`;
     const target = object(value, at);
-    const luns = Object.entries(object(target.luns, `${at}.luns`)).map(([lun, backing]) => parseLunArg(`${lun}=${String(backing)}`));
+    const luns = Object.entries(object(target.luns, `${at}.luns`)).map(([lun, backing]) =>
+      parseLunArg(`${lun}=${String(backing)}`),
+    );
     return checkTarget(
       {
         iqn: String(target.iqn ?? ''),
@@ -108,8 +121,12 @@ export function targetConfigFromDocument(document: unknown, where: string): Targ
         luns,
         chap: account(target.chap, `${at}.chap`),
         mutualChap: account(target.mutualChap, `${at}.mutualChap`),
-        initiators: target.initiators === undefined ? undefined : array(target.initiators, `${at}.initiators`).map(String),
-        addresses: target.addresses === undefined ? undefined : array(target.addresses, `${at}.addresses`).map(String),
+        initiators:
+          target.initiators === undefined
+            ? undefined
+            : array(target.initiators, `${at}.initiators`).map(String),
+        addresses:
+          target.addresses === undefined ? undefined : array(target.addresses, `${at}.addresses`).map(String),
       },
       at,
     );
@@ -128,7 +145,8 @@ export function targetConfigFromDocument(document: unknown, where: string): Targ
 }
 
 function object(value: unknown, where: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TargetConfigError(`${where} must be a mapping`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new TargetConfigError(`${where} must be a mapping`);
   return value as Record<string, unknown>;
 }
 
@@ -138,7 +156,8 @@ function array(value: unknown, where: string): unknown[] {
 }
 
 function number(value: unknown, where: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TargetConfigError(`${where} must be a number >= 0`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new TargetConfigError(`${where} must be a number >= 0`);
   return value;
 }
 

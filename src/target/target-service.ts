@@ -2,14 +2,15 @@
  * A running target: the backends opened, the logical units built, the portals listening. Shared
  * by `collie target` and `collie up`; the simulator builds the same thing on the memory network.
  */
+
+import type { Transport } from '../../transports/transport.js';
+import { endpointToString } from '../../transports/transport.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLog } from '../core/event-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Rng } from '../core/rng.js';
 import { IscsiTargetServer } from '../iscsi/target/iscsi-target-server.js';
 import { machineLoginDriver } from '../iscsi/target/machine-login-driver.js';
-import type { Transport } from '../../transports/transport.js';
-import { endpointToString } from '../../transports/transport.js';
 import { assembleTargets } from './target-assembly.js';
 import type { TargetConfig } from './target-config.js';
 
@@ -31,7 +32,10 @@ export interface TargetService {
   close(): Promise<void>;
 }
 
-export async function startTargetService(config: TargetConfig, environment: TargetEnvironment): Promise<TargetService> {
+export async function startTargetService(
+  config: TargetConfig,
+  environment: TargetEnvironment,
+): Promise<TargetService> {
   const assembled = await assembleTargets(config, {
     transport: environment.backendTransport,
     clock: environment.clock,

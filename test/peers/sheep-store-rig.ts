@@ -2,15 +2,19 @@
  * A throw-away world for end-to-end tests of Collie's embedded store with real peers: one
  * `collie sheep` on a fresh store directory with one or more 4-digit endpoints (each endpoint is a
  * distinct sheep node for locks and coherence), one VDI created with `collie vdi create`, and any
- * number of real tgtds, each exporting that VDI as LUN 1 of its own target through one endpoint.
+ * number of targets, each exporting that VDI as LUN 1 of its own target through one endpoint: real
+ * tgtds (bs_sheepdog) or `collie target` processes (Collie's own sheepdog client), in any mix.
  *
  * Rules:
  * - Everything a rig starts is its own: temp directory, ports, tgtd control channels, processes.
- *   dispose() stops tgtds first (their RELEASE_VDI needs the store), then the store, then removes
- *   the directory, and it is bounded even when a tgtd is wedged on a dead store.
+ *   dispose() stops the targets first (their RELEASE_VDI needs the store), then the store, then
+ *   removes the directory, and it is bounded even when a target is wedged on a dead store.
+ * - The store and every Collie target write their events to JSONL files in the rig's directory,
+ *   and Collie targets log at debug level; diagnostics() quotes their tails for failure reports.
  * - The second client for cross-checks is `collie vdi read`, which talks to the store directly.
  * - Lock state is read with `collie vdi lock list` and parsed into endpoint -> participant state.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +26,12 @@ import {
   type Endpoint,
   formatEndpoint,
   type SheepHandle,
+  sheepdogBacking,
   startSheep,
+  startTarget,
+  type TargetHandle,
 } from '../support/collie.js';
-import { allocatePorts } from '../support/ports.js';
+import { allocatePort, allocatePorts } from '../support/ports.js';
 import { liveProcesses, runProcess } from '../support/processes.js';
 import { Tgtd } from '../support/tgt.js';
 
@@ -48,14 +55,32 @@ export interface StoreRigOptions {
   vdiSizeBytes?: number;
 }
 
-/** One tgtd exporting the rig's VDI through one store endpoint. */
-export interface TgtPath {
+export type TargetVendor = 'tgt' | 'collie';
+
+/** One target exporting the rig's VDI as LUN 1 through one store endpoint. */
+export interface TargetPath {
+  readonly vendor: TargetVendor;
   readonly name: string;
-  readonly tgtd: Tgtd;
-  /** The store endpoint its bs_sheepdog talks to. */
+  /** The store endpoint its sheepdog client talks to. */
   readonly endpoint: Endpoint;
   /** qemu-io URL of the LUN. */
   readonly url: string;
+  /** SIGKILL, as a crash: the target releases nothing. Resolves once it has exited. */
+  kill9(): Promise<void>;
+}
+
+/** A real tgtd with bstype sheepdog. */
+export interface TgtPath extends TargetPath {
+  readonly vendor: 'tgt';
+  readonly tgtd: Tgtd;
+}
+
+/** A `collie target` whose LUN is Collie's SheepdogBackend. */
+export interface ColliePath extends TargetPath {
+  readonly vendor: 'collie';
+  readonly target: TargetHandle;
+  /** Its `--events` JSONL file. */
+  readonly eventsFile: string;
 }
 
 /** A VDI's row in `collie vdi lock list`. */
@@ -69,8 +94,12 @@ export interface LockRow {
   holders: Record<string, string>;
 }
 
+/** Lines of each log quoted by diagnostics(). */
+const DIAGNOSTIC_LINES = 40;
+
 export class StoreRig {
   private readonly tgtds: Tgtd[] = [];
+  private readonly collieTargets: ColliePath[] = [];
 
   private constructor(
     readonly dir: string,
@@ -90,6 +119,7 @@ export class StoreRig {
         storeDir: join(dir, 'store'),
         listen: ports.map((port) => ({ host: HOST, port })),
         noLock: options.noLock,
+        eventsFile: join(dir, 'store-events.jsonl'),
       });
       const rig = new StoreRig(
         dir,
@@ -109,6 +139,11 @@ export class StoreRig {
 
   get endpoints(): Endpoint[] {
     return this.sheep.endpoints;
+  }
+
+  /** True when the store runs with --no-lock (no locks, no coherence). */
+  get noLock(): boolean {
+    return this.sheep.options.noLock === true;
   }
 
   /** "HOST:PORT" of endpoint i, as `vdi lock list` prints participants. */
@@ -133,7 +168,46 @@ export class StoreRig {
       bstype: 'sheepdog',
       backingStore: { host: endpoint.host, port: endpoint.port, vdi: this.vdiName },
     });
-    return { name, tgtd, endpoint, url: tgtd.url(TID, LUN) };
+    return { vendor: 'tgt', name, tgtd, endpoint, url: tgtd.url(TID, LUN), kill9: () => tgtd.kill9() };
+  }
+
+  /**
+   * Starts a `collie target` whose LUN 1 is the rig's VDI through endpoint endpointIndex; it
+   * returns once the LUN is open (locked and loaded) and the portal listens.
+   */
+  async exportThroughCollie(
+    endpointIndex: number,
+    name = `collie${this.collieTargets.length}`,
+  ): Promise<ColliePath> {
+    const endpoint = this.endpointAt(endpointIndex);
+    const eventsFile = join(this.dir, `${name}-events.jsonl`);
+    const target = await startTarget({
+      portal: { host: HOST, port: await allocatePort() },
+      iqn: `iqn.2026-11.test.collie:${this.label}-${name}`,
+      luns: [{ lun: LUN, backing: sheepdogBacking(endpoint, this.vdiName) }],
+      eventsFile,
+      logLevel: 'debug',
+    });
+    const path: ColliePath = {
+      vendor: 'collie',
+      name,
+      target,
+      endpoint,
+      url: target.url(LUN),
+      eventsFile,
+      kill9: async () => {
+        await target.kill9();
+      },
+    };
+    this.collieTargets.push(path);
+    return path;
+  }
+
+  /** A tgtd or a `collie target` exporting the VDI through endpoint endpointIndex. */
+  exportVia(vendor: TargetVendor, endpointIndex: number, name?: string): Promise<TargetPath> {
+    return vendor === 'tgt'
+      ? this.exportThrough(endpointIndex, name)
+      : this.exportThroughCollie(endpointIndex, name);
   }
 
   /** Runs `collie vdi ARGS -a HOST -p PORT` against endpoint endpointIndex (default 0). */
@@ -206,6 +280,46 @@ export class StoreRig {
     return bytes;
   }
 
+  /** The working VDI's vid and each snapshot's vid by tag, hexadecimal as printed (`vdi list -r`). */
+  async vids(name = this.vdiName): Promise<{ working: string | undefined; byTag: Record<string, string> }> {
+    const text = (await this.vdiOk(['list', '-r', name])).toString();
+    let working: string | undefined;
+    const byTag: Record<string, string> = {};
+    for (const line of text.split('\n')) {
+      const match = /^([=sc]) \S+ \d+ \d+ \d+ \d+ \d+ ([0-9a-f]+) \S+ (\S*) \d+$/.exec(line);
+      if (!match) continue;
+      const [, marker = '', vid = '', tag = ''] = match;
+      if (marker === '=') working = vid;
+      else if (tag) byTag[tag] = vid;
+    }
+    return { working, byTag };
+  }
+
+  /** Shared-lock participants of the VDI with vid (hexadecimal): endpoint key -> state ({} when unlocked). */
+  async participantsOfVid(vid: string): Promise<Record<string, string>> {
+    return (await this.lockRows()).find((row) => row.vid === vid)?.holders ?? {};
+  }
+
+  /**
+   * The last lines of the store's events and of each Collie target's events and output, for a
+   * failure report (call it before dispose(), which removes the files).
+   */
+  diagnostics(): string {
+    const tail = (file: string) =>
+      existsSync(file)
+        ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-DIAGNOSTIC_LINES)
+        : ['(no file)'];
+    const sections = [
+      `store events (${this.dir}/store-events.jsonl):`,
+      ...tail(join(this.dir, 'store-events.jsonl')),
+    ];
+    for (const path of this.collieTargets) {
+      sections.push(`collie target ${path.name} events (${path.eventsFile}):`, ...tail(path.eventsFile));
+      sections.push(`collie target ${path.name} output:`, path.target.process.describeTail(DIAGNOSTIC_LINES));
+    }
+    return sections.join('\n');
+  }
+
   /** Every row of `collie vdi lock list` (a VDI and its snapshots share a name, not a vid). */
   async lockRows(): Promise<LockRow[]> {
     const text = (await this.vdiOk(['lock', 'list'])).toString();
@@ -233,11 +347,15 @@ export class StoreRig {
   }
 
   /**
-   * Stops every tgtd (deleting targets releases their locks; bounded, SIGKILL after it), then the
-   * store, then removes the directory. Throws if a process started by this test is still alive.
+   * Stops every target (tgtd: deleting targets releases their locks; collie: SIGTERM closes its
+   * LUNs; both bounded, SIGKILL after it), then the store, then removes the directory. Throws if
+   * a process started by this test is still alive.
    */
   async dispose(): Promise<void> {
-    await Promise.all(this.tgtds.map((tgtd) => tgtd.stop({ graceMs: 5_000 }).catch(() => undefined)));
+    await Promise.all([
+      ...this.tgtds.map((tgtd) => tgtd.stop({ graceMs: 5_000 }).catch(() => undefined)),
+      ...this.collieTargets.map((path) => path.target.stop(5_000).catch(() => undefined)),
+    ]);
     await this.sheep.stop(5_000).catch(() => undefined);
     await rm(this.dir, { recursive: true, force: true });
     const left = liveProcesses().map((child) => `${child.name} (pid ${child.pid})`);

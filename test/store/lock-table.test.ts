@@ -147,3 +147,15 @@ describe('inode coherence', () => {
     expect(locks.views()).toEqual([]);
   });
 });
+
+describe('past sheep 1.0', () => {
+  test('a VDI that becomes a snapshot invalidates every participant', () => {
+    const { locks, events } = table();
+    locks.lock(V, A, 'shared');
+    locks.lock(V, B, 'shared');
+    locks.validate(V, B);
+    expect(locks.invalidateAll(V)).toBe(2);
+    expect(states(locks)).toEqual({ [A]: 'invalidated', [B]: 'invalidated' });
+    expect(events).toContain('coherence.snapshotted');
+  });
+});

@@ -92,7 +92,7 @@ describe('snapshots', () => {
     );
     nowMs += 1000;
     const result = await vdis.newVdi(request({ name: 'test', snapid: 1, baseVid: 0x7c2b25 }));
-    expect(result).toEqual({ result: SdRes.SUCCESS, vid: 0x7c2b26 });
+    expect(result).toEqual({ result: SdRes.SUCCESS, vid: 0x7c2b26, retiredVid: 0x7c2b25 });
     expect(vdis.isSnapshot(0x7c2b25)).toBe(true);
     expect(vdis.isSnapshot(0x7c2b26)).toBe(false);
     const working = await inodeHeader(objects, 0x7c2b26);

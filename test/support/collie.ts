@@ -1,7 +1,11 @@
 /**
  * Runs the project's own CLI (`node bin/collie.js ...`) as child processes, to this contract:
- *   collie sheep --store DIR --listen HOST:PORT [--listen HOST:PORT ...] [--no-lock]
+ *   collie sheep --store DIR --listen HOST:PORT [--listen HOST:PORT ...] [--no-lock] [--events FILE]
  *     foreground; logs a line containing "ready" once every endpoint listens; SIGTERM stops it.
+ *   collie target --portal HOST:PORT --iqn IQN --lun N=BACKING [--lun ...] [--events FILE]
+ *     [--log-level LEVEL]: foreground; opens every LUN's backend (a sheepdog LUN takes its shared
+ *     lock), then prints "collie target ready: URL ..." on stdout once the portal listens. Its
+ *     logs are JSON lines on stdout too. SIGTERM closes it (releasing its locks); SIGKILL leaves them.
  *   collie vdi create NAME SIZE [-a HOST] [-p PORT] | snapshot -s TAG NAME | read [-s TAG] NAME [OFF [LEN]]
  *     (data to stdout) | write NAME [OFF [LEN]] (data from stdin) | list | delete NAME
  *     | lock list | lock unlock NAME
@@ -52,6 +56,8 @@ export interface StartSheepOptions {
   storeDir: string;
   listen: Endpoint[];
   noLock?: boolean;
+  /** Append the store's events (locks, coherence) to this JSONL file. */
+  eventsFile?: string;
   /** Bound on waiting for the "ready" line; default 15 s. */
   readyTimeoutMs?: number;
 }
@@ -93,7 +99,7 @@ export class SheepHandle {
   }
 }
 
-function sheepArgs({ storeDir, listen, noLock }: StartSheepOptions): string[] {
+function sheepArgs({ storeDir, listen, noLock, eventsFile }: StartSheepOptions): string[] {
   if (listen.length === 0) throw new Error('startSheep: give at least one listen endpoint');
   return [
     COLLIE_BIN,
@@ -102,6 +108,7 @@ function sheepArgs({ storeDir, listen, noLock }: StartSheepOptions): string[] {
     storeDir,
     ...listen.flatMap((endpoint) => ['--listen', formatEndpoint(endpoint)]),
     ...(noLock ? ['--no-lock'] : []),
+    ...(eventsFile ? ['--events', eventsFile] : []),
   ];
 }
 
@@ -123,6 +130,133 @@ async function launchSheep(options: StartSheepOptions): Promise<ManagedProcess> 
 /** Starts `collie sheep` and waits until it reports ready. */
 export async function startSheep(options: StartSheepOptions): Promise<SheepHandle> {
   return new SheepHandle(options, await launchSheep(options));
+}
+
+/** One `--lun N=BACKING`: mem:SIZE, file:PATH[:SIZE] or tcp:HOST:PORT:VDI. */
+export interface CollieLun {
+  lun: number;
+  backing: string;
+}
+
+export interface StartTargetOptions {
+  portal: Endpoint;
+  iqn: string;
+  luns: CollieLun[];
+  /** Append every event (logins, IO transitions, inode reloads) to this JSONL file. */
+  eventsFile?: string;
+  /** pino level for the JSON log lines on stdout (trace, debug, info, warn, error). */
+  logLevel?: string;
+  /** Bound on waiting for the "ready" line; default 15 s. */
+  readyTimeoutMs?: number;
+  /** More `collie target` arguments, e.g. ['--chap', 'USER:SECRET', '--digests', 'require']. */
+  extraArgs?: string[];
+}
+
+/** tgt's sheepdog backing-store syntax, which `collie target --lun` accepts as is. */
+export function sheepdogBacking(endpoint: Endpoint, vdiName: string): string {
+  return `tcp:${formatEndpoint(endpoint)}:${vdiName}`;
+}
+
+const TARGET_READY = /^collie target ready: (.*)$/;
+
+/** A running `collie target`; restart() replaces the process with one started the same way. */
+export class TargetHandle {
+  private current: ManagedProcess;
+  private urlList: string[];
+
+  constructor(
+    readonly options: StartTargetOptions,
+    first: LaunchedTarget,
+  ) {
+    this.current = first.process;
+    this.urlList = first.urls;
+  }
+
+  /** The current process (changes on restart). */
+  get process(): ManagedProcess {
+    return this.current;
+  }
+
+  /** Every `iscsi://HOST:PORT/IQN/LUN` the ready line announced. */
+  get urls(): readonly string[] {
+    return this.urlList;
+  }
+
+  /** The announced URL of LUN lun. */
+  url(lun: number): string {
+    const url = this.urlList.find((candidate) => candidate.endsWith(`/${lun}`));
+    if (!url)
+      throw new Error(`collie target ${this.options.iqn} announced no LUN ${lun}: ${this.urlList.join(' ')}`);
+    return url;
+  }
+
+  /** Sends signal to the target's process group without waiting. */
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    this.current.kill(signal);
+  }
+
+  /** SIGKILL (a crash: no lock is released) and wait until it has exited. */
+  async kill9(): Promise<ExitInfo> {
+    this.current.kill('SIGKILL');
+    return this.current.waitForExit(5_000);
+  }
+
+  /** SIGTERM, then SIGKILL after graceMs; resolves when it has exited. */
+  stop(graceMs = 5_000): Promise<ExitInfo> {
+    return this.current.stop('SIGTERM', graceMs);
+  }
+
+  /** Stops the target (if running) and starts it again with the same options. */
+  async restart(): Promise<void> {
+    await this.stop();
+    const launched = await launchTarget(this.options);
+    this.current = launched.process;
+    this.urlList = launched.urls;
+  }
+}
+
+interface LaunchedTarget {
+  process: ManagedProcess;
+  urls: string[];
+}
+
+function targetArgs({ portal, iqn, luns, eventsFile, logLevel, extraArgs }: StartTargetOptions): string[] {
+  if (luns.length === 0) throw new Error('startTarget: give at least one LUN');
+  return [
+    COLLIE_BIN,
+    'target',
+    '--portal',
+    formatEndpoint(portal),
+    '--iqn',
+    iqn,
+    ...luns.flatMap(({ lun, backing }) => ['--lun', `${lun}=${backing}`]),
+    ...(eventsFile ? ['--events', eventsFile] : []),
+    ...(logLevel ? ['--log-level', logLevel] : []),
+    ...(extraArgs ?? []),
+  ];
+}
+
+async function launchTarget(options: StartTargetOptions): Promise<LaunchedTarget> {
+  assertCollieBuilt();
+  const child = startProcess(process.execPath, targetArgs(options), {
+    name: `collie target ${formatEndpoint(options.portal)} ${options.iqn}`,
+    cwd: REPO_ROOT,
+  });
+  try {
+    const line = await child.waitForLine(TARGET_READY, options.readyTimeoutMs ?? 15_000, {
+      stream: 'stdout',
+    });
+    const urls = (TARGET_READY.exec(line)?.[1] ?? '').split(' ').filter(Boolean);
+    return { process: child, urls };
+  } catch (error) {
+    await child.stop('SIGKILL', 1_000).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Starts `collie target` and waits until it reports ready (its LUNs are open, its portal listens). */
+export async function startTarget(options: StartTargetOptions): Promise<TargetHandle> {
+  return new TargetHandle(options, await launchTarget(options));
 }
 
 export interface CollieVdiOptions {

@@ -28,7 +28,7 @@ export interface StoreWorld {
 }
 
 export async function storeWorld(
-  options: { ports?: number[]; locking?: boolean; seed?: number } = {},
+  options: { ports?: number[]; locking?: boolean; seed?: number; snapshotInvalidates?: boolean } = {},
 ): Promise<StoreWorld> {
   const clock = new VirtualClock(1_700_000_000_000);
   const eventLog = new EventLog(clock);
@@ -55,6 +55,7 @@ export async function storeWorld(
       objects,
       defaults: { copies: 1, copyPolicy: 0, blockSizeShift: 22 },
       locking: options.locking ?? true,
+      snapshotInvalidates: options.snapshotInvalidates,
       transport: network.transport(STORE_HOST),
       listen: (options.ports ?? [7000, 7001]).map((port) => ({ host: STORE_HOST, port })),
       clock,

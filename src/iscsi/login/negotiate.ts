@@ -219,6 +219,17 @@ function answerOne(name: string, value: string, context: AnswerContext): Answer 
     return reply('Reject');
   }
   if (context.seen.has(name)) {
+    // libiscsi (and tgt accepts it) declares InitiatorName, SessionType and TargetName again in
+    // the operational stage. Declaring the same value again renegotiates nothing: accept it
+    // silently; a different value is the renegotiation §6.3 forbids.
+    const previous = context.agreed[name];
+    if (
+      definition.rule.type === 'declarative' &&
+      previous !== undefined &&
+      String(previous).toLowerCase() === value.toLowerCase()
+    ) {
+      return { kind: 'silent' };
+    }
     return fail(
       'INITIATOR_ERROR',
       `${name} was sent twice in one login; RFC 7143 §6.3 forbids renegotiating a key (send it once)`,

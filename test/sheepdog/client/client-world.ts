@@ -53,8 +53,15 @@ export interface ClientWorld extends StoreWorld {
   eventsOf(type: string, actorPrefix?: string): Array<{ actor: string; data: Record<string, unknown> }>;
 }
 
-export async function clientWorld(options: { ports?: number[]; seed?: number } = {}): Promise<ClientWorld> {
-  const world = await storeWorld({ ports: options.ports ?? [7000, 7001], seed: options.seed });
+/** `sheep10`: the store behaves exactly as sheep 1.0 (a snapshot invalidates nobody). */
+export async function clientWorld(
+  options: { ports?: number[]; seed?: number; sheep10?: boolean } = {},
+): Promise<ClientWorld> {
+  const world = await storeWorld({
+    ports: options.ports ?? [7000, 7001],
+    seed: options.seed,
+    snapshotInvalidates: options.sheep10 ? false : undefined,
+  });
   const admin = await world.connect('admin', 7000);
   return {
     ...world,

@@ -130,14 +130,21 @@ describe('a snapshot taken under both targets', () => {
     return { a, before, after, workingVid };
   }
 
-  test('by default a read of an object we owned before the snapshot is not checked (the remaining gap)', async () => {
-    const world = await clientWorld();
+  test('on sheep 1.0, a read of an object we owned before the snapshot is not checked (the gap)', async () => {
+    const world = await clientWorld({ sheep10: true });
     const { a, before } = await snapshotThenBWrites(world, false);
     expect(await world.settle(a.read(OBJECT_BYTES, 4096))).toEqual(before);
   });
 
-  test('probeEveryRead closes it: the probe sees snap_ctime, A re-resolves and reads B data', async () => {
+  test("Collie's store closes it: the snapshot invalidates A, which reloads and reads B data", async () => {
     const world = await clientWorld();
+    const { a, after, workingVid } = await snapshotThenBWrites(world, false);
+    expect(await world.settle(a.read(OBJECT_BYTES, 4096))).toEqual(after);
+    expect(a.vid).toBe(workingVid);
+  });
+
+  test('on sheep 1.0, probeEveryRead closes it: the probe sees snap_ctime, A re-resolves and reads B data', async () => {
+    const world = await clientWorld({ sheep10: true });
     const { a, after, workingVid } = await snapshotThenBWrites(world, true);
     expect(await world.settle(a.read(OBJECT_BYTES, 4096))).toEqual(after);
     expect(a.vid).toBe(workingVid);

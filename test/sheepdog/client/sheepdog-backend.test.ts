@@ -136,7 +136,7 @@ describe('snapshots', () => {
   });
 
   test('READONLY after a snapshot taken under an open backend: it re-resolves the working VDI and COWs', async () => {
-    const world = await clientWorld();
+    const world = await clientWorld({ sheep10: true });
     await world.createVdi('vol', 64 * MiB);
     const backend = await world.open('targetA', 7000);
     const first = pattern(20, 0, 8192);
@@ -177,7 +177,7 @@ describe('snapshots', () => {
 
 describe('snapshot races', () => {
   test('a snapshot between our create and our inode update: the write is redone in the new working VDI', async () => {
-    const world = await clientWorld();
+    const world = await clientWorld({ sheep10: true });
     await world.createVdi('vol', 64 * MiB);
     let armed = true;
     await scriptedEndpoint(world, 7002, {
