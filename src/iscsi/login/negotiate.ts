@@ -545,7 +545,14 @@ export function finishNegotiation(
     taskReporting: value('TaskReporting') as string,
     protocolLevel: value('iSCSIProtocolLevel') as number,
   };
-  if (sessionType === 'Normal' && session.firstBurstLengthBytes > session.maxBurstLengthBytes) {
+  // With InitialR2T=Yes and ImmediateData=No there is no unsolicited data: FirstBurstLength is
+  // irrelevant (§13.14), and its default must not be held against a small MaxBurstLength.
+  const firstBurstMatters = session.initialR2T === false || session.immediateData === true;
+  if (
+    sessionType === 'Normal' &&
+    firstBurstMatters &&
+    session.firstBurstLengthBytes > session.maxBurstLengthBytes
+  ) {
     return {
       error: loginFailure(
         'INITIATOR_ERROR',

@@ -7,7 +7,7 @@
  * an Extended CDB AHS has AHSLength = CDB length - 15, a Bidirectional Read Length AHS has 5.
  * The AHS area is TotalAHSLength × 4 bytes, so at most 1020.
  */
-import { assert } from '../../core/assert.js';
+import { AssertionError, assert } from '../../core/assert.js';
 import { AHS_BYTES_MAX, BHS_BYTES, padded4 } from './bhs.js';
 import { type DecodeResult, decoded, decodeFailed } from './errors.js';
 import type { AdditionalHeaderSegment } from './messages.js';
@@ -54,10 +54,10 @@ export function parseAhsArea(area: Buffer): DecodeResult<AdditionalHeaderSegment
 export function ahsAreaBytes(segments: readonly AdditionalHeaderSegment[]): number {
   let total = 0;
   for (const segment of segments) total += ahsWireBytes(segment);
-  assert(
-    total <= AHS_BYTES_MAX,
-    `AHS of ${total} bytes exceeds the ${AHS_BYTES_MAX}-byte TotalAHSLength limit`,
-  );
+  if (total > AHS_BYTES_MAX) {
+    // Built only on failure: every PDU sent comes through here.
+    throw new AssertionError(`AHS of ${total} bytes exceeds the ${AHS_BYTES_MAX}-byte TotalAHSLength limit`);
+  }
   return total;
 }
 

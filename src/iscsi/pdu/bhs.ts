@@ -16,7 +16,7 @@
  * negotiated, then, only if DataSegmentLength > 0, the data segment padded with zeros to a
  * multiple of 4 and the data digest if negotiated. Digests cover the padding.
  */
-import { assert } from '../../core/assert.js';
+import { AssertionError, assert } from '../../core/assert.js';
 import { FINAL_BIT, IMMEDIATE_BIT, OPCODE_MASK } from './opcodes.js';
 
 export const BHS_BYTES = 48;
@@ -129,14 +129,14 @@ export function writeIsid(buf: Buffer, offset: number, isid: string): void {
 }
 
 // ---- Checked big-endian writers: a value out of range is Collie's bug ----
+// They run for every field of every PDU sent, so the error text is built only on failure.
 
 const U64_LIMIT = 1n << 64n;
 
 function assertUint(value: number, max: number, field: string): void {
-  assert(
-    Number.isInteger(value) && value >= 0 && value <= max,
-    `${field} ${value} is out of range 0..${max}`,
-  );
+  if (!(Number.isInteger(value) && value >= 0 && value <= max)) {
+    throw new AssertionError(`${field} ${value} is out of range 0..${max}`);
+  }
 }
 
 /** Checks that `value` fits `bits` bits (for sub-byte fields such as ATTR or CSG). */
@@ -166,9 +166,8 @@ export function putU32(buf: Buffer, offset: number, value: number, field: string
 }
 
 export function putU64(buf: Buffer, offset: number, value: bigint, field: string): void {
-  assert(
-    typeof value === 'bigint' && value >= 0n && value < U64_LIMIT,
-    `${field} ${value} is out of range 0..2^64-1`,
-  );
+  if (!(typeof value === 'bigint' && value >= 0n && value < U64_LIMIT)) {
+    throw new AssertionError(`${field} ${value} is out of range 0..2^64-1`);
+  }
   buf.writeBigUInt64BE(value, offset);
 }

@@ -87,7 +87,8 @@ export function opcodeOfKind(kind: PduKind): number {
 export function encodePdu(pdu: Pdu, digests: DigestOptions): Buffer[] {
   const ahs = ahsOf(pdu);
   const ahsBytes = ahsAreaBytes(ahs);
-  const header = Buffer.alloc(headerBytes(ahsBytes, digests));
+  // From Node's shared pool, then zeroed: cheaper than a zero-filled ArrayBuffer of its own.
+  const header = Buffer.allocUnsafe(headerBytes(ahsBytes, digests)).fill(0);
   header[BhsOffset.OPCODE] = KIND_OPCODE[pdu.kind] | (immediateOf(pdu) ? IMMEDIATE_BIT : 0);
   header[BhsOffset.TOTAL_AHS_LENGTH] = ahsBytes / 4; // exact: AHS wire sizes are multiples of 4
   putU24(header, BhsOffset.DATA_SEGMENT_LENGTH, pdu.data.length, 'DataSegmentLength');

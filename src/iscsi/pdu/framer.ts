@@ -43,7 +43,7 @@
  * Memory: at most one incomplete PDU plus the not yet framed bytes the caller pushed;
  * `bufferedBytes` exposes the total so a transport can pause reading above a watermark.
  */
-import { assert } from '../../core/assert.js';
+import { AssertionError, assert } from '../../core/assert.js';
 import {
   BHS_BYTES,
   type BhsSummary,
@@ -208,7 +208,8 @@ export class PduFramer {
     const digestBytes = this.#current.headerDigest ? DIGEST_BYTES : 0;
     if (this.#bufferedBytes < ahsBytes + digestBytes) return undefined;
     const rest = ahsBytes + digestBytes > 0 ? this.#take(ahsBytes + digestBytes) : EMPTY_DATA;
-    const ahs = rest.subarray(0, ahsBytes);
+    // No view is made for an empty AHS area (nearly every PDU): Buffer views cost allocations.
+    const ahs = ahsBytes === 0 ? EMPTY_DATA : rest.subarray(0, ahsBytes);
     this.#pendingBhs = undefined;
     if (this.#current.headerDigest) {
       const expected = crc32c([bhs, ahs]);
@@ -227,7 +228,7 @@ export class PduFramer {
     if (this.#bufferedBytes < wireBytes) return undefined;
     this.#pendingData = undefined;
     const span = this.#take(wireBytes);
-    const data = span.subarray(0, pending.dataBytes);
+    const data = wireBytes === pending.dataBytes ? span : span.subarray(0, pending.dataBytes);
     if (this.#current.dataDigest) {
       const paddedBytes = padded4(pending.dataBytes);
       const expected = crc32c(span.subarray(0, paddedBytes));
@@ -307,10 +308,10 @@ export class PduFramer {
 
   /** Removes and returns the next `lengthBytes` buffered bytes; copies only if they span chunks. */
   #take(lengthBytes: number): Buffer {
-    assert(
-      lengthBytes > 0 && lengthBytes <= this.#bufferedBytes,
-      `take of ${lengthBytes} bytes exceeds the buffer`,
-    );
+    if (!(lengthBytes > 0 && lengthBytes <= this.#bufferedBytes)) {
+      // Built only on failure: #take runs several times per PDU.
+      throw new AssertionError(`take of ${lengthBytes} bytes exceeds the buffer`);
+    }
     const first = this.#chunks[0]!;
     let out: Buffer;
     if (first.length - this.#headOffset >= lengthBytes) {

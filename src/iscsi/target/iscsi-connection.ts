@@ -16,6 +16,9 @@
  *
  * Keepalive: when the connection is idle for `nopIntervalMs`, the target pings with a NOP-In;
  * no answer within `nopTimeoutMs` drops the connection (the session ends, its tasks abort).
+ * Bytes received only note the time: one timer runs at a time and, when it fires early, sleeps
+ * again for the rest of the interval. (Re-arming a timer per received chunk cost a timer
+ * object and a closure per command under load.)
  */
 
 import { type ByteStream, endpointToString } from '../../../transports/transport.js';
@@ -31,16 +34,23 @@ import {
   type InitiatorPdu,
   type LoginRequestPdu,
   type Pdu,
-  type TargetPdu,
   type TextRequestPdu,
 } from '../pdu/messages.js';
-import { LogoutResponse, RESERVED_TAG, RejectReason, type RejectReasonValue } from '../pdu/opcodes.js';
+import {
+  isInitiatorOpcode,
+  LogoutResponse,
+  OPCODE_MASK,
+  RESERVED_TAG,
+  RejectReason,
+  type RejectReasonValue,
+} from '../pdu/opcodes.js';
 import { rejectFor } from '../pdu/reject.js';
 import { encodeTextData, parseTextData } from '../pdu/text.js';
 import type { IscsiSession } from './iscsi-session.js';
 import type { LoginDriver, LoginResult } from './login-driver.js';
 import type { TaskOutput } from './scsi-task.js';
 import { serialAdd } from './serial-number.js';
+import { stampTaskOutput } from './stamp-task-output.js';
 
 /** Before login completes, data segments are limited to the RFC default (§13.12). */
 const LOGIN_DATA_SEGMENT_BYTES_MAX = 8192;
@@ -55,6 +65,8 @@ export interface ConnectionHooks {
   sendTargets(request: SendTargetsRequest): Array<[string, string]>;
   /** The connection closed; the session has to go too (MaxConnections=1). */
   closed(connection: IscsiConnection, session: IscsiSession | undefined): void;
+  /** TARGET COLD RESET (RFC 7143 §11.5.1): every other connection to the session's target drops. */
+  targetColdReset?(connection: IscsiConnection, session: IscsiSession): void;
 }
 
 export interface ConnectionOptions {
@@ -92,6 +104,11 @@ export class IscsiConnection {
   #session: IscsiSession | undefined;
   #discovery: LoginResult | undefined;
   #nopTimer: TimerId | undefined;
+  /** #nopTimer waits for the answer to a ping (else it waits for the idle interval to pass). */
+  #nopTimerIsPingTimeout = false;
+  /** Clock time of the last bytes received in full feature phase. */
+  #lastReceiveMs = 0;
+  /** The TTT of our NOP-In ping while it waits for an answer (any bytes received count). */
   #nopPingTag: number | undefined;
   #nopTag = 0;
   #readPaused = false;
@@ -137,7 +154,7 @@ export class IscsiConnection {
       if (frame.kind === 'error') this.#framingError(frame);
       else this.#frame(frame);
     }
-    this.#armNop();
+    this.#noteActivity();
   }
 
   #framingError(error: FramingError): void {
@@ -162,6 +179,13 @@ export class IscsiConnection {
           frame.bhs,
           (decoded.error.answer as RejectReasonValue | undefined) ?? RejectReason.PROTOCOL_ERROR,
         );
+      return;
+    }
+    if (!isInitiatorOpcode(frame.bhs[0]! & OPCODE_MASK)) {
+      // A target opcode (NOP-In, SCSI Response, ...) sent by the initiator.
+      const why = `${decoded.value.kind} is a target PDU; an initiator cannot send it`;
+      if (this.#phase === 'login') this.drop(why);
+      else this.#reject(frame.bhs, RejectReason.PROTOCOL_ERROR, why);
       return;
     }
     const pdu = decoded.value as InitiatorPdu;
@@ -202,14 +226,14 @@ export class IscsiConnection {
         }
         this.#session = attached.session;
         tsih = attached.tsih;
-        this.#session.attach(this.#sessionOutput());
+        this.#session.attach(this.#sessionOutput(attached.session));
       } else {
         this.#discovery = answer.result;
         tsih = tsih || 1;
       }
     }
     this.#sendLoginResponse(pdu, answer, tsih);
-    if (answer.outcome === 'failed') this.#finishLogin('failed');
+    if (answer.outcome === 'failed') this.#finishLogin('failed', answer);
     else if (answer.outcome === 'done' && answer.result) this.#enterFullFeature(answer.result);
   }
 
@@ -236,8 +260,12 @@ export class IscsiConnection {
     });
   }
 
-  #finishLogin(outcome: 'failed'): void {
+  #finishLogin(outcome: 'failed', answer?: { statusClass: number; statusDetail: number }): void {
     this.#event('login.failed', { outcome });
+    this.#logger.warn(
+      { statusClass: answer?.statusClass, statusDetail: answer?.statusDetail },
+      'refused a login (the event log names the reason)',
+    );
     this.#phase = 'logged-out';
     this.#stream.end();
   }
@@ -263,39 +291,40 @@ export class IscsiConnection {
   #fullFeaturePdu(pdu: InitiatorPdu, bhs: Buffer): void {
     const session = this.#session;
     switch (pdu.kind) {
-      case 'scsi-command': {
-        if (!session)
-          return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'SCSI command in a discovery session');
-        session.admit(pdu.cmdSN, pdu.immediate, () => {
-          const error = session.startCommand(pdu);
-          if (error) this.#reject(bhs, RejectReason.PROTOCOL_ERROR, error);
-        });
-        return;
-      }
+      case 'scsi-command':
+        if (!session) this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'SCSI command in a discovery session');
+        else {
+          session.admit(pdu.cmdSN, pdu.immediate, () => {
+            const error = session.startCommand(pdu);
+            if (error) this.#reject(bhs, RejectReason.PROTOCOL_ERROR, error);
+          });
+        }
+        break;
       case 'data-out': {
-        if (!session)
-          return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'Data-Out in a discovery session');
-        const error = session.dataOut(pdu);
+        const error = session ? session.dataOut(pdu) : 'Data-Out in a discovery session';
         if (error) this.#reject(bhs, RejectReason.PROTOCOL_ERROR, error);
-        return;
+        break;
       }
       case 'nop-out':
-        return this.#nopOut(pdu, bhs);
+        this.#nopOut(pdu, bhs);
+        break;
       case 'tmf-request':
         if (!session)
-          return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'task management in a discovery session');
-        session.admit(pdu.cmdSN, pdu.immediate, () => void session.taskManagement(pdu));
-        return;
+          this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'task management in a discovery session');
+        else session.admit(pdu.cmdSN, pdu.immediate, () => void session.taskManagement(pdu));
+        break;
       case 'text-request':
         this.#admit(pdu.cmdSN, pdu.immediate, () => this.#text(pdu));
-        return;
+        break;
       case 'logout-request':
         this.#admit(pdu.cmdSN, pdu.immediate, () => void this.#logout(pdu.initiatorTaskTag));
-        return;
+        break;
       case 'snack':
-        return this.#reject(bhs, RejectReason.COMMAND_NOT_SUPPORTED, 'SNACK needs ErrorRecoveryLevel > 0');
+        this.#reject(bhs, RejectReason.COMMAND_NOT_SUPPORTED, 'SNACK needs ErrorRecoveryLevel > 0');
+        break;
       case 'login-request':
-        return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'Login Request in full feature phase');
+        this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'Login Request in full feature phase');
+        break;
     }
   }
 
@@ -315,7 +344,8 @@ export class IscsiConnection {
       return;
     }
     if (pdu.targetTransferTag !== RESERVED_TAG) {
-      return this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'NOP-Out with both tags set');
+      this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'NOP-Out with both tags set');
+      return;
     }
     this.#admit(pdu.cmdSN, pdu.immediate, () =>
       this.#write({
@@ -386,15 +416,12 @@ export class IscsiConnection {
 
   // ---- output ---------------------------------------------------------------------------------
 
-  #sessionOutput() {
+  #sessionOutput(session: IscsiSession) {
     return {
       send: (pdu: TaskOutput) => {
         const carriesStatus = pdu.kind === 'scsi-response' || (pdu.kind === 'data-in' && pdu.statusPresent);
-        this.#write({
-          ...pdu,
-          statSN: carriesStatus ? this.#takeStatSN() : this.#statSN,
-          ...this.#commandNumbers(),
-        } as TargetPdu);
+        const statSN = carriesStatus ? this.#takeStatSN() : this.#statSN;
+        this.#write(stampTaskOutput(pdu, statSN, session.expCmdSN, session.maxCmdSN));
       },
       sendTmfResponse: (initiatorTaskTag: number, response: number) =>
         this.#write({
@@ -406,7 +433,13 @@ export class IscsiConnection {
           statSN: this.#takeStatSN(),
           ...this.#commandNumbers(),
         }),
-      coldReset: () => this.drop('target cold reset'),
+      coldReset: () => {
+        // end(), not destroy(): the TMF response just written must reach the initiator first.
+        this.#logger.info({ why: 'target cold reset' }, 'closing the connection');
+        this.#phase = 'logged-out';
+        this.#stream.end();
+        this.#hooks.targetColdReset?.(this, session);
+      },
     };
   }
 
@@ -445,15 +478,35 @@ export class IscsiConnection {
 
   // ---- keepalive ------------------------------------------------------------------------------
 
-  #armNop(): void {
+  /** Bytes arrived: the connection is not idle; a ping waiting for its answer has one. */
+  #noteActivity(): void {
     if (this.#phase !== 'full-feature' || this.#nopIntervalMs <= 0) return;
-    if (this.#nopTimer !== undefined) this.#clock.clearTimeout(this.#nopTimer);
+    this.#lastReceiveMs = this.#clock.now();
     this.#nopPingTag = undefined;
-    this.#nopTimer = this.#clock.setTimeout(() => this.#ping(), this.#nopIntervalMs);
+    if (this.#nopTimerIsPingTimeout) {
+      // The ping has its answer (once per ping, so rare): the idle interval starts again now.
+      this.#clock.clearTimeout(this.#nopTimer!);
+      this.#nopTimer = undefined;
+      this.#nopTimerIsPingTimeout = false;
+    }
+    this.#nopTimer ??= this.#clock.setTimeout(this.#nopTimerFired, this.#nopIntervalMs);
   }
 
-  #ping(): void {
+  /** The keepalive timer: drop on an unanswered ping, ping when idle, else sleep the rest. */
+  readonly #nopTimerFired = (): void => {
+    this.#nopTimer = undefined;
+    this.#nopTimerIsPingTimeout = false;
     if (this.#phase !== 'full-feature') return;
+    if (this.#nopPingTag !== undefined) {
+      this.drop(`no NOP-Out answer within ${this.#nopTimeoutMs} ms`);
+      return;
+    }
+    const idleMs = this.#clock.now() - this.#lastReceiveMs;
+    if (idleMs >= this.#nopIntervalMs) this.#ping();
+    else this.#nopTimer = this.#clock.setTimeout(this.#nopTimerFired, this.#nopIntervalMs - idleMs);
+  };
+
+  #ping(): void {
     this.#nopTag = (this.#nopTag + 1) & 0x7fff_ffff;
     this.#nopPingTag = this.#nopTag;
     this.#write({
@@ -466,9 +519,8 @@ export class IscsiConnection {
       statSN: this.#statSN,
       ...this.#commandNumbers(),
     });
-    this.#nopTimer = this.#clock.setTimeout(() => {
-      if (this.#nopPingTag !== undefined) this.drop(`no NOP-Out answer within ${this.#nopTimeoutMs} ms`);
-    }, this.#nopTimeoutMs);
+    this.#nopTimer = this.#clock.setTimeout(this.#nopTimerFired, this.#nopTimeoutMs);
+    this.#nopTimerIsPingTimeout = true;
   }
 
   // ---- teardown -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import type { Nexus } from '../../scsi/scsi-types.js';
 import type { NegotiatedParameters } from '../login/negotiate.js';
 import type { DataOutPdu, ScsiCommandPdu, TmfRequestPdu } from '../pdu/messages.js';
 import { RESERVED_TAG, TmfFunction, TmfResponse } from '../pdu/opcodes.js';
-import { ScsiTask, type TaskOutput } from './scsi-task.js';
+import { ScsiTask, type TaskContext, type TaskOutput } from './scsi-task.js';
 import { serialAdd, serialInWindow } from './serial-number.js';
 import { lunFromWire, type TargetNode } from './target-node.js';
 
@@ -59,6 +59,8 @@ export class IscsiSession {
   #targetTransferTag = 0;
   #output: SessionOutput | undefined;
   #closed = false;
+  /** Shared by every task: built once, not per command (its closures were a per-command cost). */
+  readonly #taskContext: TaskContext;
 
   constructor(options: {
     identity: SessionIdentity;
@@ -84,6 +86,26 @@ export class IscsiSession {
       relativeTargetPortId: target.relativeTargetPortId,
       targetPortGroup: target.targetPortGroup,
       id: `${initiatorPortName}|${targetPortName}`,
+    };
+    const { session, connection } = options.parameters;
+    this.#taskContext = {
+      nexus: this.nexus,
+      burst: {
+        initialR2T: session.initialR2T,
+        firstBurstLength: session.firstBurstLengthBytes,
+        maxBurstLength: session.maxBurstLengthBytes,
+        maxOutstandingR2T: session.maxOutstandingR2T,
+      },
+      maxSendDataSegmentLengthBytes: connection.maxSendDataSegmentLengthBytes,
+      allocateTargetTransferTag: () => this.#nextTargetTransferTag(),
+      rejected: (initiatorTaskTag, why) =>
+        this.#logger.warn({ initiatorTaskTag, why }, 'failed a command on bad Data-Out'),
+      lunNumbers: () => [...this.identity.target.luns.keys()].sort((a, b) => a - b),
+      send: (out) => this.#output?.send(out),
+      finished: (finished) => {
+        if (this.#tasks.get(finished.initiatorTaskTag) === finished)
+          this.#tasks.delete(finished.initiatorTaskTag);
+      },
     };
   }
 
@@ -141,29 +163,7 @@ export class IscsiSession {
       return 'immediate data longer than ExpectedDataTransferLength';
     const lunNumber = lunFromWire(pdu.lun);
     const lun = lunNumber === undefined ? undefined : this.identity.target.luns.get(lunNumber);
-    const session = this.#parameters.session;
-    const task = new ScsiTask(pdu, lun, lunNumber ?? -1, {
-      nexus: this.nexus,
-      burst: {
-        initialR2T: session.initialR2T,
-        firstBurstLength: session.firstBurstLengthBytes,
-        maxBurstLength: session.maxBurstLengthBytes,
-        maxOutstandingR2T: session.maxOutstandingR2T,
-      },
-      maxSendDataSegmentLengthBytes: this.#parameters.connection.maxSendDataSegmentLengthBytes,
-      allocateTargetTransferTag: () => this.#nextTargetTransferTag(),
-      rejected: (why) =>
-        this.#logger.warn(
-          { initiatorTaskTag: pdu.initiatorTaskTag, why },
-          'failed a command on bad Data-Out',
-        ),
-      lunNumbers: () => [...this.identity.target.luns.keys()].sort((a, b) => a - b),
-      send: (out) => this.#output?.send(out),
-      finished: (finished) => {
-        if (this.#tasks.get(finished.initiatorTaskTag) === finished)
-          this.#tasks.delete(finished.initiatorTaskTag);
-      },
-    });
+    const task = new ScsiTask(pdu, lun, lunNumber ?? -1, this.#taskContext);
     this.#tasks.set(pdu.initiatorTaskTag, task);
     task.start();
     return undefined;

@@ -93,6 +93,7 @@ export class IscsiTargetServer {
         sessionFor: (result, request) => this.#sessionFor(connection, result, request),
         sendTargets: (request) => this.#sendTargets(request),
         closed: (closing, session) => this.#connectionClosed(closing, session),
+        targetColdReset: (resetting, session) => this.#targetColdReset(resetting, session),
       },
     });
     this.#connections.add(connection);
@@ -155,6 +156,15 @@ export class IscsiTargetServer {
     this.#sessions.delete(tsih);
     for (const [identity, value] of this.#byIdentity) if (value === tsih) this.#byIdentity.delete(identity);
     void session.close();
+  }
+
+  /** TARGET COLD RESET ends every session of the target (§11.5.1); `resetting` closes itself. */
+  #targetColdReset(resetting: IscsiConnection, session: IscsiSession): void {
+    const target = session.identity.target;
+    for (const entry of this.#sessions.values()) {
+      if (entry.connection === resetting || entry.session.identity.target !== target) continue;
+      entry.connection?.drop('target cold reset by another session');
+    }
   }
 
   #nextTsih(): number {

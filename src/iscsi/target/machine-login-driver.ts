@@ -41,10 +41,12 @@ export function machineLoginDriver(options: {
       portalGroupTag: policy.portalGroupTag,
       targets: loginTargets,
       discoveryChap: policy.discoveryChap,
+      // 'require' insists on header digests only: initiators (libiscsi among them) may never offer
+      // data digests, and the header digest is what protects the stream's framing.
       negotiation: {
         ...COLLIE_NEGOTIATION_DEFAULTS,
         headerDigest: policy.digests,
-        dataDigest: policy.digests,
+        dataDigest: policy.digests === 'require' ? 'allow' : policy.digests,
       },
     },
     rng: options.rng,
@@ -90,7 +92,7 @@ export function machineLoginDriver(options: {
       if (step.next === 'failed') return { ...base, outcome: 'failed' };
       if (step.next !== 'fullFeature') return { ...base, outcome: 'continue' };
       const result = step.result;
-      if (!result || result.outcome !== 'fullFeature') return { ...base, outcome: 'failed' };
+      if (result?.outcome !== 'fullFeature') return { ...base, outcome: 'failed' };
       const target =
         result.targetName === undefined ? undefined : byName.get(result.targetName.toLowerCase());
       return {

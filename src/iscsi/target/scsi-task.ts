@@ -31,14 +31,15 @@ export type TaskOutput =
   | Omit<DataInPdu, 'statSN' | 'expCmdSN' | 'maxCmdSN'>
   | Omit<ScsiResponsePdu, 'statSN' | 'expCmdSN' | 'maxCmdSN'>;
 
+/** What a task needs from its session; one object shared by all the session's tasks. */
 export interface TaskContext {
   readonly nexus: Nexus;
   readonly burst: BurstLimits;
   /** The initiator's MaxRecvDataSegmentLength: the largest Data-In data segment. */
   readonly maxSendDataSegmentLengthBytes: number;
   readonly allocateTargetTransferTag: () => number;
-  /** A PDU of this task broke the rules; the task fails (logged, no Reject). */
-  readonly rejected: (why: string) => void;
+  /** A PDU of the task `initiatorTaskTag` broke the rules; the task fails (logged, no Reject). */
+  readonly rejected: (initiatorTaskTag: number, why: string) => void;
   /** The target's LUNs, for commands sent to a LUN that does not exist. */
   readonly lunNumbers: () => number[];
   readonly send: (pdu: TaskOutput) => void;
@@ -114,7 +115,7 @@ export class ScsiTask {
     if (typeof outcome === 'object') {
       // The data cannot be trusted: fail the command (ERL 0 has no recovery of a sequence).
       // The CHECK CONDITION is the answer; a Reject on top would only confuse the initiator.
-      this.#context.rejected(outcome.error);
+      this.#context.rejected(pdu.initiatorTaskTag, outcome.error);
       this.#finishWith({ status: ScsiStatus.CHECK_CONDITION, sense: DATA_PHASE_ERROR }, 0);
       return undefined;
     }
@@ -224,10 +225,15 @@ export class ScsiTask {
       const length = Math.min(segmentMax, sent - offset, burstMax - (offset % burstMax));
       const last = offset + length === sent;
       const status = last && collapse;
+      if (status) {
+        // Done before the status goes out, so the PDU's MaxCmdSN already counts the freed slot.
+        this.#state = 'done';
+        this.#context.finished(this);
+      }
       this.#context.send({
         kind: 'data-in',
         ahs: [],
-        data: dataIn.subarray(offset, offset + length),
+        data: length === dataIn.length ? dataIn : dataIn.subarray(offset, offset + length),
         final: last || (offset + length) % burstMax === 0,
         acknowledge: false,
         residualOverflow: status && residual > 0,
@@ -243,21 +249,21 @@ export class ScsiTask {
       });
       offset += length;
     }
-    if (collapse && sent > 0) {
-      this.#state = 'done';
-      this.#context.finished(this);
-      return;
-    }
+    if (collapse && sent > 0) return;
     this.#finishWith(result, residual, dataSN);
   }
 
   /**
    * The SCSI Response. `residual` is what the command wanted minus what the initiator expected:
-   * > 0 an overflow, < 0 an underflow (RFC 7143 §11.4.5).
+   * > 0 an overflow, < 0 an underflow (RFC 7143 §11.4.5). ExpDataSN is the number of R2T and
+   * Data-In PDUs sent for the command (§11.4.6).
    */
-  #finishWith(result: ScsiResult, residual: number, expDataSN = 0): void {
+  #finishWith(result: ScsiResult, residual: number, expDataSN = this.#collector?.r2tCount ?? 0): void {
     if (this.#state === 'done' || this.#state === 'aborted') return;
     this.#state = 'done';
+    // Finished before the response goes out: its MaxCmdSN must count this task's slot as free,
+    // or an initiator with a full window waits for some later PDU to learn of the room.
+    this.#context.finished(this);
     const sense = result.senseBytes ?? (result.sense ? encodeSense(result.sense, 'fixed') : undefined);
     this.#context.send({
       kind: 'scsi-response',
@@ -275,7 +281,6 @@ export class ScsiTask {
       bidirectionalReadResidualCount: 0,
       residualCount: Math.abs(residual),
     });
-    this.#context.finished(this);
   }
 }
 

@@ -64,11 +64,17 @@ export class WriteDataCollector {
     limits: BurstLimits;
     allocateTag: () => number;
   }) {
-    this.buffer = Buffer.alloc(options.expectedLengthBytes);
+    const immediateBytes = Math.min(options.immediate.length, options.expectedLengthBytes);
+    // All the data came with the command (every small write): use it in place, no copy. The
+    // receiver owns received bytes (transport.ts), so nothing changes them under the task.
+    if (immediateBytes === options.expectedLengthBytes) {
+      this.buffer = options.immediate.subarray(0, immediateBytes);
+    } else {
+      this.buffer = Buffer.alloc(options.expectedLengthBytes);
+      options.immediate.copy(this.buffer, 0, 0, immediateBytes);
+    }
     this.#limits = options.limits;
     this.#allocateTag = options.allocateTag;
-    const immediateBytes = Math.min(options.immediate.length, options.expectedLengthBytes);
-    options.immediate.copy(this.buffer, 0, 0, immediateBytes);
     this.#received = immediateBytes;
     let unsolicitedEnd = immediateBytes;
     if (!options.finalBit && !options.limits.initialR2T) {
@@ -89,6 +95,11 @@ export class WriteDataCollector {
   /** Immediate data longer than the expected length is a protocol error the caller reports. */
   get complete(): boolean {
     return this.#received >= this.buffer.length;
+  }
+
+  /** R2Ts issued so far: the SCSI Response's ExpDataSN counts them (RFC 7143 §11.4.6). */
+  get r2tCount(): number {
+    return this.#r2tSN;
   }
 
   /** R2Ts the caller must send now (each once). */
