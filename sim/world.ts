@@ -8,27 +8,43 @@
  * the store through its own endpoint `store:7000+i`, so each target is a distinct sheep node for
  * locks and coherence, as with two sheep daemons.
  *
- * A crashed target node is cut off for good (its streams reset, every link partitioned): the
- * code that ran it may keep running in the heap, like a process whose network died, and nothing
- * it sends arrives anywhere, which is what a crash looks like from outside.
+ * A crashed target node is cut off (its streams reset, every link partitioned): the code that
+ * ran it may keep running in the heap, like a process whose network died, and nothing it sends
+ * arrives anywhere, which is what a crash looks like from outside. Each start of a node gets its
+ * own transport incarnation, and a crash retires it, so that zombie code can never connect again
+ * once the links heal. restartTarget() models a node reboot: the node's sheep endpoint leaves the
+ * store and rejoins (a rebooted sheep daemon, which drops the old participant: otherwise the new
+ * target's LOCK_VDI would be refused as "already locking"), its links heal, and a fresh target
+ * service starts on the same portal.
+ *
+ * The store's objects sit behind a SlowObjectStore (`slowStore.delayMsMax`, off by default).
  */
 
+import type { EventSink } from '../src/core/event.js';
 import { EventLog } from '../src/core/event-log.js';
 import type { DigestSink } from '../src/core/event-sinks.js';
 import { DigestSink as Digest } from '../src/core/event-sinks.js';
 import { silentLogger } from '../src/core/logger.js';
 import { createRng, type Rng } from '../src/core/rng.js';
 import { VirtualClock } from '../src/core/virtual-clock.js';
+import type { TestOnlyClientBug } from '../src/sheepdog/client/io-runner.js';
+import type { SheepdogBackendOptions } from '../src/sheepdog/client/sheepdog-backend.js';
+import { type SnapshotResult, snapshotVdi } from '../src/sheepdog/sheep-admin.js';
+import { SheepConnection } from '../src/sheepdog/sheep-connection.js';
 import { SdRes } from '../src/sheepdog/wire/constants.js';
 import { MemoryObjectStore } from '../src/store/memory-object-store.js';
 import { SheepStore } from '../src/store/sheep-store.js';
 import { parseBackingSpec } from '../src/target/backing.js';
 import { startTargetService, type TargetService } from '../src/target/target-service.js';
 import { MemoryNetwork, type MemoryNetworkOptions } from '../transports/memory.js';
-import type { Endpoint } from '../transports/transport.js';
+import type { Endpoint, Transport } from '../transports/transport.js';
+import { connectError, listenError } from '../transports/transport-error.js';
+import { SlowObjectStore } from './slow-object-store.js';
 
 export const STORE_HOST = 'store';
 export const INITIATOR_HOST = 'host';
+/** Where administrative requests (snapshots) come from. */
+export const ADMIN_HOST = 'admin';
 export const ISCSI_PORT = 3260;
 export const SHEEP_PORT_BASE = 7000;
 export const TARGET_IQN = 'iqn.2026-11.org.collie:sim';
@@ -44,6 +60,12 @@ export interface WorldOptions {
   /** 1 << blockSizeShift bytes per sheep object; small objects make allocations frequent. */
   readonly blockSizeShift?: number;
   readonly network?: Partial<MemoryNetworkOptions>;
+  /** Extra event sinks, attached before the world starts (so they see every event). */
+  readonly sinks?: readonly EventSink[];
+  /** Tunables of every target's sheepdog backend (time bounds). */
+  readonly backend?: SheepdogBackendOptions;
+  /** A bug injected into every target's client on purpose (simulator self-test only). */
+  readonly clientBug?: TestOnlyClientBug;
 }
 
 export interface TargetNodeHandle {
@@ -53,18 +75,27 @@ export interface TargetNodeHandle {
   readonly storeEndpoint: Endpoint;
   service: TargetService | undefined;
   crashed: boolean;
+  /** Starts of this node so far; a crash retires the current one's transport. */
+  incarnation: number;
 }
 
 export class World {
-  readonly options: Required<Omit<WorldOptions, 'network'>> & { network: Partial<MemoryNetworkOptions> };
+  readonly options: Required<Omit<WorldOptions, 'network' | 'backend' | 'clientBug' | 'sinks'>> & {
+    network: Partial<MemoryNetworkOptions>;
+    backend: SheepdogBackendOptions;
+    clientBug: TestOnlyClientBug | undefined;
+  };
   readonly clock: VirtualClock;
   readonly rng: Rng;
   readonly eventLog: EventLog;
   readonly digest: DigestSink;
   readonly network: MemoryNetwork;
   readonly objects = new MemoryObjectStore();
+  readonly slowStore: SlowObjectStore;
   store!: SheepStore;
   readonly targets: TargetNodeHandle[] = [];
+  /** Initiator hosts in use (a crashed target is cut off from each). */
+  readonly initiatorHosts = new Set<string>([INITIATOR_HOST]);
 
   private constructor(options: WorldOptions) {
     this.options = {
@@ -75,18 +106,22 @@ export class World {
       vdiSizeBytes: options.vdiSizeBytes ?? 64 * 1024 * 1024,
       blockSizeShift: options.blockSizeShift ?? 20,
       network: options.network ?? {},
+      backend: options.backend ?? {},
+      clientBug: options.clientBug,
     };
     this.clock = new VirtualClock(0);
     this.rng = createRng(options.seed);
     this.eventLog = new EventLog(this.clock);
     this.digest = new Digest();
     this.eventLog.addSink(this.digest);
+    for (const sink of options.sinks ?? []) this.eventLog.addSink(sink);
     this.network = new MemoryNetwork({
       clock: this.clock,
       rng: this.rng.fork('network'),
       eventLog: this.eventLog,
       options: { delayMsMin: 0, delayMsMax: 1, ...this.options.network },
     });
+    this.slowStore = new SlowObjectStore(this.objects, this.clock, this.rng.fork('slow-store'));
   }
 
   static async build(options: WorldOptions): Promise<World> {
@@ -123,16 +158,87 @@ export class World {
     await this.clock.runUntilIdle({ stepsMax: 10_000_000, untilMs: this.clock.now() + ms });
   }
 
-  /** Crashes a target node: every stream resets and it can reach nobody again. */
-  crashTarget(name: string): void {
+  /**
+   * Takes a snapshot of the VDI as `dog vdi snapshot -s TAG` does, from an admin host through the
+   * first store endpoint that listens.
+   */
+  async snapshot(tag: string): Promise<SnapshotResult> {
+    const node = this.store.nodes()[0];
+    if (!node) throw new Error('cannot snapshot: no store endpoint listens');
+    const conn = await SheepConnection.open(this.network.transport(ADMIN_HOST), node.endpoint, {
+      clock: this.clock,
+    });
+    try {
+      const result = await snapshotVdi(conn, { name: this.options.vdiName, tag });
+      this.eventLog.append('sim/admin', 'sim.snapshot_taken', {
+        tag,
+        snapshotVid: result.snapshotVid,
+        workingVid: result.workingVid,
+      });
+      return result;
+    } finally {
+      conn.close();
+    }
+  }
+
+  /** The target node called `name` (target-a, target-b, ...); throws for an unknown name. */
+  target(name: string): TargetNodeHandle {
+    const node = this.targets.find((target) => target.name === name);
+    if (!node) throw new Error(`no target node "${name}" in this world (${this.targets.map((t) => t.name)})`);
+    return node;
+  }
+
+  /** The Transport of an initiator host (registered so crashes and partitions cover it). */
+  initiatorTransport(host: string = INITIATOR_HOST): Transport {
+    this.initiatorHosts.add(host);
+    return this.network.transport(host);
+  }
+
+  /**
+   * Crashes a target node. 'kill' (a killed process): its kernel resets every stream at once, so
+   * peers notice now. 'power-off' (a node that loses power): its links go silent and peers notice
+   * only by their timeouts; its streams are reset when it reboots. Either way it can reach nobody.
+   */
+  crashTarget(name: string, mode: 'kill' | 'power-off' = 'kill'): void {
     const node = this.targets.find((target) => target.name === name);
     if (!node || node.crashed) return;
     node.crashed = true;
-    this.network.crashHost(node.host);
-    for (const other of [STORE_HOST, INITIATOR_HOST, ...this.targets.map((target) => target.host)]) {
+    node.incarnation += 1;
+    if (mode === 'kill') this.network.crashHost(node.host);
+    for (const other of [STORE_HOST, ...this.initiatorHosts, ...this.targets.map((target) => target.host)]) {
       if (other !== node.host) this.network.partition(node.host, other);
     }
-    this.eventLog.append(`sim/${node.name}`, 'sim.target_crashed', {});
+    this.eventLog.append(`sim/${node.name}`, 'sim.target_crashed', { mode });
+  }
+
+  /**
+   * Restarts a crashed target node as a reboot: its sheep endpoint leaves the store and joins
+   * again, its links heal, a new target service starts. Resolves once it serves.
+   */
+  async restartTarget(name: string): Promise<void> {
+    const node = this.target(name);
+    if (!node.crashed) return;
+    const key = `${node.storeEndpoint.host}:${node.storeEndpoint.port}`;
+    // Streams still open from before a power-off are reset by the rebooted host (nothing they
+    // held may be delivered late), then the node's sheep daemon rejoins.
+    this.network.crashHost(node.host);
+    await this.store.leave(key);
+    await this.store.join(node.storeEndpoint);
+    this.network.heal(node.host);
+    node.crashed = false;
+    this.eventLog.append(`sim/${node.name}`, 'sim.target_restarting', { incarnation: node.incarnation });
+    try {
+      node.service = await this.#startTarget(node);
+    } catch (error) {
+      // It could not open its LU (say, its store link was cut meanwhile): it stays down.
+      node.crashed = true;
+      node.incarnation += 1;
+      this.eventLog.append(`sim/${node.name}`, 'sim.target_restart_failed', {
+        why: (error as Error).message,
+      });
+      throw error;
+    }
+    this.eventLog.append(`sim/${node.name}`, 'sim.target_restarted', { incarnation: node.incarnation });
   }
 
   async #start(): Promise<void> {
@@ -141,7 +247,7 @@ export class World {
       port: SHEEP_PORT_BASE + index,
     }));
     this.store = await SheepStore.open({
-      objects: this.objects,
+      objects: this.slowStore,
       defaults: { copies: 1, copyPolicy: 0, blockSizeShift: this.options.blockSizeShift },
       locking: this.options.coherence,
       transport: this.network.transport(STORE_HOST),
@@ -171,14 +277,32 @@ export class World {
         storeEndpoint: listen[index]!,
         service: undefined,
         crashed: false,
+        incarnation: 0,
       };
       node.service = await this.#startTarget(node);
       this.targets.push(node);
     }
   }
 
+  /** A transport that works only while `node` is in the incarnation it was made for. */
+  #incarnationTransport(node: TargetNodeHandle): Transport {
+    const base = this.network.transport(node.host);
+    const incarnation = node.incarnation;
+    const alive = () => node.incarnation === incarnation;
+    return {
+      connect: (address) =>
+        alive() ? base.connect(address) : Promise.reject(connectError('ECONNABORTED', address)),
+      listen: (address, onConnection) =>
+        alive() ? base.listen(address, onConnection) : Promise.reject(listenError('EADDRNOTAVAIL', address)),
+    };
+  }
+
   #startTarget(node: TargetNodeHandle): Promise<TargetService> {
-    const transport = this.network.transport(node.host);
+    const transport = this.#incarnationTransport(node);
+    const backend: SheepdogBackendOptions = {
+      ...this.options.backend,
+      ...(this.options.clientBug === undefined ? {} : { testOnlyBug: this.options.clientBug }),
+    };
     const backing = `tcp:${node.storeEndpoint.host}:${node.storeEndpoint.port}:${this.options.vdiName}`;
     return startTargetService(
       {
@@ -192,9 +316,10 @@ export class World {
         transport,
         backendTransport: transport,
         clock: this.clock,
-        rng: this.rng.fork(node.name),
+        rng: this.rng.fork(node.incarnation === 0 ? node.name : `${node.name}#${node.incarnation}`),
         eventLog: this.eventLog,
         logger: silentLogger,
+        sheepdogOptions: backend,
       },
     );
   }

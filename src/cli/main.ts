@@ -3,6 +3,7 @@
  */
 import { Command } from 'commander';
 import { registerSheepCommand } from './sheep.js';
+import { registerSimCommand } from './sim.js';
 import { registerTargetCommand } from './target.js';
 import { registerUpCommand } from './up.js';
 import { registerVdiCommands } from './vdi.js';
@@ -15,5 +16,6 @@ export async function main(argv: string[]): Promise<void> {
   registerSheepCommand(program);
   registerTargetCommand(program);
   registerVdiCommands(program);
+  registerSimCommand(program);
   await program.parseAsync(argv, { from: 'user' });
 }

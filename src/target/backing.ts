@@ -17,7 +17,7 @@ import type { EventLog } from '../core/event-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Rng } from '../core/rng.js';
 import { type BackingStoreSpec, parseBackingStoreSpec } from '../sheepdog/client/backing-store-spec.js';
-import { SheepdogBackend } from '../sheepdog/client/sheepdog-backend.js';
+import { SheepdogBackend, type SheepdogBackendOptions } from '../sheepdog/client/sheepdog-backend.js';
 
 export type BackingSpec =
   | { readonly kind: 'memory'; readonly sizeBytes: number }
@@ -73,6 +73,8 @@ export interface BackendEnvironment {
   readonly rng: Rng;
   readonly eventLog: EventLog;
   readonly logger: Logger;
+  /** Tunables of sheepdog backends (the simulator shortens time bounds). */
+  readonly sheepdogOptions?: SheepdogBackendOptions;
 }
 
 export async function openBackend(spec: BackingSpec, environment: BackendEnvironment): Promise<BlockBackend> {
@@ -93,6 +95,7 @@ export async function openBackend(spec: BackingSpec, environment: BackendEnviron
         rng: environment.rng,
         eventLog: environment.eventLog,
         logger: environment.logger,
+        ...(environment.sheepdogOptions === undefined ? {} : { options: environment.sheepdogOptions }),
       });
   }
 }

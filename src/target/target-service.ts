@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.js';
 import type { Rng } from '../core/rng.js';
 import { IscsiTargetServer } from '../iscsi/target/iscsi-target-server.js';
 import { machineLoginDriver } from '../iscsi/target/machine-login-driver.js';
+import type { SheepdogBackendOptions } from '../sheepdog/client/sheepdog-backend.js';
 import { assembleTargets } from './target-assembly.js';
 import type { TargetConfig } from './target-config.js';
 
@@ -23,6 +24,8 @@ export interface TargetEnvironment {
   readonly rng: Rng;
   readonly eventLog: EventLog;
   readonly logger: Logger;
+  /** Tunables of the sheepdog backends (the simulator's time bounds, test-only switches). */
+  readonly sheepdogOptions?: SheepdogBackendOptions;
 }
 
 export interface TargetService {
@@ -42,6 +45,7 @@ export async function startTargetService(
     rng: environment.rng.fork('backends'),
     eventLog: environment.eventLog,
     logger: environment.logger,
+    ...(environment.sheepdogOptions === undefined ? {} : { sheepdogOptions: environment.sheepdogOptions }),
   });
   const loginRng = environment.rng.fork('login');
   let server: IscsiTargetServer;

@@ -23,6 +23,12 @@
  *   new object unallocated and a later write would CREATE over it (losing data).
  * - Every vid we LOCKed is remembered, so close() can RELEASE each one (the old working VDI
  *   stays locked after a snapshot otherwise).
+ * - A reload waits until no request round planned from the old mapping is on the wire
+ *   (beginRound/end), and IOs start no round while a reload runs. The refresh read re-validates
+ *   this node, so a request planned from the stale mapping that it overtook (another pooled
+ *   connection) would be served as if current: a read of an area the stale cache calls
+ *   unallocated would return zeros after a passing probe (found by the simulator:
+ *   `collie sim run --scenario seed-failover --seed 25`, before this rule).
  */
 import { endianness } from 'node:os';
 import { type Actor, createActor } from 'xstate';
@@ -100,6 +106,9 @@ export class InodeCache {
   #reloading: Promise<void> | undefined;
   /** Allocations acknowledged while a reload is in flight, replayed onto its result. */
   #replay: Map<number, number> | undefined;
+  /** Request rounds on the wire, planned from the current mapping. */
+  #roundsInFlight = 0;
+  #roundsDrained: Array<() => void> = [];
 
   private constructor(options: InodeCacheOptions) {
     this.vdiName = options.vdiName;
@@ -188,6 +197,26 @@ export class InodeCache {
     return reloading;
   }
 
+  /** The reload running now, if any: IOs wait for it before they send a round. */
+  get reloadInFlight(): Promise<void> | undefined {
+    return this.#reloading;
+  }
+
+  /**
+   * A round of requests planned from the cached mapping goes on the wire; call the returned
+   * function once its answers are in. A reload waits for every such round (see the file comment).
+   */
+  beginRound(): () => void {
+    this.#roundsInFlight += 1;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.#roundsInFlight -= 1;
+      if (this.#roundsInFlight === 0) for (const wake of this.#roundsDrained.splice(0)) wake();
+    };
+  }
+
   /**
    * Records that sheep acknowledged data_vdi_id[minIdx..maxIdx] = vid (our inode update). An
    * update for a vid that is no longer the working one (a snapshot raced it) changes nothing.
@@ -233,6 +262,11 @@ export class InodeCache {
     this.#send({ type: 'RELOAD_NEEDED', reason });
     this.#replay = new Map();
     try {
+      if (this.#roundsInFlight > 0) {
+        await new Promise<void>((resolve) => {
+          this.#roundsDrained.push(resolve);
+        });
+      }
       let loaded = reason === 'invalidated' ? await this.#refreshRead(this.#vid) : undefined;
       for (let resolve = 0; !this.#isWorkingVdi(loaded); resolve++) {
         if (resolve >= RESOLVES_MAX) {

@@ -101,13 +101,15 @@ export function planRead(
   mapping: InodeMapping,
   offsetBytes: number,
   lengthBytes: number,
-  options: { probeAlways?: boolean } = {},
+  options: { probeAlways?: boolean; testOnlySkipUnallocatedProbe?: boolean } = {},
 ): IoPlan {
   const pieces: IoPiece[] = [];
   let probe = options.probeAlways ?? false;
   for (const slice of slices(offsetBytes, lengthBytes, mapping.objectBytes)) {
     const owner = mapping.owner(slice.idx);
-    if (owner !== mapping.vid) probe = true;
+    // The test-only bug (TestOnlyClientBug): an unallocated area is served as zeros unprobed.
+    if (owner !== mapping.vid && !(owner === 0 && options.testOnlySkipUnallocatedProbe === true))
+      probe = true;
     pieces.push({ ...slice, action: owner === 0 ? 'zero' : 'read', sourceVid: owner });
   }
   return { vid: mapping.vid, generation: mapping.generation, pieces, probe, ...NO_CREATES };

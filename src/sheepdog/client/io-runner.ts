@@ -65,7 +65,18 @@ export interface IoRunnerOptions {
   readonly probeEveryRead?: boolean;
   /** Log every IO transition (default true). */
   readonly ioEvents?: boolean;
+  /** A bug injected on purpose for the simulator's self-test; never set outside tests. */
+  readonly testOnlyBug?: TestOnlyClientBug;
 }
+
+/**
+ * Bugs the simulator injects into the client on purpose, to prove that its checkers and swarm
+ * find them (`collie sim run --client-bug NAME`). Never set in production.
+ *   skip-unallocated-probe  a read of an area the cached inode calls unallocated returns zeros
+ *                           without the coherence probe, so a stale cache goes unnoticed.
+ */
+export type TestOnlyClientBug = 'skip-unallocated-probe';
+export const TEST_ONLY_CLIENT_BUGS: readonly TestOnlyClientBug[] = ['skip-unallocated-probe'];
 
 /** One IO in flight. */
 interface Io {
@@ -92,6 +103,7 @@ export class IoRunner {
   readonly #reloadsMax: number;
   readonly #probeEveryRead: boolean;
   readonly #ioEvents: boolean;
+  readonly #testOnlyBug: TestOnlyClientBug | undefined;
   #ioCount = 0;
 
   constructor(options: IoRunnerOptions) {
@@ -102,6 +114,7 @@ export class IoRunner {
     this.#reloadsMax = options.reloadsMax ?? RELOADS_MAX_DEFAULT;
     this.#probeEveryRead = options.probeEveryRead ?? false;
     this.#ioEvents = options.ioEvents ?? true;
+    this.#testOnlyBug = options.testOnlyBug;
     assert(
       Number.isSafeInteger(this.#reloadsMax) && this.#reloadsMax >= 0,
       `reloadsMax ${this.#reloadsMax} must be an integer >= 0`,
@@ -146,7 +159,10 @@ export class IoRunner {
     };
     switch (spec.kind) {
       case 'read':
-        return planRead(mapping, spec.offsetBytes, spec.lengthBytes, { probeAlways: this.#probeEveryRead });
+        return planRead(mapping, spec.offsetBytes, spec.lengthBytes, {
+          probeAlways: this.#probeEveryRead,
+          testOnlySkipUnallocatedProbe: this.#testOnlyBug === 'skip-unallocated-probe',
+        });
       case 'write':
         return planWrite(mapping, spec.offsetBytes, spec.lengthBytes);
       case 'probe':
@@ -217,7 +233,31 @@ export class IoRunner {
     }
   }
 
+  /**
+   * Waits out a reload in progress; true when the IO's plan is from an older mapping than the
+   * cache holds now (the caller then asks for a reload, which returns at once, and replans).
+   */
+  async #planOutdated(io: Io): Promise<boolean> {
+    const reloading = this.#cache.reloadInFlight;
+    if (reloading !== undefined) await reloading.catch(() => undefined);
+    if (io.plan.generation === this.#cache.generation) return false;
+    io.failedCode = SdRes.INODE_INVALIDATED;
+    io.failedWhat = 'the inode cache (reloaded while this IO was planned)';
+    return true;
+  }
+
+  /** Sends one round (its requests started by `send`) counted by the cache; see beginRound. */
+  async #round<T>(send: () => Promise<T>): Promise<T> {
+    const end = this.#cache.beginRound();
+    try {
+      return await send();
+    } finally {
+      end();
+    }
+  }
+
   async #sendObjects(io: Io): Promise<IoRequestEvent> {
+    if (await this.#planOutdated(io)) return { type: 'RESULT', outcome: 'invalidated' };
     const { plan } = io;
     if (this.#cache.state === 'invalidated') {
       // A reload failed earlier: the cache itself knows it is stale, so reload before sending.
@@ -246,7 +286,14 @@ export class IoRunner {
 
     let responses: SheepResponse[];
     try {
-      responses = await Promise.all(sent.map((request) => request.answer));
+      // Settle every answer before the round ends, so a reload never overtakes one of them.
+      responses = await this.#round(async () => {
+        const settled = await Promise.allSettled(sent.map((request) => request.answer));
+        return settled.map((outcome) => {
+          if (outcome.status === 'rejected') throw outcome.reason;
+          return outcome.value;
+        });
+      });
     } catch (error) {
       return this.#unavailable(io, error);
     }
@@ -288,9 +335,11 @@ export class IoRunner {
     for (let i = 0; i < count; i++) entries.writeUInt32LE(plan.vid, 4 * i);
     let response: SheepResponse;
     try {
-      response = await this.#pool.request(
-        inodeUpdateRequest(plan.vid, plan.createMinIdx, count, this.#cache.copies),
-        entries,
+      response = await this.#round(() =>
+        this.#pool.request(
+          inodeUpdateRequest(plan.vid, plan.createMinIdx, count, this.#cache.copies),
+          entries,
+        ),
       );
     } catch (error) {
       return this.#unavailable(io, error);
@@ -313,7 +362,7 @@ export class IoRunner {
   async #checkNotSnapshotted(io: Io): Promise<IoRequestEvent> {
     let response: SheepResponse;
     try {
-      response = await this.#pool.request(probeRequest(io.plan.vid));
+      response = await this.#round(() => this.#pool.request(probeRequest(io.plan.vid)));
     } catch (error) {
       return this.#unavailable(io, error);
     }

@@ -30,7 +30,7 @@ import { SheepConnectionError } from '../sheep-connection.js';
 import { resultName, SdRes } from '../wire/constants.js';
 import { InodeCache } from './inode-cache.js';
 import { objectRange } from './io-plan.js';
-import { IoRunner, type IoSpec } from './io-runner.js';
+import { IoRunner, type IoSpec, type TestOnlyClientBug } from './io-runner.js';
 import { ObjectRangeLock, type RangeLockMode } from './range-lock.js';
 import { SheepPool, SheepUnavailableError } from './sheep-pool.js';
 import { flushRequest } from './tgt-requests.js';
@@ -57,6 +57,11 @@ export interface SheepdogBackendOptions {
   readonly ioEvents?: boolean;
   /** Event log actor prefix; default "sheepdog/<vdi name>@<endpoint>". */
   readonly actor?: string;
+  /**
+   * Test-only fault injection: a bug put into the client on purpose so the simulator can show it
+   * finds it (io-runner.ts, TestOnlyClientBug). Default off; never set it in production.
+   */
+  readonly testOnlyBug?: TestOnlyClientBug;
 }
 
 export interface SheepdogBackendOpenOptions {
@@ -105,6 +110,7 @@ export class SheepdogBackend implements BlockBackend {
       reloadsMax: options.reloadsMax,
       probeEveryRead: options.probeEveryRead,
       ioEvents: options.ioEvents,
+      testOnlyBug: options.testOnlyBug,
     });
   }
 

@@ -1,0 +1,54 @@
+/**
+ * The swarm: hosts, clients, path policies and fault classes all drawn from the seed
+ * (faults.ts drawSwarmOptions). Each host has one multipath device; each client runs random single-block reads and writes over a
+ * few objects while faults come and go for the safety phase. Hosts prefer different targets
+ * only when the seed switched activeActive on.
+ */
+import { runClient, workloadBlocks } from '../workload.js';
+import type { Scenario } from './scenario.js';
+
+const SAFETY_WINDOW_MS = 20_000;
+
+export const swarm: Scenario = {
+  name: 'swarm',
+  description: 'random hosts, clients, policies and fault classes from the seed (swarm testing)',
+  world: (_rng, options) => ({
+    network: { delayMsMax: options.delayMsMax, chunkSplitRatio: options.chunkSplitRatio },
+  }),
+  async run(context) {
+    const { rng, history, world, swarm: options } = context;
+    const names = world.targets.map((target) => target.name);
+    const blocks = workloadBlocks(rng, {
+      objectBytes: context.objectBytes,
+      objectCount: options.objectCount,
+      perObject: options.blocksPerObject,
+      firstObject: 1,
+    });
+    const clients: Promise<void>[] = [];
+    for (let hostIndex = 0; hostIndex < options.hostCount; hostIndex++) {
+      const host = `host-${hostIndex + 1}`;
+      // Active/active: each host prefers another target. Otherwise all prefer A (one writer).
+      const shift = options.faults.activeActive ? hostIndex % names.length : 0;
+      const paths = [...names.slice(shift), ...names.slice(0, shift)];
+      const device = await context.openDevice({ host, paths, policy: options.policy });
+      for (let clientIndex = 0; clientIndex < options.clientsPerHost; clientIndex++) {
+        const client = `h${hostIndex + 1}c${clientIndex + 1}`;
+        clients.push(
+          runClient({
+            history,
+            device,
+            client,
+            rng: rng.fork(client),
+            clock: world.clock,
+            blocks,
+            opsCount: options.opsPerClient,
+            readRatio: options.readRatio,
+            thinkMsMax: options.thinkMsMax,
+          }),
+        );
+      }
+    }
+    const faults = context.faults.runSafety(SAFETY_WINDOW_MS);
+    await Promise.all([...clients, faults]);
+  },
+};

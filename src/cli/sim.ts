@@ -1,0 +1,224 @@
+/**
+ * `collie sim`: the deterministic multipath simulator (docs/simulation.md).
+ *
+ *   collie sim list
+ *   collie sim run --scenario NAME [--seed N] [--no-coherence] [--events FILE] [--client-bug BUG] [--faults LIST]
+ *   collie sim swarm --seeds N [--jobs K] [--scenario NAME] [--seed-first S] [--no-coherence] ...
+ *   collie sim replay FILE
+ *   collie sim bench [--scenario NAME] [--seeds N]
+ *
+ * Exit codes: 0 the checkers passed, 1 a violation, 2 a usage error, 3 a liveness failure (the
+ * run did not converge after healing). Thin: parse, check, hand over to sim/.
+ */
+import { type Command, type CommanderError, InvalidArgumentError } from 'commander';
+import { describeBench, runBench } from '../../sim/bench.js';
+import { FAULT_CLASSES, type FaultClass } from '../../sim/faults.js';
+import { replayFile } from '../../sim/replay.js';
+import { ReplayFileError } from '../../sim/replay-header.js';
+import { type RunResult, runScenario } from '../../sim/run.js';
+import { findScenario, SCENARIOS } from '../../sim/scenarios/index.js';
+import { runSwarm, summaryLine } from '../../sim/swarm.js';
+import { TEST_ONLY_CLIENT_BUGS, type TestOnlyClientBug } from '../sheepdog/client/io-runner.js';
+
+export const SIM_EXIT = { pass: 0, violation: 1, usage: 2, stuck: 3 } as const;
+
+interface RunFlags {
+  scenario: string;
+  seed?: number;
+  coherence: boolean;
+  events?: string;
+  clientBug?: TestOnlyClientBug;
+  faults?: FaultClass[];
+}
+
+interface SwarmFlags {
+  scenario: string;
+  seeds: number;
+  seedFirst: number;
+  jobs: number;
+  coherence: boolean;
+  clientBug?: TestOnlyClientBug;
+  faults?: FaultClass[];
+}
+
+function integer(flag: string, min: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < min)
+      throw new InvalidArgumentError(`${flag} needs a whole number >= ${min}, got "${value}"`);
+    return parsed;
+  };
+}
+
+function scenarioName(value: string): string {
+  const scenario = findScenario(value);
+  if (scenario === undefined)
+    throw new InvalidArgumentError(`no scenario "${value}"; see the list with: collie sim list`);
+  if (scenario.notYet !== undefined)
+    throw new InvalidArgumentError(`scenario "${value}" is not supported yet: ${scenario.notYet}`);
+  return value;
+}
+
+function clientBug(value: string): TestOnlyClientBug {
+  if (!(TEST_ONLY_CLIENT_BUGS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`--client-bug: one of ${TEST_ONLY_CLIENT_BUGS.join(', ')}`);
+  return value as TestOnlyClientBug;
+}
+
+function faultList(value: string): FaultClass[] {
+  if (value === 'none') return [];
+  const faults = value === 'all' ? [...FAULT_CLASSES] : value.split(',').map((name) => name.trim());
+  for (const fault of faults) {
+    if (!(FAULT_CLASSES as readonly string[]).includes(fault))
+      throw new InvalidArgumentError(
+        `--faults: "${fault}" is not one of ${FAULT_CLASSES.join(', ')} (or all, none)`,
+      );
+  }
+  return faults as FaultClass[];
+}
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+function exitFor(result: RunResult): number {
+  return result.outcome === 'pass'
+    ? SIM_EXIT.pass
+    : result.outcome === 'violation'
+      ? SIM_EXIT.violation
+      : SIM_EXIT.stuck;
+}
+
+export function registerSimCommand(program: Command): void {
+  const sim = program
+    .command('sim')
+    .description('deterministic multipath simulator: scenarios, swarm, replay, bench')
+    .exitOverride((error: CommanderError) => {
+      // Help and version are not errors; everything else commander rejects is a usage error.
+      process.exit(error.exitCode === 0 ? 0 : SIM_EXIT.usage);
+    });
+
+  sim
+    .command('list')
+    .description('list the scenarios')
+    .action(() => {
+      for (const scenario of SCENARIOS) {
+        const field = scenario.field === undefined ? '' : ` [field ${scenario.field}]`;
+        const state = scenario.notYet === undefined ? '' : ` -- not yet: ${scenario.notYet}`;
+        print(`${scenario.name.padEnd(28)}${scenario.description}${field}${state}`);
+      }
+    });
+
+  sim
+    .command('run')
+    .description('run one scenario for one seed; exit 0 pass, 1 violation, 3 stuck')
+    .requiredOption('--scenario <name>', 'scenario (collie sim list)', scenarioName)
+    .option('--seed <n>', 'seed (default: a random one, printed first)', integer('--seed', 0))
+    .option('--no-coherence', 'store without locks and inode coherence (sheep without --lock)')
+    .option('--events <file>', 'write the ordered event log here (JSONL, a header line first)')
+    .option(
+      '--client-bug <bug>',
+      `test only: inject a client bug (${TEST_ONLY_CLIENT_BUGS.join(', ')})`,
+      clientBug,
+    )
+    .option(
+      '--faults <list>',
+      `fault classes the swarm may use: comma list of ${FAULT_CLASSES.join(', ')}, all or none`,
+      faultList,
+    )
+    .action(async (flags: RunFlags) => {
+      // A run without --seed still replays: the seed drawn here is printed first.
+      const seed = flags.seed ?? Math.floor(Math.random() * 2 ** 31); // determinism-ok: the CLI's random seed, printed
+      const result = await runScenario({
+        scenario: flags.scenario,
+        seed,
+        coherence: flags.coherence,
+        ...(flags.events === undefined ? {} : { events: flags.events }),
+        ...(flags.clientBug === undefined ? {} : { clientBug: flags.clientBug }),
+        ...(flags.faults === undefined ? {} : { faults: flags.faults }),
+        print,
+      });
+      process.exitCode = exitFor(result);
+    });
+
+  sim
+    .command('swarm')
+    .description('run many seeds (in parallel with --jobs); prints one summary line')
+    .requiredOption('--seeds <n>', 'how many seeds', integer('--seeds', 1))
+    .option('--seed-first <n>', 'first seed', integer('--seed-first', 0), 1)
+    .option('--jobs <k>', 'worker processes', integer('--jobs', 1), 1)
+    .option('--scenario <name>', 'scenario', scenarioName, 'swarm')
+    .option('--no-coherence', 'store without locks and inode coherence')
+    .option(
+      '--client-bug <bug>',
+      `test only: inject a client bug (${TEST_ONLY_CLIENT_BUGS.join(', ')})`,
+      clientBug,
+    )
+    .option('--faults <list>', 'fault classes the swarm may use (comma list, all or none)', faultList)
+    .action(async (flags: SwarmFlags) => {
+      const tty = process.stderr.isTTY === true;
+      const summary = await runSwarm({
+        scenario: flags.scenario,
+        seeds: flags.seeds,
+        seedFirst: flags.seedFirst,
+        jobs: flags.jobs,
+        coherence: flags.coherence,
+        ...(flags.clientBug === undefined ? {} : { clientBug: flags.clientBug }),
+        ...(flags.faults === undefined ? {} : { faults: flags.faults }),
+        progress: (done, total, failed) => {
+          const step = Math.max(1, Math.floor(total / 20));
+          if (!tty && done % step !== 0 && done !== total) return;
+          process.stderr.write(
+            `${tty ? '\r' : ''}swarm: ${done}/${total} seeds, ${failed} failed${tty && done < total ? '' : '\n'}`,
+          );
+        },
+      });
+      const seconds = summary.realMs / 1000;
+      print(
+        `swarm: ${flags.scenario}, ${(summary.seeds / seconds) * 60 >= 1 ? ((summary.seeds / seconds) * 60).toFixed(0) : '<1'} seeds/min with ${flags.jobs} job(s), simulated ${(summary.simulatedMs / 1000).toFixed(0)} s in ${seconds.toFixed(1)} s real`,
+      );
+      if (summary.firstFailure?.firstProblem) print(`first failure: ${summary.firstFailure.firstProblem}`);
+      print(summaryLine(summary));
+      process.exitCode =
+        summary.failed === 0
+          ? SIM_EXIT.pass
+          : summary.stuck === summary.failed
+            ? SIM_EXIT.stuck
+            : SIM_EXIT.violation;
+    });
+
+  sim
+    .command('replay <file>')
+    .description('re-run the run an --events file recorded and compare the event logs')
+    .action(async (file: string) => {
+      let replay: Awaited<ReturnType<typeof replayFile>>;
+      try {
+        replay = await replayFile(file, print);
+      } catch (error) {
+        if (!(error instanceof ReplayFileError)) throw error;
+        process.stderr.write(`collie sim replay: ${error.message}\n`);
+        process.exitCode = SIM_EXIT.usage;
+        return;
+      }
+      if (replay.same) {
+        print(`replay: the same event log (digest ${replay.recordedDigest})`);
+        process.exitCode = exitFor(replay.run);
+        return;
+      }
+      print(`replay: DIFFERENT event log: recorded ${replay.recordedDigest}, replayed ${replay.run.digest}`);
+      if (replay.firstDifference) {
+        print(`  first difference at event line ${replay.firstDifference.line}:`);
+        print(`    recorded: ${replay.firstDifference.recorded}`);
+        print(`    replayed: ${replay.firstDifference.replayed}`);
+      }
+      process.exitCode = SIM_EXIT.violation;
+    });
+
+  sim
+    .command('bench')
+    .description('simulated-to-real time and simulated IOs per second of a scenario (one core)')
+    .option('--scenario <name>', 'scenario', scenarioName, 'seed-failover')
+    .option('--seeds <n>', 'seeds to run', integer('--seeds', 1), 200)
+    .action(async (flags: { scenario: string; seeds: number }) => {
+      const result = await runBench({ scenario: flags.scenario, seeds: flags.seeds });
+      for (const line of describeBench(result)) print(line);
+    });
+}
