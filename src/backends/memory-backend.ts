@@ -11,7 +11,7 @@
  * - Checks its arguments like the contract says the SCSI layer will (multiples of the block size,
  *   inside the device); a violation is a Collie bug and throws AssertionError.
  */
-import { assert } from '../core/assert.js';
+import { AssertionError, assert } from '../core/assert.js';
 import { BackendError, type BlockBackend } from './block-backend.js';
 
 export const MEMORY_CHUNK_BYTES = 64 * 1024;
@@ -66,10 +66,12 @@ export class MemoryBackend implements BlockBackend {
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     this.#checkRange('read', offsetBytes, lengthBytes);
-    const out = Buffer.alloc(lengthBytes);
+    // Not zero-filled up front: each piece is either copied or zeroed below.
+    const out = Buffer.allocUnsafe(lengthBytes);
     this.#forEachPiece(offsetBytes, lengthBytes, (chunkIndex, inChunk, outOffset, pieceBytes) => {
       const chunk = this.#chunks.get(chunkIndex);
       if (chunk !== undefined) chunk.data.copy(out, outOffset, inChunk, inChunk + pieceBytes);
+      else out.fill(0, outOffset, outOffset + pieceBytes);
     });
     return out;
   }
@@ -142,16 +144,20 @@ export class MemoryBackend implements BlockBackend {
 
   #checkRange(operation: string, offsetBytes: number, lengthBytes: number): void {
     this.#checkOpen(operation);
-    assert(
+    const inside =
       Number.isSafeInteger(offsetBytes) &&
-        Number.isSafeInteger(lengthBytes) &&
-        offsetBytes >= 0 &&
-        lengthBytes >= 0 &&
-        offsetBytes % this.blockSizeBytes === 0 &&
-        lengthBytes % this.blockSizeBytes === 0 &&
-        offsetBytes + lengthBytes <= this.sizeBytes,
-      `MemoryBackend.${operation}(${offsetBytes}, ${lengthBytes}) outside ${this.sizeBytes} bytes or not block aligned`,
-    );
+      Number.isSafeInteger(lengthBytes) &&
+      offsetBytes >= 0 &&
+      lengthBytes >= 0 &&
+      offsetBytes % this.blockSizeBytes === 0 &&
+      lengthBytes % this.blockSizeBytes === 0 &&
+      offsetBytes + lengthBytes <= this.sizeBytes;
+    if (!inside) {
+      // Built only on failure: this check runs on every I/O.
+      throw new AssertionError(
+        `MemoryBackend.${operation}(${offsetBytes}, ${lengthBytes}) outside ${this.sizeBytes} bytes or not block aligned`,
+      );
+    }
   }
 
   #chunk(index: number): Chunk {

@@ -42,6 +42,12 @@
  *
  * Memory: at most one incomplete PDU plus the not yet framed bytes the caller pushed;
  * `bufferedBytes` exposes the total so a transport can pause reading above a watermark.
+ *
+ * Recycling: a caller that is done with a frame's `data` (it copied the bytes, as a target does
+ * with Data-Out) may hand it back with `recycle(data)`. If it is the framer's own copy of a large
+ * segment that spanned chunks, the next such copy reuses its memory instead of allocating: large
+ * short-lived allocations are what drive the garbage collector on a write-heavy connection.
+ * Views of pushed chunks are never reused (other frames may share the chunk).
  */
 import { AssertionError, assert } from '../../core/assert.js';
 import {
@@ -117,6 +123,10 @@ export class PduFramer {
   /** Stream position of the next unconsumed byte, and of the current PDU's BHS (for offsets). */
   #streamOffset = 0;
   #pduOffset = 0;
+  /** The last large span copy #take made: the only buffer recycle() takes back. */
+  #lastSpanCopy: Buffer | undefined = undefined;
+  /** A span copy the caller gave back, for the next large span. */
+  #spareSpanCopy: Buffer | undefined = undefined;
 
   constructor(opts: PduFramerOptions) {
     const options = withDefaults(opts);
@@ -157,6 +167,17 @@ export class PduFramer {
   /** Changes the data segment limit from the next PDU on (see the file comment for when). */
   setMaxRecvDataSegmentLength(lengthBytes: number): void {
     this.#next = withDefaults({ ...this.#next, maxRecvDataSegmentLength: lengthBytes });
+  }
+
+  /**
+   * The caller no longer uses `data`, a frame's data segment (see the file comment). Anything
+   * but the framer's last large span copy is ignored, so passing any frame's data is safe.
+   */
+  recycle(data: Buffer): void {
+    const copy = this.#lastSpanCopy;
+    if (copy === undefined || data.buffer !== copy.buffer || data.byteOffset !== copy.byteOffset) return;
+    this.#lastSpanCopy = undefined;
+    this.#spareSpanCopy = copy;
   }
 
   push(chunk: Buffer): void {
@@ -323,7 +344,7 @@ export class PduFramer {
       }
     } else {
       // Every byte of `out` is overwritten below, so uninitialised memory never escapes.
-      out = Buffer.allocUnsafe(lengthBytes);
+      out = this.#spanBuffer(lengthBytes);
       const copiedBytes = this.#consume(lengthBytes, (chunk, start, end, at) => {
         chunk.copy(out, at, start, end);
       });
@@ -332,6 +353,16 @@ export class PduFramer {
     this.#bufferedBytes -= lengthBytes;
     this.#streamOffset += lengthBytes;
     return out;
+  }
+
+  /** Memory for a span copy: the recycled spare when it is big enough, else a new buffer. */
+  #spanBuffer(lengthBytes: number): Buffer {
+    if (lengthBytes < SPAN_RECYCLE_BYTES_MIN) return Buffer.allocUnsafe(lengthBytes);
+    const spare = this.#spareSpanCopy;
+    this.#spareSpanCopy = undefined;
+    const copy = spare !== undefined && spare.length >= lengthBytes ? spare : Buffer.allocUnsafe(lengthBytes);
+    this.#lastSpanCopy = copy;
+    return copy.length === lengthBytes ? copy : copy.subarray(0, lengthBytes);
   }
 
   /** Drops the next `lengthBytes` buffered bytes that belong to an oversize data segment. */
@@ -372,6 +403,9 @@ export class PduFramer {
     return doneBytes;
   }
 }
+
+/** Span copies below this size come from Node's pool and are cheap: they are never recycled. */
+const SPAN_RECYCLE_BYTES_MIN = 64 * 1024;
 
 function withDefaults(opts: PduFramerOptions): Required<PduFramerOptions> {
   assert(

@@ -21,10 +21,13 @@
  * object and a closure per command under load.)
  */
 
+import type { Actor } from 'xstate';
+import { iscsiConnectionMachine } from '../../../machines/iscsi-connection.js';
 import { type ByteStream, endpointToString } from '../../../transports/transport.js';
 import type { Clock, TimerId } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
+import { startLoggedActor } from '../../core/machine-log.js';
 import type { SendTargetsRequest } from '../login/discovery.js';
 import { decodePdu } from '../pdu/decode.js';
 import { encodePdu } from '../pdu/encode.js';
@@ -98,7 +101,8 @@ export class IscsiConnection {
   readonly #nopIntervalMs: number;
   readonly #nopTimeoutMs: number;
   #digests = { headerDigest: false, dataDigest: false };
-  #phase: Phase = 'login';
+  /** The connection's state (machines/iscsi-connection.ts): the one source of its phase. */
+  readonly #machine: Actor<typeof iscsiConnectionMachine>;
   #statSN = 0;
   #loginCmdSN = 0;
   #session: IscsiSession | undefined;
@@ -124,6 +128,11 @@ export class IscsiConnection {
       initiator: endpointToString(options.stream.remote),
     });
     this.#eventLog = options.eventLog;
+    this.#machine = startLoggedActor(iscsiConnectionMachine, {
+      eventLog: options.eventLog,
+      actor: `iscsi/connection/${this.id}`,
+      type: 'connection.transition',
+    });
     this.#nopIntervalMs = options.nopIntervalMs ?? 10_000;
     this.#nopTimeoutMs = options.nopTimeoutMs ?? 15_000;
     this.#event('connection.opened', { remote: endpointToString(options.stream.remote) });
@@ -134,6 +143,17 @@ export class IscsiConnection {
     });
   }
 
+  get #phase(): Phase {
+    const state = this.#machine.getSnapshot().value;
+    return state === 'inLogin'
+      ? 'login'
+      : state === 'fullFeature'
+        ? 'full-feature'
+        : state === 'free'
+          ? 'closed'
+          : 'logged-out';
+  }
+
   get phase(): Phase {
     return this.#phase;
   }
@@ -142,6 +162,7 @@ export class IscsiConnection {
   drop(why: string): void {
     if (this.#phase === 'closed') return;
     this.#logger.info({ why }, 'dropping the connection');
+    this.#machine.send({ type: 'DROPPED' });
     this.#stream.destroy();
   }
 
@@ -191,6 +212,9 @@ export class IscsiConnection {
     const pdu = decoded.value as InitiatorPdu;
     if (this.#phase === 'login') this.#loginPdu(pdu);
     else if (this.#phase === 'full-feature') this.#fullFeaturePdu(pdu, frame.bhs);
+    // A Data-Out's bytes are copied into its task's buffer (or dropped) by now, never kept: the
+    // framer may reuse their memory for the next large Data-Out.
+    if (pdu.kind === 'data-out') this.#framer.recycle(frame.data);
   }
 
   #loginPdu(pdu: InitiatorPdu): void {
@@ -266,7 +290,7 @@ export class IscsiConnection {
       { statusClass: answer?.statusClass, statusDetail: answer?.statusDetail },
       'refused a login (the event log names the reason)',
     );
-    this.#phase = 'logged-out';
+    this.#machine.send({ type: 'LOGIN_FAILED' });
     this.#stream.end();
   }
 
@@ -278,7 +302,7 @@ export class IscsiConnection {
     };
     this.#framer.setDigests(this.#digests);
     this.#framer.setMaxRecvDataSegmentLength(connection.maxRecvDataSegmentLengthBytes);
-    this.#phase = 'full-feature';
+    this.#machine.send({ type: 'LOGGED_IN' });
     this.#event('connection.full_feature', {
       sessionType: result.sessionType,
       initiator: result.initiatorName,
@@ -397,8 +421,8 @@ export class IscsiConnection {
   }
 
   async #logout(initiatorTaskTag: number): Promise<void> {
-    this.#phase = 'logged-out';
-    await this.#session?.close();
+    this.#machine.send({ type: 'LOGOUT_REQUESTED' });
+    await this.#session?.close('logout');
     this.#write({
       kind: 'logout-response',
       ahs: [],
@@ -436,7 +460,7 @@ export class IscsiConnection {
       coldReset: () => {
         // end(), not destroy(): the TMF response just written must reach the initiator first.
         this.#logger.info({ why: 'target cold reset' }, 'closing the connection');
-        this.#phase = 'logged-out';
+        this.#machine.send({ type: 'LOGOUT_REQUESTED' });
         this.#stream.end();
         this.#hooks.targetColdReset?.(this, session);
       },
@@ -525,9 +549,9 @@ export class IscsiConnection {
 
   // ---- teardown -------------------------------------------------------------------------------
 
+  /** The transport closed (exactly once, by the ByteStream contract), dropped or not. */
   #closed(kind: string): void {
-    if (this.#phase === 'closed') return;
-    this.#phase = 'closed';
+    this.#machine.send({ type: 'CLOSED' });
     if (this.#nopTimer !== undefined) this.#clock.clearTimeout(this.#nopTimer);
     this.#event('connection.closed', { kind });
     this.#hooks.closed(this, this.#session);

@@ -15,8 +15,11 @@
  * Task management completes only after every affected task stopped touching its logical unit
  * (§4.2.3.3); aborted tasks never send status.
  */
+import type { Actor } from 'xstate';
+import { iscsiSessionMachine } from '../../../machines/iscsi-session.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
+import { startLoggedActor } from '../../core/machine-log.js';
 import type { Nexus } from '../../scsi/scsi-types.js';
 import type { NegotiatedParameters } from '../login/negotiate.js';
 import type { DataOutPdu, ScsiCommandPdu, TmfRequestPdu } from '../pdu/messages.js';
@@ -26,6 +29,14 @@ import { serialAdd, serialInWindow } from './serial-number.js';
 import { lunFromWire, type TargetNode } from './target-node.js';
 
 export const COMMAND_WINDOW_DEFAULT = 128;
+
+export type SessionEndReason = 'logout' | 'connection-lost' | 'reinstated';
+
+const SESSION_END_EVENTS = {
+  logout: 'LOGOUT',
+  'connection-lost': 'CONNECTION_LOST',
+  reinstated: 'REINSTATED',
+} as const;
 
 export interface SessionIdentity {
   readonly tsih: number;
@@ -56,6 +67,8 @@ export class IscsiSession {
   /** Non-immediate PDUs that arrived ahead of ExpCmdSN, by CmdSN. */
   readonly #waiting = new Map<number, () => void>();
   #expCmdSN: number;
+  /** The session's state (machines/iscsi-session.ts), logged at every change. */
+  readonly #machine: Actor<typeof iscsiSessionMachine>;
   #targetTransferTag = 0;
   #output: SessionOutput | undefined;
   #closed = false;
@@ -76,6 +89,11 @@ export class IscsiSession {
     this.#eventLog = options.eventLog;
     this.#window = options.commandWindow ?? COMMAND_WINDOW_DEFAULT;
     this.#expCmdSN = options.firstCmdSN;
+    this.#machine = startLoggedActor(iscsiSessionMachine, {
+      eventLog: options.eventLog,
+      actor: `iscsi/session/${options.identity.tsih}`,
+      type: 'session.transition',
+    });
     const target = options.identity.target;
     const initiatorPortName = `${options.identity.initiatorName},i,0x${options.identity.isid}`;
     const targetPortName = `${target.iqn},t,0x${target.portalGroupTag.toString(16).padStart(4, '0')}`;
@@ -238,13 +256,15 @@ export class IscsiSession {
   }
 
   /** The session ends (logout, connection loss, reinstatement): tasks stop, LUs forget the nexus. */
-  async close(): Promise<void> {
+  async close(reason: SessionEndReason = 'connection-lost'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#machine.send({ type: SESSION_END_EVENTS[reason] });
     this.#waiting.clear();
     await this.abortTasks(() => true);
     for (const lun of this.identity.target.luns.values()) lun.nexusLost(this.nexus);
-    this.#eventLog.append(`iscsi/session/${this.identity.tsih}`, 'session.closed', {});
+    this.#machine.send({ type: 'CLOSED' });
+    this.#eventLog.append(`iscsi/session/${this.identity.tsih}`, 'session.closed', { reason });
   }
 
   #runWaiting(): void {

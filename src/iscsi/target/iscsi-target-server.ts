@@ -115,7 +115,7 @@ export class IscsiTargetServer {
       if (entry) {
         this.#options.eventLog.append(`iscsi/session/${previous}`, 'session.reinstated', {});
         entry.connection?.drop('session reinstated by a new login');
-        void entry.session.close();
+        void entry.session.close('reinstated');
       }
     }
     const tsih = this.#nextTsih();

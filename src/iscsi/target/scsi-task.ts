@@ -14,6 +14,8 @@
  * overflow; a longer EDTL writes only what the CDB needs and reports underflow.
  */
 
+import type { ScsiTaskEvent } from '../../../machines/scsi-task.js';
+import { assert } from '../../core/assert.js';
 import { answerAbsentLun } from '../../scsi/absent-lun.js';
 import { type Nexus, type ScsiResult, ScsiStatus, type Sense, SenseKey } from '../../scsi/scsi-types.js';
 import { encodeSense } from '../../scsi/sense.js';
@@ -22,6 +24,7 @@ import type { DataInPdu, DataOutPdu, R2tPdu, ScsiCommandPdu, ScsiResponsePdu } f
 import { EMPTY_DATA } from '../pdu/messages.js';
 import { IscsiResponse, RESERVED_TAG } from '../pdu/opcodes.js';
 import { encodeSenseSegment } from '../pdu/sense.js';
+import { type ScsiTaskRun, scsiTaskTable, startScsiTaskRun } from './scsi-task-table.js';
 import type { IscsiLun } from './target-node.js';
 import { type BurstLimits, WriteDataCollector } from './write-data-collector.js';
 
@@ -57,7 +60,8 @@ export class ScsiTask {
   readonly lunNumber: number;
   readonly #context: TaskContext;
   readonly #abort = new AbortController();
-  #state: TaskState = 'collecting';
+  /** The task's state, run by the table compiled from machines/scsi-task.ts. */
+  readonly #lifecycle: ScsiTaskRun = startScsiTaskRun();
   #collector: WriteDataCollector | undefined;
   #execution: Promise<void> | undefined;
 
@@ -66,6 +70,10 @@ export class ScsiTask {
     this.lun = lun;
     this.lunNumber = lunNumber;
     this.#context = context;
+  }
+
+  get #state(): TaskState {
+    return scsiTaskTable.stateName(this.#lifecycle.state);
   }
 
   get state(): TaskState {
@@ -127,9 +135,29 @@ export class ScsiTask {
   /** Task management or session end: stop, and never send status for this task. */
   abort(): void {
     if (this.#state === 'done' || this.#state === 'aborted') return;
-    this.#state = 'aborted';
+    this.#advance('aborted');
     this.#abort.abort();
     this.#context.finished(this);
+  }
+
+  /**
+   * Moves the task along the machine's path to `target` (collecting → executing → responding →
+   * done, a data error straight to done, an abort from anywhere): the table, not this class,
+   * decides what is legal; an illegal move is a Collie bug.
+   */
+  #advance(target: TaskState): void {
+    const path: Record<TaskState, Partial<Record<TaskState, ScsiTaskEvent['type'][]>>> = {
+      collecting: { executing: ['DATA_COMPLETE'], done: ['DATA_ERROR'], aborted: ['ABORT'] },
+      executing: { responding: ['EXECUTED'], done: ['EXECUTED', 'SENT'], aborted: ['ABORT'] },
+      responding: { done: ['SENT'], aborted: ['ABORT'] },
+      done: {},
+      aborted: {},
+    };
+    for (const type of path[this.#state][target] ?? []) scsiTaskTable.step(this.#lifecycle, { type });
+    assert(
+      this.#state === target,
+      `SCSI task 0x${this.pdu.initiatorTaskTag.toString(16)} cannot move to ${target}`,
+    );
   }
 
   #sendR2ts(): void {
@@ -149,7 +177,7 @@ export class ScsiTask {
   }
 
   #execute(): void {
-    this.#state = 'executing';
+    this.#advance('executing');
     this.#execution = this.#run().catch(() => {
       if (this.#state === 'executing') {
         this.#finishWith({ status: ScsiStatus.CHECK_CONDITION, sense: INTERNAL_TARGET_FAILURE }, 0);
@@ -212,7 +240,7 @@ export class ScsiTask {
 
   /** Data-In PDUs, the last one carrying GOOD status when it can (phase collapse, §11.7.4). */
   #respondWithData(result: ScsiResult): void {
-    this.#state = 'responding';
+    this.#advance('responding');
     const expected = this.pdu.expectedDataTransferLength;
     const dataIn = result.dataIn ?? EMPTY_DATA;
     const sent = Math.min(dataIn.length, expected);
@@ -227,7 +255,7 @@ export class ScsiTask {
       const status = last && collapse;
       if (status) {
         // Done before the status goes out, so the PDU's MaxCmdSN already counts the freed slot.
-        this.#state = 'done';
+        this.#advance('done');
         this.#context.finished(this);
       }
       this.#context.send({
@@ -260,7 +288,7 @@ export class ScsiTask {
    */
   #finishWith(result: ScsiResult, residual: number, expDataSN = this.#collector?.r2tCount ?? 0): void {
     if (this.#state === 'done' || this.#state === 'aborted') return;
-    this.#state = 'done';
+    this.#advance('done');
     // Finished before the response goes out: its MaxCmdSN must count this task's slot as free,
     // or an initiator with a full window waits for some later PDU to learn of the room.
     this.#context.finished(this);
