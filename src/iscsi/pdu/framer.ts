@@ -31,7 +31,8 @@
  * next `next()` once it has decided (target) or received (initiator) that final Login Response.
  *
  * Theory of operation: `push()` appends chunks; `next()` returns at most one frame or error per
- * call and undefined when it needs more bytes; call it until undefined after every push.
+ * call and undefined when it needs more bytes; call it until undefined after every push. The
+ * byte mechanics (views or copies, skipping, stream offset) are ChunkQueue's (core/chunk-queue.ts).
  *
  * Ownership: a frame's `bhs`, `ahs` and `data` are subarrays of a pushed chunk when they lie in
  * one chunk, and fresh copies only when they span chunks. The framer keeps references to chunks
@@ -49,7 +50,8 @@
  * short-lived allocations are what drive the garbage collector on a write-heavy connection.
  * Views of pushed chunks are never reused (other frames may share the chunk).
  */
-import { AssertionError, assert } from '../../core/assert.js';
+import { assert } from '../../core/assert.js';
+import { ChunkQueue } from '../../core/chunk-queue.js';
 import {
   BHS_BYTES,
   type BhsSummary,
@@ -109,24 +111,21 @@ export class PduFramer {
   /** Options for the PDU being framed; copied from #next at each PDU boundary. */
   #current: Required<PduFramerOptions>;
   #next: Required<PduFramerOptions>;
-  /** Unconsumed chunks; the first one is consumed from #headOffset on. */
-  #chunks: Buffer[] = [];
-  #headOffset = 0;
-  #bufferedBytes = 0;
-  /** Bytes of an oversize data segment still to drop as they arrive. */
-  #skipBytes = 0;
+  /** Pushed bytes not yet framed; its pending skip drops an oversize data segment as it arrives. */
+  readonly #queue = new ChunkQueue();
   /** BHS read, waiting for AHS and header digest. */
   #pendingBhs: Buffer | undefined = undefined;
   /** Header complete, waiting for the data segment. */
   #pendingData: PendingData | undefined = undefined;
   #stopped = false;
-  /** Stream position of the next unconsumed byte, and of the current PDU's BHS (for offsets). */
-  #streamOffset = 0;
+  /** Stream position of the current PDU's BHS (for error offsets). */
   #pduOffset = 0;
   /** The last large span copy #take made: the only buffer recycle() takes back. */
   #lastSpanCopy: Buffer | undefined = undefined;
   /** A span copy the caller gave back, for the next large span. */
   #spareSpanCopy: Buffer | undefined = undefined;
+  /** Made once: a closure per take would allocate on every spanning take. */
+  readonly #allocateSpan = (lengthBytes: number): Buffer => this.#spanBuffer(lengthBytes);
 
   constructor(opts: PduFramerOptions) {
     const options = withDefaults(opts);
@@ -141,12 +140,12 @@ export class PduFramer {
 
   /** Bytes held in memory (pushed, not yet returned by `next()` nor skipped). */
   get bufferedBytes(): number {
-    return this.#bufferedBytes;
+    return this.#queue.bufferedBytes;
   }
 
   /** Bytes of an oversize data segment still to be skipped when they arrive. */
   get skipPendingBytes(): number {
-    return this.#skipBytes;
+    return this.#queue.skipPendingBytes;
   }
 
   /** True after a fatal error: the connection must be closed. */
@@ -182,29 +181,17 @@ export class PduFramer {
 
   push(chunk: Buffer): void {
     if (this.#stopped) return;
-    let rest = chunk;
-    if (this.#skipBytes > 0) {
-      const skipped = Math.min(this.#skipBytes, rest.length);
-      this.#skipBytes -= skipped;
-      this.#streamOffset += skipped;
-      rest = rest.subarray(skipped);
-    }
-    if (rest.length === 0) return;
-    this.#chunks.push(rest);
-    this.#bufferedBytes += rest.length;
+    this.#queue.push(chunk);
   }
 
   next(): Frame | FramingError | undefined {
     if (this.#stopped) return undefined;
-    if (this.#skipBytes > 0) {
-      // Bytes of a skipped data segment may already be buffered (pushed with its header).
-      this.#skip(Math.min(this.#skipBytes, this.#bufferedBytes));
-      if (this.#skipBytes > 0) return undefined;
-    }
+    // A skip drops what is buffered at once, so while bytes are owed to it nothing is buffered.
+    if (this.#queue.skipPendingBytes > 0) return undefined;
     if (this.#pendingBhs === undefined && this.#pendingData === undefined) {
-      if (this.#bufferedBytes < BHS_BYTES) return undefined;
+      if (this.#queue.bufferedBytes < BHS_BYTES) return undefined;
       this.#current = this.#next;
-      this.#pduOffset = this.#streamOffset;
+      this.#pduOffset = this.#queue.streamOffset;
       const bhs = this.#take(BHS_BYTES);
       if (!this.#current.headerDigest) {
         const oversize = this.#checkOversize(bhs, EMPTY_DATA);
@@ -227,7 +214,7 @@ export class PduFramer {
   #readHeaderRest(bhs: Buffer): PendingData | FramingError | undefined {
     const ahsBytes = readTotalAhsBytes(bhs);
     const digestBytes = this.#current.headerDigest ? DIGEST_BYTES : 0;
-    if (this.#bufferedBytes < ahsBytes + digestBytes) return undefined;
+    if (this.#queue.bufferedBytes < ahsBytes + digestBytes) return undefined;
     const rest = ahsBytes + digestBytes > 0 ? this.#take(ahsBytes + digestBytes) : EMPTY_DATA;
     // No view is made for an empty AHS area (nearly every PDU): Buffer views cost allocations.
     const ahs = ahsBytes === 0 ? EMPTY_DATA : rest.subarray(0, ahsBytes);
@@ -246,7 +233,7 @@ export class PduFramer {
     const pending = this.#pendingData;
     if (pending === undefined) return undefined;
     const wireBytes = dataSegmentWireBytes(pending.dataBytes, this.#current);
-    if (this.#bufferedBytes < wireBytes) return undefined;
+    if (this.#queue.bufferedBytes < wireBytes) return undefined;
     this.#pendingData = undefined;
     const span = this.#take(wireBytes);
     const data = wireBytes === pending.dataBytes ? span : span.subarray(0, pending.dataBytes);
@@ -280,8 +267,7 @@ export class PduFramer {
     } else {
       // Without a header digest the AHS and header digest bytes are unread: skip them too.
       const headerRestBytes = this.#current.headerDigest ? 0 : readTotalAhsBytes(bhs);
-      this.#skipBytes = headerRestBytes + dataSegmentWireBytes(dataBytes, this.#current);
-      this.#skip(Math.min(this.#skipBytes, this.#bufferedBytes));
+      this.#queue.skip(headerRestBytes + dataSegmentWireBytes(dataBytes, this.#current));
     }
     return { kind: 'error', error, fatal: stop, bhs, ahs, header: summarizeBhs(bhs) };
   }
@@ -319,40 +305,14 @@ export class PduFramer {
 
   #stop(): void {
     this.#stopped = true;
-    this.#chunks = [];
-    this.#headOffset = 0;
-    this.#bufferedBytes = 0;
-    this.#skipBytes = 0;
+    this.#queue.clear();
     this.#pendingBhs = undefined;
     this.#pendingData = undefined;
   }
 
   /** Removes and returns the next `lengthBytes` buffered bytes; copies only if they span chunks. */
   #take(lengthBytes: number): Buffer {
-    if (!(lengthBytes > 0 && lengthBytes <= this.#bufferedBytes)) {
-      // Built only on failure: #take runs several times per PDU.
-      throw new AssertionError(`take of ${lengthBytes} bytes exceeds the buffer`);
-    }
-    const first = this.#chunks[0]!;
-    let out: Buffer;
-    if (first.length - this.#headOffset >= lengthBytes) {
-      out = first.subarray(this.#headOffset, this.#headOffset + lengthBytes);
-      this.#headOffset += lengthBytes;
-      if (this.#headOffset === first.length) {
-        this.#chunks.shift();
-        this.#headOffset = 0;
-      }
-    } else {
-      // Every byte of `out` is overwritten below, so uninitialised memory never escapes.
-      out = this.#spanBuffer(lengthBytes);
-      const copiedBytes = this.#consume(lengthBytes, (chunk, start, end, at) => {
-        chunk.copy(out, at, start, end);
-      });
-      assert(copiedBytes === lengthBytes, 'framer copied fewer bytes than it took');
-    }
-    this.#bufferedBytes -= lengthBytes;
-    this.#streamOffset += lengthBytes;
-    return out;
+    return this.#queue.take(lengthBytes, this.#allocateSpan);
   }
 
   /** Memory for a span copy: the recycled spare when it is big enough, else a new buffer. */
@@ -363,44 +323,6 @@ export class PduFramer {
     const copy = spare !== undefined && spare.length >= lengthBytes ? spare : Buffer.allocUnsafe(lengthBytes);
     this.#lastSpanCopy = copy;
     return copy.length === lengthBytes ? copy : copy.subarray(0, lengthBytes);
-  }
-
-  /** Drops the next `lengthBytes` buffered bytes that belong to an oversize data segment. */
-  #skip(lengthBytes: number): void {
-    if (lengthBytes === 0) return;
-    this.#consume(lengthBytes, () => {});
-    this.#bufferedBytes -= lengthBytes;
-    this.#streamOffset += lengthBytes;
-    this.#skipBytes -= lengthBytes;
-  }
-
-  /**
-   * Walks `lengthBytes` from the head of the chunk list, calling `visit` per piece, and removes
-   * fully consumed chunks with one splice (one shift per chunk would be quadratic when a peer
-   * sends many tiny chunks). Returns the number of bytes visited.
-   */
-  #consume(
-    lengthBytes: number,
-    visit: (chunk: Buffer, start: number, end: number, at: number) => void,
-  ): number {
-    let doneBytes = 0;
-    let index = 0;
-    let start = this.#headOffset;
-    while (doneBytes < lengthBytes) {
-      const chunk = this.#chunks[index]!;
-      const pieceBytes = Math.min(chunk.length - start, lengthBytes - doneBytes);
-      visit(chunk, start, start + pieceBytes, doneBytes);
-      doneBytes += pieceBytes;
-      if (start + pieceBytes === chunk.length) {
-        index += 1;
-        start = 0;
-      } else {
-        start += pieceBytes;
-      }
-    }
-    this.#chunks.splice(0, index);
-    this.#headOffset = start;
-    return doneBytes;
   }
 }
 

@@ -22,7 +22,7 @@
  */
 
 import type { Actor } from 'xstate';
-import { iscsiConnectionMachine } from '../../../machines/iscsi-connection.js';
+import { type IscsiConnectionEvent, iscsiConnectionMachine } from '../../../machines/iscsi-connection.js';
 import { type ByteStream, endpointToString } from '../../../transports/transport.js';
 import type { Clock, TimerId } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
@@ -143,6 +143,11 @@ export class IscsiConnection {
     });
   }
 
+  /** Sends an event to the connection machine; after `free` (final) there is nothing to move. */
+  #transition(event: IscsiConnectionEvent): void {
+    if (this.#machine.getSnapshot().status === 'active') this.#machine.send(event);
+  }
+
   get #phase(): Phase {
     const state = this.#machine.getSnapshot().value;
     return state === 'inLogin'
@@ -162,7 +167,7 @@ export class IscsiConnection {
   drop(why: string): void {
     if (this.#phase === 'closed') return;
     this.#logger.info({ why }, 'dropping the connection');
-    this.#machine.send({ type: 'DROPPED' });
+    this.#transition({ type: 'DROPPED' });
     this.#stream.destroy();
   }
 
@@ -290,7 +295,7 @@ export class IscsiConnection {
       { statusClass: answer?.statusClass, statusDetail: answer?.statusDetail },
       'refused a login (the event log names the reason)',
     );
-    this.#machine.send({ type: 'LOGIN_FAILED' });
+    this.#transition({ type: 'LOGIN_FAILED' });
     this.#stream.end();
   }
 
@@ -302,7 +307,7 @@ export class IscsiConnection {
     };
     this.#framer.setDigests(this.#digests);
     this.#framer.setMaxRecvDataSegmentLength(connection.maxRecvDataSegmentLengthBytes);
-    this.#machine.send({ type: 'LOGGED_IN' });
+    this.#transition({ type: 'LOGGED_IN' });
     this.#event('connection.full_feature', {
       sessionType: result.sessionType,
       initiator: result.initiatorName,
@@ -421,7 +426,7 @@ export class IscsiConnection {
   }
 
   async #logout(initiatorTaskTag: number): Promise<void> {
-    this.#machine.send({ type: 'LOGOUT_REQUESTED' });
+    this.#transition({ type: 'LOGOUT_REQUESTED' });
     await this.#session?.close('logout');
     this.#write({
       kind: 'logout-response',
@@ -460,7 +465,7 @@ export class IscsiConnection {
       coldReset: () => {
         // end(), not destroy(): the TMF response just written must reach the initiator first.
         this.#logger.info({ why: 'target cold reset' }, 'closing the connection');
-        this.#machine.send({ type: 'LOGOUT_REQUESTED' });
+        this.#transition({ type: 'LOGOUT_REQUESTED' });
         this.#stream.end();
         this.#hooks.targetColdReset?.(this, session);
       },
@@ -551,7 +556,7 @@ export class IscsiConnection {
 
   /** The transport closed (exactly once, by the ByteStream contract), dropped or not. */
   #closed(kind: string): void {
-    this.#machine.send({ type: 'CLOSED' });
+    this.#transition({ type: 'CLOSED' });
     if (this.#nopTimer !== undefined) this.#clock.clearTimeout(this.#nopTimer);
     this.#event('connection.closed', { kind });
     this.#hooks.closed(this, this.#session);

@@ -15,7 +15,7 @@
  * to a skip); `next()` returns at most one frame per call and `undefined` when it needs more
  * bytes. Call `next()` until it returns undefined after every push. Bytes are concatenated only
  * when a header or payload spans chunks; a header or payload lying inside one chunk is returned
- * as a subarray.
+ * as a subarray. These byte mechanics are ChunkQueue's (core/chunk-queue.ts).
  *
  * Ownership: frames may alias the pushed chunks (subarrays), and the framer keeps references to
  * chunks until their bytes are consumed. Callers must not modify a chunk after pushing it; copy
@@ -27,6 +27,7 @@
  * the total so a transport can pause reading above a watermark.
  */
 import { assert } from '../../core/assert.js';
+import { ChunkQueue } from '../../core/chunk-queue.js';
 import { SD_HEADER_SIZE, SdFlag, SdRes } from './constants.js';
 import type { WireError } from './errors.js';
 
@@ -70,17 +71,11 @@ export function declaredPayloadBytes(side: FramerSide, flags: number, dataLength
 export class SheepFramer {
   readonly #side: FramerSide;
   readonly #payloadBytesMax: number;
-  /** Unconsumed chunks; the first one is consumed from #headOffset on. */
-  #chunks: Buffer[] = [];
-  #headOffset = 0;
-  #bufferedBytes = 0;
-  /** Bytes of an oversize payload still to drop as they arrive. */
-  #skipBytes = 0;
+  /** Pushed bytes not yet framed; its pending skip drops an oversize payload as it arrives. */
+  readonly #queue = new ChunkQueue();
   /** Header of the message whose payload is still arriving. */
   #pendingHeader: Buffer | undefined = undefined;
   #pendingPayloadBytes = 0;
-  /** Stream position of the next unconsumed byte (for error offsets). */
-  #streamOffset = 0;
 
   constructor(opts: SheepFramerOptions) {
     assert(
@@ -93,43 +88,30 @@ export class SheepFramer {
 
   /** Bytes held in memory (pushed, not yet returned by `next()` nor skipped). */
   get bufferedBytes(): number {
-    return this.#bufferedBytes;
+    return this.#queue.bufferedBytes;
   }
 
   /** Bytes of an oversize payload that are still to be skipped when they arrive. */
   get skipPendingBytes(): number {
-    return this.#skipBytes;
+    return this.#queue.skipPendingBytes;
   }
 
   push(chunk: Buffer): void {
-    let rest = chunk;
-    if (this.#skipBytes > 0) {
-      const skipped = Math.min(this.#skipBytes, rest.length);
-      this.#skipBytes -= skipped;
-      this.#streamOffset += skipped;
-      rest = rest.subarray(skipped);
-    }
-    if (rest.length === 0) return;
-    this.#chunks.push(rest);
-    this.#bufferedBytes += rest.length;
+    this.#queue.push(chunk);
   }
 
   next(): Frame | undefined {
-    if (this.#skipBytes > 0) {
-      // Bytes of a skipped payload may already be buffered (pushed with its header).
-      this.#skip(Math.min(this.#skipBytes, this.#bufferedBytes));
-      if (this.#skipBytes > 0) return undefined;
-    }
+    // A skip drops what is buffered at once, so while bytes are owed to it nothing is buffered.
+    if (this.#queue.skipPendingBytes > 0) return undefined;
     if (this.#pendingHeader === undefined) {
-      if (this.#bufferedBytes < SD_HEADER_SIZE) return undefined;
-      const headerOffset = this.#streamOffset;
-      const header = this.#take(SD_HEADER_SIZE);
+      if (this.#queue.bufferedBytes < SD_HEADER_SIZE) return undefined;
+      const headerOffset = this.#queue.streamOffset;
+      const header = this.#queue.take(SD_HEADER_SIZE);
       const flags = header.readUInt16LE(FLAGS_OFFSET);
       const dataLength = header.readUInt32LE(DATA_LENGTH_OFFSET);
       const payloadBytes = declaredPayloadBytes(this.#side, flags, dataLength);
       if (payloadBytes > this.#payloadBytesMax) {
-        this.#skipBytes = payloadBytes;
-        this.#skip(Math.min(this.#skipBytes, this.#bufferedBytes));
+        this.#queue.skip(payloadBytes);
         return {
           kind: 'oversize',
           header,
@@ -141,9 +123,9 @@ export class SheepFramer {
       this.#pendingHeader = header;
       this.#pendingPayloadBytes = payloadBytes;
     }
-    if (this.#bufferedBytes < this.#pendingPayloadBytes) return undefined;
+    if (this.#queue.bufferedBytes < this.#pendingPayloadBytes) return undefined;
     const header = this.#pendingHeader;
-    const payload = this.#take(this.#pendingPayloadBytes);
+    const payload = this.#queue.take(this.#pendingPayloadBytes);
     this.#pendingHeader = undefined;
     this.#pendingPayloadBytes = 0;
     return { kind: 'message', header, payload };
@@ -156,71 +138,5 @@ export class SheepFramer {
     return this.#side === 'request'
       ? { code: 'SD_ERR_OVERSIZE_PAYLOAD', message, offset: headerOffset, answer: SdRes.INVALID_PARMS }
       : { code: 'SD_ERR_OVERSIZE_PAYLOAD', message, offset: headerOffset };
-  }
-
-  /** Removes and returns the next `lengthBytes` buffered bytes; copies only if they span chunks. */
-  #take(lengthBytes: number): Buffer {
-    assert(
-      lengthBytes > 0 && lengthBytes <= this.#bufferedBytes,
-      `take of ${lengthBytes} bytes exceeds the buffer`,
-    );
-    const first = this.#chunks[0]!;
-    let out: Buffer;
-    if (first.length - this.#headOffset >= lengthBytes) {
-      out = first.subarray(this.#headOffset, this.#headOffset + lengthBytes);
-      this.#headOffset += lengthBytes;
-      if (this.#headOffset === first.length) {
-        this.#chunks.shift();
-        this.#headOffset = 0;
-      }
-    } else {
-      // Every byte of `out` is overwritten below, so uninitialised memory never escapes.
-      out = Buffer.allocUnsafe(lengthBytes);
-      const copiedBytes = this.#consume(lengthBytes, (chunk, start, end, at) =>
-        chunk.copy(out, at, start, end),
-      );
-      assert(copiedBytes === lengthBytes, 'framer copied fewer bytes than it took');
-    }
-    this.#bufferedBytes -= lengthBytes;
-    this.#streamOffset += lengthBytes;
-    return out;
-  }
-
-  /** Drops the next `lengthBytes` buffered bytes that belong to an oversize payload. */
-  #skip(lengthBytes: number): void {
-    if (lengthBytes === 0) return;
-    this.#consume(lengthBytes, () => {});
-    this.#bufferedBytes -= lengthBytes;
-    this.#streamOffset += lengthBytes;
-    this.#skipBytes -= lengthBytes;
-  }
-
-  /**
-   * Walks `lengthBytes` from the head of the chunk list, calling `visit` per piece, and removes
-   * fully consumed chunks with one splice (not one shift per chunk, which is quadratic when a
-   * peer sends many tiny chunks). Returns the number of bytes visited.
-   */
-  #consume(
-    lengthBytes: number,
-    visit: (chunk: Buffer, start: number, end: number, at: number) => void,
-  ): number {
-    let doneBytes = 0;
-    let index = 0;
-    let start = this.#headOffset;
-    while (doneBytes < lengthBytes) {
-      const chunk = this.#chunks[index]!;
-      const pieceBytes = Math.min(chunk.length - start, lengthBytes - doneBytes);
-      visit(chunk, start, start + pieceBytes, doneBytes);
-      doneBytes += pieceBytes;
-      if (start + pieceBytes === chunk.length) {
-        index += 1;
-        start = 0;
-      } else {
-        start += pieceBytes;
-      }
-    }
-    this.#chunks.splice(0, index);
-    this.#headOffset = start;
-    return doneBytes;
   }
 }
