@@ -15,6 +15,7 @@
  * Test hooks break the rules on purpose: `hooks.outgoing` rewrites, drops or multiplies each PDU
  * before it is encoded (mangle a Data-Out's DataSN, hold a command back); `rawSend` writes any PDU
  * or bytes; `hooks.answerNopIn = false` ignores the target's pings; `pauseReading` stops reading.
+ * Async Messages are kept in `asyncMessages`; `hooks.logoutWhenAsked` answers a logout request.
  *
  * Errors: requests reject with IscsiInitiatorError (a stable `code`); login rejects with
  * IscsiLoginError (`status` holds the target's 0xCCDD). `closed` resolves once, never rejects.
@@ -26,12 +27,14 @@ import { decodePdu } from '../../src/iscsi/pdu/decode.js';
 import { encodePdu } from '../../src/iscsi/pdu/encode.js';
 import { PduFramer } from '../../src/iscsi/pdu/framer.js';
 import {
+  type AsyncMessagePdu,
   EMPTY_DATA,
   type InitiatorPdu,
   type LoginResponsePdu,
   type Pdu,
   type TargetPdu,
 } from '../../src/iscsi/pdu/messages.js';
+import { AsyncEvent } from '../../src/iscsi/pdu/opcodes.js';
 import type { TextPair } from '../../src/iscsi/pdu/text.js';
 import { serialAdd } from '../../src/iscsi/target/serial-number.js';
 import type { ByteStream, CloseReason, Endpoint, Transport } from '../../transports/transport.js';
@@ -72,6 +75,8 @@ export interface InitiatorHooks {
   incoming?: (pdu: TargetPdu) => void;
   /** false: leave the target's NOP-In pings unanswered. Default true. */
   answerNopIn?: boolean;
+  /** true: log out when an Async Message asks for it (AsyncEvent 1, RFC 7143 §11.9.1). Default false. */
+  logoutWhenAsked?: boolean;
 }
 
 export interface InitiatorOptions {
@@ -152,6 +157,8 @@ export class IscsiInitiator {
   /** Resolves once when the connection is gone. */
   readonly closed: Promise<InitiatorClosed>;
   hooks: InitiatorHooks;
+  /** Every Async Message received, in order. */
+  readonly asyncMessages: AsyncMessagePdu[] = [];
   readonly #stream: ByteStream;
   readonly #options: InitiatorOptions;
   readonly #clock: Clock;
@@ -555,6 +562,7 @@ export class IscsiInitiator {
         return;
       }
       this.hooks.incoming?.(pdu as TargetPdu);
+      if (pdu.kind === 'async-message') this.asyncMessages.push(pdu);
       if (this.#phase === 'login') this.#loginPdu(pdu as TargetPdu);
       else if (this.#phase === 'full-feature') this.#core!.handlePdu(pdu as TargetPdu);
       if (this.#halted || this.isClosed) return;
@@ -675,6 +683,9 @@ export class IscsiInitiator {
         return;
       case 'async-message':
         this.#log('initiator.async_message', { asyncEvent: event.asyncEvent });
+        if (event.asyncEvent === AsyncEvent.LOGOUT_REQUESTED && this.hooks.logoutWhenAsked) {
+          this.logout().catch(() => this.destroy());
+        }
         return;
       case 'violation':
         this.#log('initiator.violation', { message: event.message });

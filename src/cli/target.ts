@@ -3,11 +3,13 @@
  *
  *   collie target --portal 127.0.0.1:3260 --iqn IQN --lun 1=BACKING [--lun 2=BACKING ...]
  *                 [--chap USER:SECRET [--mutual-chap USER:SECRET]] [--initiator NAME ...]
- *                 [--digests none|allow|require] [--config FILE]
+ *                 [--digests none|allow|require] [--probe-every-read] [--config FILE]
  *
  * BACKING is mem:SIZE, file:PATH[:SIZE] or tgt's sheepdog syntax tcp:HOST:PORT:VDI. With
  * --config, targets come from the YAML file (see src/target/target-config.ts) and --portal adds
- * portals. It logs a line containing "ready" once every portal listens; SIGTERM stops it.
+ * portals. --probe-every-read makes every sheepdog LU probe coherence on each read (docs/target.md).
+ * It logs a line containing "ready" once every portal listens; SIGTERM asks the initiators to
+ * log out (Async Message), gives them 2 s, then stops.
  */
 import type { Command } from 'commander';
 import { TcpTransport } from '../../transports/tcp.js';
@@ -29,7 +31,7 @@ import {
 import { startTargetService } from '../target/target-service.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 
-interface TargetOptions {
+export interface TargetOptions {
   portal: Endpoint[];
   iqn?: string;
   lun: string[];
@@ -37,6 +39,7 @@ interface TargetOptions {
   mutualChap?: string;
   initiator: string[];
   digests: string;
+  probeEveryRead?: boolean;
   config?: string;
   events?: string;
   logLevel?: string;
@@ -63,6 +66,10 @@ export function registerTargetCommand(program: Command): void {
     .option('--mutual-chap <user:secret>', "the target's own CHAP account, for mutual CHAP")
     .option('--initiator <name>', 'allow only these initiators (repeatable)', collect, [] as string[])
     .option('--digests <policy>', 'CRC32C digests: none, allow or require', 'allow')
+    .option(
+      '--probe-every-read',
+      'sheepdog LUs probe coherence on every read (needed on sheep 1.0 when targets share a VDI)',
+    )
     .option('--config <file>', 'targets from a YAML file')
     .option('--events <file>', 'append every event to this JSONL file')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
@@ -84,14 +91,19 @@ function collectEndpoint(value: string, previous: Endpoint[]): Endpoint[] {
   return [...previous, parseEndpointArg(value, '--portal')];
 }
 
-async function configFrom(options: TargetOptions): Promise<TargetConfig> {
+/** The TargetConfig the flags (and --config FILE) describe. */
+export async function targetConfigFromFlags(options: TargetOptions): Promise<TargetConfig> {
   const digests = options.digests;
   if (digests !== 'none' && digests !== 'allow' && digests !== 'require') {
     throw new TargetConfigError('--digests must be none, allow or require');
   }
   if (options.config) {
     const loaded = await loadTargetConfig(options.config);
-    return { ...loaded, portals: options.portal.length > 0 ? options.portal : loaded.portals };
+    return {
+      ...loaded,
+      portals: options.portal.length > 0 ? options.portal : loaded.portals,
+      ...(options.probeEveryRead ? { sheepdogProbeEveryRead: true } : {}),
+    };
   }
   if (!options.iqn) throw new TargetConfigError('give --iqn IQN and --lun N=BACKING (or --config FILE)');
   const chap: ChapAccountConfig | undefined = options.chap ? parseChapArg(options.chap, '--chap') : undefined;
@@ -111,11 +123,12 @@ async function configFrom(options: TargetOptions): Promise<TargetConfig> {
     digests,
     nopIntervalMs: 10_000,
     nopTimeoutMs: 15_000,
+    sheepdogProbeEveryRead: options.probeEveryRead === true,
   };
 }
 
 async function runTarget(options: TargetOptions): Promise<void> {
-  const config = await configFrom(options);
+  const config = await targetConfigFromFlags(options);
   const logger = createLogger({ level: options.logLevel, bindings: { component: 'target' } });
   const eventLog = new EventLog(realClock);
   if (options.events) eventLog.addSink(new JsonlFileSink(options.events));

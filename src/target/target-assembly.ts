@@ -1,6 +1,7 @@
 /**
  * Builds the targets a config describes: opens each LUN's backend, wraps it in a SCSI logical
  * unit with its reservations and unit attentions, and hands the iSCSI layer TargetNodes.
+ * A target's `sheepdogProbeEveryRead` (else the config's) joins the environment's sheepdog options.
  */
 import type { BlockBackend } from '../backends/block-backend.js';
 import { type ChapSecrets, chapAccount } from '../iscsi/login/chap.js';
@@ -27,13 +28,26 @@ export async function assembleTargets(
   try {
     const targets: TargetNode[] = [];
     for (const definition of config.targets) {
-      targets.push(await assembleTarget(definition, environment, backends));
+      targets.push(
+        await assembleTarget(definition, environmentFor(config, definition, environment), backends),
+      );
     }
     return { targets, close };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** The backend environment of one target: its probe-every-read choice over the config's. */
+export function environmentFor(
+  config: TargetConfig,
+  definition: TargetDefinition,
+  environment: BackendEnvironment,
+): BackendEnvironment {
+  const probeEveryRead = definition.sheepdogProbeEveryRead ?? config.sheepdogProbeEveryRead;
+  if (probeEveryRead === undefined) return environment;
+  return { ...environment, sheepdogOptions: { ...environment.sheepdogOptions, probeEveryRead } };
 }
 
 async function assembleTarget(

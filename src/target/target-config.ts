@@ -9,9 +9,11 @@
  *       mutualChap: { user: target, secret: another-secret }     # the target's own account
  *       initiators: [iqn.1993-08.org.debian:01:abc]              # ACL by name (default: all)
  *       addresses: [127.0.0.0/8]                                 # ACL by address (default: all)
+ *       sheepdogProbeEveryRead: true                             # this target only (overrides global)
  *   digests: allow          # none | allow | require (CRC32C header and data digests)
  *   nopIntervalMs: 10000    # keepalive ping when idle; 0 = off
  *   nopTimeoutMs: 15000
+ *   sheepdogProbeEveryRead: false  # sheepdog LUs probe coherence on every read (docs/target.md)
  *
  * Errors name the field and the fix; nothing here opens a backend.
  */
@@ -38,6 +40,8 @@ export interface TargetDefinition {
   readonly mutualChap?: ChapAccountConfig;
   readonly initiators?: readonly string[];
   readonly addresses?: readonly string[];
+  /** Sheepdog LUs of this target probe coherence on every read; unset: the config's global value. */
+  readonly sheepdogProbeEveryRead?: boolean;
 }
 
 export interface TargetConfig {
@@ -46,6 +50,8 @@ export interface TargetConfig {
   readonly digests: 'none' | 'allow' | 'require';
   readonly nopIntervalMs: number;
   readonly nopTimeoutMs: number;
+  /** Sheepdog LUs probe coherence on every read (SheepdogBackendOptions.probeEveryRead). Default false. */
+  readonly sheepdogProbeEveryRead?: boolean;
 }
 
 export class TargetConfigError extends Error {}
@@ -127,6 +133,7 @@ export function targetConfigFromDocument(document: unknown, where: string): Targ
             : array(target.initiators, `${at}.initiators`).map(String),
         addresses:
           target.addresses === undefined ? undefined : array(target.addresses, `${at}.addresses`).map(String),
+        sheepdogProbeEveryRead: boolean(target.sheepdogProbeEveryRead, `${at}.sheepdogProbeEveryRead`),
       },
       at,
     );
@@ -141,6 +148,7 @@ export function targetConfigFromDocument(document: unknown, where: string): Targ
     digests,
     nopIntervalMs: number(root.nopIntervalMs ?? 10_000, `${where}: nopIntervalMs`),
     nopTimeoutMs: number(root.nopTimeoutMs ?? 15_000, `${where}: nopTimeoutMs`),
+    sheepdogProbeEveryRead: boolean(root.sheepdogProbeEveryRead, `${where}: sheepdogProbeEveryRead`) ?? false,
   };
 }
 
@@ -158,6 +166,12 @@ function array(value: unknown, where: string): unknown[] {
 function number(value: unknown, where: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
     throw new TargetConfigError(`${where} must be a number >= 0`);
+  return value;
+}
+
+function boolean(value: unknown, where: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw new TargetConfigError(`${where} must be true or false`);
   return value;
 }
 

@@ -5,7 +5,7 @@
  * feature (commands, data, task management, NOP, text, logout) → closed.
  *
  * Numbering: StatSN belongs to the connection. Status-bearing PDUs (SCSI Response, Data-In with
- * status, NOP-In answers, TMF, Text and Logout responses, Reject) take the next StatSN; R2T,
+ * status, NOP-In answers, TMF, Text and Logout responses, Reject, Async Message) take the next StatSN; R2T,
  * Data-In without status and the target's own NOP-In pings carry it without advancing it.
  * ExpCmdSN and MaxCmdSN come from the session on every PDU.
  *
@@ -40,6 +40,7 @@ import {
   type TextRequestPdu,
 } from '../pdu/messages.js';
 import {
+  AsyncEvent,
   isInitiatorOpcode,
   LogoutResponse,
   OPCODE_MASK,
@@ -161,6 +162,31 @@ export class IscsiConnection {
 
   get phase(): Phase {
     return this.#phase;
+  }
+
+  /**
+   * Asks the initiator to log out within `withinSeconds` (Async Message, AsyncEvent 1, §11.9.1):
+   * the target is about to stop. Returns false when the connection is not in full feature phase.
+   */
+  requestLogout(withinSeconds: number): boolean {
+    if (this.#phase !== 'full-feature') return false;
+    this.#logger.info({ withinSeconds }, 'asking the initiator to log out');
+    this.#event('connection.logout_requested', { withinSeconds });
+    this.#write({
+      kind: 'async-message',
+      ahs: [],
+      data: EMPTY_DATA,
+      lun: 0n,
+      // A status-bearing PDU: it takes the next StatSN like a SCSI Response does.
+      statSN: this.#takeStatSN(),
+      ...this.#commandNumbers(),
+      asyncEvent: AsyncEvent.LOGOUT_REQUESTED,
+      asyncVCode: 0,
+      parameter1: 0,
+      parameter2: 0,
+      parameter3: withinSeconds,
+    });
+    return true;
   }
 
   /** Drops the connection (session reinstatement, target reset, shutdown). */

@@ -13,7 +13,10 @@
  *   transport have none).
  *
  * Task management completes only after every affected task stopped touching its logical unit
- * (§4.2.3.3); aborted tasks never send status.
+ * (§4.2.3.3); aborted tasks never send status. ABORT TASK, ABORT TASK SET and CLEAR TASK SET
+ * touch this session's tasks; LOGICAL UNIT RESET and TARGET WARM/COLD RESET act on the logical
+ * unit or target itself, so they abort the matching tasks of every session on that target
+ * (SAM-5 §7.7, §7.8; RFC 7143 §11.5.1), which the `peers` option reaches.
  */
 import type { Actor } from 'xstate';
 import { iscsiSessionMachine } from '../../../machines/iscsi-session.js';
@@ -74,6 +77,7 @@ export class IscsiSession {
   #closed = false;
   /** Shared by every task: built once, not per command (its closures were a per-command cost). */
   readonly #taskContext: TaskContext;
+  readonly #peers: () => Iterable<IscsiSession>;
 
   constructor(options: {
     identity: SessionIdentity;
@@ -82,12 +86,15 @@ export class IscsiSession {
     logger: Logger;
     eventLog: EventLog;
     commandWindow?: number;
+    /** Every live session of the server (this one may or may not be among them); default: none. */
+    peers?: () => Iterable<IscsiSession>;
   }) {
     this.identity = options.identity;
     this.#parameters = options.parameters;
     this.#logger = options.logger;
     this.#eventLog = options.eventLog;
     this.#window = options.commandWindow ?? COMMAND_WINDOW_DEFAULT;
+    this.#peers = options.peers ?? (() => []);
     this.#expCmdSN = options.firstCmdSN;
     this.#machine = startLoggedActor(iscsiSessionMachine, {
       eventLog: options.eventLog,
@@ -229,13 +236,13 @@ export class IscsiSession {
           respond(TmfResponse.LUN_DOES_NOT_EXIST);
           return;
         }
-        await this.abortTasks((task) => task.lunNumber === lunNumber);
+        await this.#abortOnTarget((task) => task.lunNumber === lunNumber);
         lun.reset(this.nexus);
         respond(TmfResponse.FUNCTION_COMPLETE);
         return;
       case TmfFunction.TARGET_WARM_RESET:
       case TmfFunction.TARGET_COLD_RESET:
-        await this.abortTasks(() => true);
+        await this.#abortOnTarget(() => true);
         for (const each of this.identity.target.luns.values()) each.reset(this.nexus);
         respond(TmfResponse.FUNCTION_COMPLETE);
         if (pdu.function === TmfFunction.TARGET_COLD_RESET) this.#output?.coldReset();
@@ -253,6 +260,14 @@ export class IscsiSession {
     const aborted = [...this.#tasks.values()].filter(matches);
     for (const task of aborted) task.abort();
     await Promise.all(aborted.map((task) => task.settled));
+  }
+
+  /** Aborts matching tasks of every session on this session's target (resets), this one included. */
+  async #abortOnTarget(matches: (task: ScsiTask) => boolean): Promise<void> {
+    const sessions = new Set<IscsiSession>([this]);
+    for (const peer of this.#peers())
+      if (peer.identity.target.iqn === this.identity.target.iqn) sessions.add(peer);
+    await Promise.all([...sessions].map((session) => session.abortTasks(matches)));
   }
 
   /** The session ends (logout, connection loss, reinstatement): tasks stop, LUs forget the nexus. */

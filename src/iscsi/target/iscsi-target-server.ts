@@ -7,6 +7,11 @@
  * aborted before the new session answers (§6.3.5). A login naming an unknown TSIH is refused
  * by the login layer's rules (Collie negotiates MaxConnections=1, so no connection joins an
  * existing session).
+ *
+ * Shutdown (close): the listeners stop, every full-feature connection gets an Async Message
+ * asking its initiator to log out within `logoutRequestSeconds` (RFC 7143 §11.9.1, AsyncEvent 1),
+ * the target waits that long on the injected clock for the connections to close, then drops
+ * what remains; the sessions' tasks are aborted either way.
  */
 
 import type { Endpoint, Listener, Transport } from '../../../transports/transport.js';
@@ -32,7 +37,11 @@ export interface TargetServerOptions {
   readonly commandWindow?: number;
   readonly nopIntervalMs?: number;
   readonly nopTimeoutMs?: number;
+  /** close(): seconds initiators get to log out before their connections drop; 0 drops at once. Default 2. */
+  readonly logoutRequestSeconds?: number;
 }
+
+export const LOGOUT_REQUEST_SECONDS_DEFAULT = 2;
 
 interface SessionEntry {
   readonly session: IscsiSession;
@@ -46,6 +55,8 @@ export class IscsiTargetServer {
   readonly #sessions = new Map<number, SessionEntry>();
   readonly #byIdentity = new Map<string, number>();
   #tsihLast = 0;
+  /** Set while close() waits for the initiators to log out. */
+  #onConnectionGone: ((connection: IscsiConnection) => void) | undefined;
 
   private constructor(options: TargetServerOptions) {
     this.#options = options;
@@ -74,10 +85,39 @@ export class IscsiTargetServer {
 
   async close(): Promise<void> {
     for (const listener of this.#listeners.splice(0)) await listener.close();
+    await this.#askForLogouts();
     for (const connection of this.#connections) connection.drop('target stopping');
     await Promise.all([...this.#sessions.values()].map((entry) => entry.session.close()));
     this.#sessions.clear();
     this.#byIdentity.clear();
+  }
+
+  /** Async Message "log out" to every full-feature connection, then waits for them to close (or time). */
+  async #askForLogouts(): Promise<void> {
+    const seconds = Math.min(
+      0xffff,
+      Math.max(0, this.#options.logoutRequestSeconds ?? LOGOUT_REQUEST_SECONDS_DEFAULT),
+    );
+    if (seconds === 0) return;
+    const asked = new Set([...this.#connections].filter((connection) => connection.requestLogout(seconds)));
+    if (asked.size === 0) return;
+    this.#options.logger.info(
+      { connections: asked.size, seconds },
+      'target stopping: asked the initiators to log out',
+    );
+    const clock = this.#options.clock;
+    await new Promise<void>((resolve) => {
+      const timer = clock.setTimeout(() => finish(), seconds * 1000);
+      const finish = () => {
+        clock.clearTimeout(timer);
+        this.#onConnectionGone = undefined;
+        resolve();
+      };
+      this.#onConnectionGone = (gone) => {
+        asked.delete(gone);
+        if (asked.size === 0) finish();
+      };
+    });
   }
 
   #accept(stream: Parameters<Parameters<Transport['listen']>[1]>[0]): void {
@@ -126,6 +166,7 @@ export class IscsiTargetServer {
       logger: this.#options.logger.child({ tsih }),
       eventLog: this.#options.eventLog,
       commandWindow: this.#options.commandWindow,
+      peers: () => [...this.#sessions.values()].map((entry) => entry.session),
     });
     this.#sessions.set(tsih, { session, connection });
     this.#byIdentity.set(identity, tsih);
@@ -148,6 +189,7 @@ export class IscsiTargetServer {
 
   #connectionClosed(connection: IscsiConnection, session: IscsiSession | undefined): void {
     this.#connections.delete(connection);
+    this.#onConnectionGone?.(connection);
     if (!session) return;
     const tsih = session.identity.tsih;
     const entry = this.#sessions.get(tsih);
