@@ -61,15 +61,14 @@ export interface SwarmOptions {
 }
 
 /**
- * Fault classes a swarm draws from by default: all but two that fail for known reasons
+ * Fault classes a swarm draws from by default: all but one that fails for a known reason
  * (docs/simulation.md, "Known gaps"), so that a failing seed means something new.
- * - storeEndpointLoss: a node that leaves and rejoins drops its participants, and the client
- *   does not LOCK again, so its cache is out of the coherence protocol from then on.
  * - activeActive: two targets that both write first into one unallocated object both send
  *   CREATE_AND_WRITE; the later create replaces the earlier target's object, whose write was
  *   already acknowledged (invalidation happens only at the inode update, after the creates).
+ * (storeEndpointLoss was one until the client rejoined the VDI after any reconnect.)
  */
-export const KNOWN_GAP_FAULTS: readonly FaultClass[] = ['storeEndpointLoss', 'activeActive'];
+export const KNOWN_GAP_FAULTS: readonly FaultClass[] = ['activeActive'];
 export const DEFAULT_SWARM_FAULTS: readonly FaultClass[] = FAULT_CLASSES.filter(
   (fault) => !KNOWN_GAP_FAULTS.includes(fault),
 );

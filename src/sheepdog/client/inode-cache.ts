@@ -29,6 +29,14 @@
  *   connection) would be served as if current: a read of an area the stale cache calls
  *   unallocated would return zeros after a passing probe (found by the simulator:
  *   `collie sim run --scenario seed-failover --seed 25`, before this rule).
+ * - Rejoin after a reconnect. A sheep node that leaves the cluster drops its participation in
+ *   every VDI, and when it comes back nobody invalidates our cache any more. The pool cannot tell
+ *   a restarted node from a dropped connection, so any connection it opened since our last
+ *   LOCK_VDI (`rejoinNeeded`) makes the next reload LOCK shared by name again (VDI_LOCKED then
+ *   means the node kept us: confirmed as above) and refresh-read the vid it names. IOs reload
+ *   before their next round, and requests planned before the reconnect are not sent
+ *   (SheepPool's sendOnlyAtReconnects); the rule on rounds planned from the old inode holds.
+ *   Found by the simulator: `collie sim run --scenario swarm --seed 1 --faults storeEndpointLoss`.
  */
 import { endianness } from 'node:os';
 import { type Actor, createActor } from 'xstate';
@@ -65,6 +73,8 @@ import {
 
 /** Re-resolutions in one reload when each resolved vid is a snapshot again (snapshots racing). */
 const RESOLVES_MAX = 4;
+/** Rejoins in one reload when the pool keeps reconnecting meanwhile; IOs check again after it. */
+const REJOINS_MAX = 4;
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 /** COLLECTING_CINFO as sheep v0.9.x (and tgt) number it; v1.0 moved it to 0x95. */
 const LEGACY_COLLECTING_CINFO = 0x1c;
@@ -109,6 +119,8 @@ export class InodeCache {
   /** Request rounds on the wire, planned from the current mapping. */
   #roundsInFlight = 0;
   #roundsDrained: Array<() => void> = [];
+  /** pool.reconnects when our last successful LOCK_VDI was sent. */
+  #reconnectsAtJoin = 0;
 
   private constructor(options: InodeCacheOptions) {
     this.vdiName = options.vdiName;
@@ -171,6 +183,19 @@ export class InodeCache {
 
   get state(): InodeViewStateName {
     return this.#view.getSnapshot().value as InodeViewStateName;
+  }
+
+  /** pool.reconnects when we last joined the VDI's participants (LOCK_VDI answered). */
+  get reconnectsAtJoin(): number {
+    return this.#reconnectsAtJoin;
+  }
+
+  /**
+   * The pool opened a connection since our last LOCK_VDI: the sheep node may have restarted and
+   * dropped us from the participants, so the next reload must LOCK again (see the file comment).
+   */
+  get rejoinNeeded(): boolean {
+    return this.#pool.reconnects !== this.#reconnectsAtJoin;
   }
 
   /** Vids we hold a shared lock on, in the order they were locked. */
@@ -267,7 +292,21 @@ export class InodeCache {
           this.#roundsDrained.push(resolve);
         });
       }
-      let loaded = reason === 'invalidated' ? await this.#refreshRead(this.#vid) : undefined;
+      let loaded: LoadedInode | undefined;
+      if (this.rejoinNeeded) {
+        for (let rejoin = 0; this.rejoinNeeded && rejoin < REJOINS_MAX; rejoin++) {
+          this.#log('inode.rejoining', {
+            reconnects: this.#pool.reconnects,
+            reconnectsAtJoin: this.#reconnectsAtJoin,
+          });
+          const vid = await this.#lockShared('rejoin');
+          // Another pooled connection opened meanwhile: LOCK again before the (large) refresh read.
+          if (this.rejoinNeeded) continue;
+          loaded = await this.#refreshRead(vid);
+        }
+      } else if (reason === 'invalidated') {
+        loaded = await this.#refreshRead(this.#vid);
+      }
       for (let resolve = 0; !this.#isWorkingVdi(loaded); resolve++) {
         if (resolve >= RESOLVES_MAX) {
           throw new BackendError(
@@ -369,11 +408,13 @@ export class InodeCache {
    * LOCK_VDI shared by name; the working vid. LOCK is not resent blindly (a lost answer may have
    * locked us in), so a connection failure retries it and remembers that the outcome is unknown.
    */
-  async #lockShared(why: 'open' | 'reload'): Promise<number> {
+  async #lockShared(why: 'open' | 'reload' | 'rejoin'): Promise<number> {
     const deadlineAtMs = this.#clock.now() + this.#pool.unavailableAfterMs;
     let outcomeUnknown = false;
     for (let attempt = 0; attempt <= RESENDS_MAX; attempt++) {
       let response: SheepResponse;
+      // Connections opened after this point may reach a node that never saw this LOCK.
+      const reconnectsBefore = this.#pool.reconnects;
       try {
         response = await this.#pool.request(lockSharedRequest(), vdiNamePayload(this.vdiName), {
           resend: false,
@@ -388,6 +429,7 @@ export class InodeCache {
       if (header.result === SdRes.SUCCESS && header.args.kind === 'vdi') {
         const vid = header.args.vdiId;
         this.#lockedVids.add(vid);
+        this.#reconnectsAtJoin = reconnectsBefore;
         this.#log('inode.locked', { vid: hex(vid), why });
         return vid;
       }
@@ -395,6 +437,7 @@ export class InodeCache {
         const vid = await this.#lookupVid();
         if (this.#lockedVids.has(vid) || outcomeUnknown) {
           this.#lockedVids.add(vid);
+          this.#reconnectsAtJoin = reconnectsBefore;
           this.#log('inode.lock_already_held', { vid: hex(vid), why });
           return vid;
         }

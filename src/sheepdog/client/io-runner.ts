@@ -19,6 +19,11 @@
  * When one round has several answers, error beats invalidated beats readonly beats ok.
  * Connection trouble is the pool's business; when it gives up (SheepUnavailableError) the
  * machine gets UNAVAILABLE.
+ * After the pool reconnected (the sheep node may have restarted and dropped our participation,
+ * inode-cache.ts), no round is sent until the cache rejoined: the round reads as 'invalidated',
+ * and the reload LOCKs again. Requests of a round carry the reconnect count they were planned
+ * at, so the pool does not resend them over a newer connection (SheepReconnectedError): such a
+ * request reads as INODE_INVALIDATED too, and the IO reloads and replans.
  */
 import type { IoOutcome, IoRequestEvent, IoRequestOutput } from '../../../machines/io-request.js';
 import { BackendError, type BackendErrorKind } from '../../backends/block-backend.js';
@@ -29,7 +34,7 @@ import { opcodeName, resultName, SdRes } from '../wire/constants.js';
 import type { InodeCache } from './inode-cache.js';
 import { type IoPiece, type IoPlan, planProbe, planRead, planWrite } from './io-plan.js';
 import { type IoRun, ioTable } from './io-table.js';
-import { type SheepPool, SheepUnavailableError } from './sheep-pool.js';
+import { type SheepPool, SheepReconnectedError, SheepUnavailableError } from './sheep-pool.js';
 import {
   createDataRequest,
   inodeUpdateRequest,
@@ -265,13 +270,18 @@ export class IoRunner {
       io.failedWhat = 'the inode cache (an earlier reload failed)';
       return { type: 'RESULT', outcome: 'invalidated' };
     }
+    if (this.#cache.rejoinNeeded) return this.#rejoinFirst(io);
     const copies = this.#cache.copies;
     const data = io.spec.data;
+    const only = { sendOnlyAtReconnects: this.#cache.reconnectsAtJoin };
     const sent: Array<{ piece: IoPiece | undefined; answer: Promise<SheepResponse> }> = [];
     for (const piece of plan.pieces) {
       if (piece.action === 'zero') continue;
       if (piece.action === 'read') {
-        sent.push({ piece, answer: this.#pool.request(readDataRequest(piece.sourceVid, piece)) });
+        sent.push({
+          piece,
+          answer: this.#pool.request(readDataRequest(piece.sourceVid, piece), undefined, only),
+        });
         continue;
       }
       assert(data !== undefined, 'a write IO carries its data');
@@ -280,27 +290,40 @@ export class IoRunner {
         piece.action === 'write'
           ? writeDataRequest(plan.vid, piece, copies)
           : createDataRequest(plan.vid, piece, copies, piece.sourceVid);
-      sent.push({ piece, answer: this.#pool.request(header, bytes) });
+      sent.push({ piece, answer: this.#pool.request(header, bytes, only) });
     }
-    if (plan.probe) sent.push({ piece: undefined, answer: this.#pool.request(probeRequest(plan.vid)) });
+    if (plan.probe) {
+      sent.push({ piece: undefined, answer: this.#pool.request(probeRequest(plan.vid), undefined, only) });
+    }
 
-    let responses: SheepResponse[];
+    let responses: Array<SheepResponse | undefined>;
     try {
       // Settle every answer before the round ends, so a reload never overtakes one of them.
       responses = await this.#round(async () => {
         const settled = await Promise.allSettled(sent.map((request) => request.answer));
-        return settled.map((outcome) => {
-          if (outcome.status === 'rejected') throw outcome.reason;
-          return outcome.value;
-        });
+        for (const outcome of settled) {
+          if (outcome.status === 'rejected' && !(outcome.reason instanceof SheepReconnectedError))
+            throw outcome.reason;
+        }
+        // undefined: not sent, because the pool reconnected (read below as INODE_INVALIDATED).
+        return settled.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : undefined));
       });
     } catch (error) {
       return this.#unavailable(io, error);
     }
     let outcome: IoOutcome = 'ok';
     for (let i = 0; i < responses.length; i++) {
-      const { header, payload } = responses[i]!;
+      const response = responses[i];
       const piece = sent[i]!.piece;
+      if (response === undefined) {
+        if (rank('invalidated') > rank(outcome)) {
+          outcome = 'invalidated';
+          io.failedCode = SdRes.INODE_INVALIDATED;
+          io.failedWhat = `the pool (reconnected to sheep before ${piece === undefined ? 'the coherence probe' : `the request for object ${piece.idx}`} was sent; rejoining the VDI)`;
+        }
+        continue;
+      }
+      const { header, payload } = response;
       let code = header.result;
       if (piece === undefined) code = probeCode(code, payload);
       const pieceOutcome = outcomeOf(code);
@@ -330,6 +353,7 @@ export class IoRunner {
     const { plan } = io;
     const count = plan.createMaxIdx - plan.createMinIdx + 1;
     assert(plan.createMinIdx >= 0 && count >= 1, `io ${io.id} updates the inode without creates`);
+    if (this.#cache.rejoinNeeded) return this.#rejoinFirst(io);
     // Pieces are contiguous objects, so after the round every entry in min..max is ours.
     const entries = Buffer.alloc(4 * count);
     for (let i = 0; i < count; i++) entries.writeUInt32LE(plan.vid, 4 * i);
@@ -339,9 +363,11 @@ export class IoRunner {
         this.#pool.request(
           inodeUpdateRequest(plan.vid, plan.createMinIdx, count, this.#cache.copies),
           entries,
+          { sendOnlyAtReconnects: this.#cache.reconnectsAtJoin },
         ),
       );
     } catch (error) {
+      if (error instanceof SheepReconnectedError) return this.#rejoinFirst(io);
       return this.#unavailable(io, error);
     }
     const code = response.header.result;
@@ -374,6 +400,13 @@ export class IoRunner {
     io.failedCode = code;
     io.failedWhat = `the probe after the inode update of vid ${hex(io.plan.vid)}`;
     return { type: 'RESULT', outcome: outcomeOf(code) };
+  }
+
+  /** The pool reconnected since the cache joined the VDI: reload (which rejoins) before sending. */
+  #rejoinFirst(io: Io): IoRequestEvent {
+    io.failedCode = SdRes.INODE_INVALIDATED;
+    io.failedWhat = 'the inode cache (the pool reconnected to sheep since the last LOCK_VDI; rejoining)';
+    return { type: 'RESULT', outcome: 'invalidated' };
   }
 
   async #reload(io: Io, reason: 'invalidated' | 'readonly'): Promise<IoRequestEvent> {

@@ -13,6 +13,12 @@
  *   That is safe for everything the backend sends: reads, writes of the same bytes, creates
  *   (CREATE replaces the object with the same content) and inode updates (the same entries).
  *   Callers that must know whether a request may have run (LOCK_VDI) pass `resend: false`.
+ * - `reconnects` counts connections opened after open() returned. The pool cannot tell whether
+ *   the sheep node behind a new connection restarted (a node that left and rejoined dropped its
+ *   VDI participants), so every one counts. A request planned at a count (`sendOnlyAtReconnects`)
+ *   is never sent once the count moved: it rejects with SheepReconnectedError, and the caller
+ *   rejoins (LOCK_VDI, refresh read) and replans instead of reaching a node that no longer
+ *   checks its cache.
  * - Bounded: a request gives up with SheepUnavailableError once `unavailableAfterMs` have passed
  *   since it started (it can overrun by one request timeout while a request is on the wire), or
  *   after RESENDS_MAX resends. Waiting requests are bounded by `waitersMax`.
@@ -70,6 +76,11 @@ export interface PoolRequestOptions {
   readonly resend?: boolean;
   /** Absolute clock time to give up at; default now + unavailableAfterMs. */
   readonly deadlineAtMs?: number;
+  /**
+   * The `reconnects` count this request was planned at: once the pool opened a connection past
+   * it, the request is not sent (again) and rejects with SheepReconnectedError.
+   */
+  readonly sendOnlyAtReconnects?: number;
 }
 
 /** Sheep could not be reached within the pool's time bound (or the pool is closed). */
@@ -82,6 +93,18 @@ export class SheepUnavailableError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/** A request planned before the pool reconnected was not sent; rejoin and replan it. */
+export class SheepReconnectedError extends Error {
+  override readonly name = 'SheepReconnectedError';
+  constructor(
+    /** "host:port" */
+    readonly endpoint: string,
+    message: string,
+  ) {
+    super(message);
   }
 }
 
@@ -113,6 +136,9 @@ export class SheepPool {
   readonly #delayMsMax: number;
   readonly #waitersMax: number;
   #closed = false;
+  /** open() returned; from then on every connection opened counts in #reconnects. */
+  #opened = false;
+  #reconnects = 0;
 
   private constructor(options: SheepPoolOptions) {
     this.#options = options;
@@ -149,6 +175,7 @@ export class SheepPool {
       pool.close();
       throw (outcomes[0] as PromiseRejectedResult).reason;
     }
+    pool.#opened = true;
     return pool;
   }
 
@@ -163,6 +190,11 @@ export class SheepPool {
 
   get unavailableAfterMs(): number {
     return this.#unavailableAfterMs;
+  }
+
+  /** Connections opened after open() returned: each may reach a sheep node that restarted. */
+  get reconnects(): number {
+    return this.#reconnects;
   }
 
   /**
@@ -181,6 +213,13 @@ export class SheepPool {
     for (let resend = 0; resend <= RESENDS_MAX; resend++) {
       // The fast path picks synchronously, so concurrent requests see each other's load.
       const connection = this.#pick() ?? (await this.#acquire(deadlineAtMs, startMs, lastError));
+      const plannedAt = options.sendOnlyAtReconnects;
+      if (plannedAt !== undefined && plannedAt !== this.#reconnects) {
+        throw new SheepReconnectedError(
+          this.#endpoint,
+          `${opcodeName(header.opcode)} was planned before the pool reconnected to sheep at ${this.#endpoint} (reconnects ${plannedAt} -> ${this.#reconnects}); rejoin the VDI and replan it`,
+        );
+      }
       try {
         return await connection.request(header, payload);
       } catch (error) {
@@ -318,7 +357,12 @@ export class SheepPool {
         }
         slot.connection = connection;
         slot.state = 'live';
-        this.#log('pool.connected', { slot: slot.index, failuresBefore: slot.failures });
+        if (this.#opened) this.#reconnects += 1;
+        this.#log('pool.connected', {
+          slot: slot.index,
+          failuresBefore: slot.failures,
+          reconnects: this.#reconnects,
+        });
         slot.failures = 0;
         for (const waiter of [...this.#waiters]) waiter.wake();
       },

@@ -3,7 +3,9 @@
  * safe for multipath (several targets exporting one VDI through different sheep nodes).
  *
  * Wiring: SheepPool (pipelined connections, reconnects, time bounds) -> InodeCache (LOCK_VDI
- * shared + refresh read at open, coherent reloads, the inode-view machine) -> IoRunner (each IO
+ * shared + refresh read at open, coherent reloads, the inode-view machine, and the rejoin after
+ * any reconnect: a sheep node that left and came back no longer counts us as a participant, so
+ * LOCK_VDI + refresh read again before IO goes on) -> IoRunner (each IO
  * through the table compiled from the io-request machine) -> this class (the BlockBackend
  * contract, object range locks, flush, close).
  *

@@ -1,0 +1,118 @@
+/**
+ * Goal: a backend whose sheep node leaves the cluster and comes back rejoins the coherence
+ * protocol before it serves IO again. A node that leaves drops its participation in every VDI;
+ * a client that kept its cached inode and never LOCKed again would be invalidated by nobody and
+ * serve stale mappings (found by `collie sim run --scenario swarm --seed 1 --faults
+ * storeEndpointLoss`). The pool cannot tell a restart from a dropped connection, so a plain
+ * connection reset rejoins too, and then LOCK_VDI answers VDI_LOCKED, which GET_VDI_INFO confirms.
+ * Method: backends A (host targetA, store node 7000) and B (targetB, node 7001) on the real
+ * embedded store in virtual time; B's node leaves and rejoins with store.leave/store.join of the
+ * same endpoint (or B's streams are reset); then A allocates and writes (or B does), and the
+ * other reads. The data read, the store's participant table and the event log are checked.
+ */
+import { describe, expect, test } from 'vitest';
+import { STORE_HOST } from '../../support/store-world.js';
+import { type ClientWorld, clientWorld, MiB, OBJECT_BYTES, pattern } from './client-world.js';
+
+const A = 'sheepdog/vol@store:7000';
+const B = 'sheepdog/vol@store:7001';
+
+async function pair(world: ClientWorld) {
+  const vid = await world.createVdi('vol', 64 * MiB);
+  const a = await world.open('targetA', 7000);
+  const b = await world.open('targetB', 7001);
+  return { vid, a, b };
+}
+
+/** B's sheep node leaves the cluster (dropping its participants) and listens again. */
+async function restartNode(world: ClientWorld, port: number): Promise<void> {
+  expect(await world.settle(world.store.leave(world.node(port)))).toBe(true);
+  await world.clock.runUntilIdle({ stepsMax: 1000 });
+  await world.settle(world.store.join({ host: STORE_HOST, port }));
+}
+
+function lockReasons(world: ClientWorld, actor: string): unknown[] {
+  return world.eventsOf('inode.locked', `${actor}/inode`).map((event) => event.data.why);
+}
+
+/**
+ * Opened, then LOCKed again only to rejoin. Each pooled connection that opens counts as a
+ * reconnect, so a rejoin may LOCK more than once (the later ones answer VDI_LOCKED).
+ */
+function expectRejoined(world: ClientWorld, actor: string): void {
+  const reasons = lockReasons(world, actor);
+  expect(reasons[0]).toBe('open');
+  expect(reasons.slice(1)).toEqual(['rejoin']);
+  expect(world.eventsOf('inode.rejoining', `${actor}/inode`).length).toBeGreaterThanOrEqual(1);
+}
+
+describe('rejoin after the sheep node left and came back', () => {
+  test('A allocates and writes after B node rejoined: B reads A data, not its stale mapping', async () => {
+    const world = await clientWorld();
+    const { vid, a, b } = await pair(world);
+    const offset = 5 * OBJECT_BYTES;
+    expect(await world.settle(b.read(offset, 4096))).toEqual(Buffer.alloc(4096));
+
+    await restartNode(world, 7001);
+    expect(world.store.locks.participantState(vid, world.node(7001))).toBeUndefined();
+    const data = pattern(0xa1, offset, 4096);
+    await world.settle(a.write(offset, data));
+
+    expect(await world.settle(b.read(offset, 4096))).toEqual(data);
+    expectRejoined(world, B);
+    expect(world.store.locks.participantState(vid, world.node(7001))).toBe('shared');
+    await world.settle(Promise.all([a.close(), b.close()]));
+  });
+
+  test('A writes before B notices: B rejoins at its next IO and reads A data', async () => {
+    const world = await clientWorld();
+    const { vid, a, b } = await pair(world);
+    await restartNode(world, 7001);
+    const offset = 2 * OBJECT_BYTES + 8192;
+    const data = pattern(0xa2, offset, 8192);
+    await world.settle(a.write(offset, data));
+    // Another allocation later: B has rejoined by then and is invalidated as usual.
+    expect(await world.settle(b.read(offset, 8192))).toEqual(data);
+    const later = pattern(0xa3, 7 * OBJECT_BYTES, 4096);
+    await world.settle(a.write(7 * OBJECT_BYTES, later));
+    expect(world.store.locks.participantState(vid, world.node(7001))).toBe('invalidated');
+    expect(await world.settle(b.read(7 * OBJECT_BYTES, 4096))).toEqual(later);
+    expectRejoined(world, B);
+    await world.settle(Promise.all([a.close(), b.close()]));
+  });
+
+  test('B allocates after its node rejoined: its inode update invalidates A, which reads B data', async () => {
+    const world = await clientWorld();
+    const { vid, a, b } = await pair(world);
+    const offset = 9 * OBJECT_BYTES;
+    expect(await world.settle(a.read(offset, 4096))).toEqual(Buffer.alloc(4096));
+    await restartNode(world, 7001);
+    const data = pattern(0xb1, offset, 4096);
+    await world.settle(b.write(offset, data));
+    expect(world.store.locks.participantState(vid, world.node(7000))).toBe('invalidated');
+    expect(await world.settle(a.read(offset, 4096))).toEqual(data);
+    expect(lockReasons(world, A)).toEqual(['open']);
+    await world.settle(Promise.all([a.close(), b.close()]));
+  });
+
+  test('a reset without a restart rejoins too: LOCK_VDI answers VDI_LOCKED, confirmed, IO goes on', async () => {
+    const world = await clientWorld();
+    const { vid, a, b } = await pair(world);
+    let resets = 0;
+    for (const stream of world.network.streams()) {
+      if (stream.client.host === 'targetB' && world.network.reset(stream.id)) resets += 1;
+    }
+    expect(resets).toBe(4);
+    await world.clock.runUntilIdle({ stepsMax: 1000 });
+    const offset = 3 * OBJECT_BYTES;
+    const data = pattern(0xc1, offset, 4096);
+    await world.settle(a.write(offset, data));
+    expect(await world.settle(b.read(offset, 4096))).toEqual(data);
+    const held = world.eventsOf('inode.lock_already_held', `${B}/inode`).map((event) => event.data.why);
+    expect(held.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(held)).toEqual(new Set(['rejoin']));
+    expect(lockReasons(world, B)).toEqual(['open']);
+    expect(world.store.locks.participantState(vid, world.node(7001))).toBe('shared');
+    await world.settle(Promise.all([a.close(), b.close()]));
+  });
+});
