@@ -175,7 +175,15 @@ export class SheepServer {
 
   // ---- object I/O ---------------------------------------------------------------------------
 
-  async #createAndWrite(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
+  /**
+   * What every object write checks first: a payload, the coherence and snapshot refusals, and a
+   * range inside the object. Returns the arguments and the object's size, or the refusal.
+   */
+  #checkWrite(
+    request: RequestHeader,
+    payload: Buffer,
+    node: StoreNode,
+  ): { args: NonNullable<ReturnType<typeof objArgs>>; sizeBytes: number } | Reply {
     const args = objArgs(request);
     if (!args || (request.flags & SdFlag.WRITE) === 0)
       return this.#fail(request, SdRes.INVALID_PARMS, node, 'no payload');
@@ -190,6 +198,13 @@ export class SheepServer {
         `write past the end of object ${oidToHex(args.oid)}`,
       );
     }
+    return { args, sizeBytes };
+  }
+
+  async #createAndWrite(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
+    const checked = this.#checkWrite(request, payload, node);
+    if ('header' in checked) return checked;
+    const { args, sizeBytes } = checked;
     let base: Buffer | undefined;
     if ((request.flags & SdFlag.COW) !== 0 && payload.length !== sizeBytes) {
       base = await this.#objects.read(args.cowOid, 0, sizeBytes);
@@ -226,21 +241,10 @@ export class SheepServer {
   }
 
   async #writeObject(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
-    const args = objArgs(request);
-    if (!args || (request.flags & SdFlag.WRITE) === 0)
-      return this.#fail(request, SdRes.INVALID_PARMS, node, 'no payload');
-    const refused = this.#refusal(request, args.oid, node);
-    if (refused !== undefined) return this.#reply(request, refused);
-    const sizeBytes = this.#objectSize(args.oid);
+    const checked = this.#checkWrite(request, payload, node);
+    if ('header' in checked) return checked;
+    const { args } = checked;
     const end = args.offset + payload.length;
-    if (end > sizeBytes) {
-      return this.#fail(
-        request,
-        SdRes.INVALID_PARMS,
-        node,
-        `write past the end of object ${oidToHex(args.oid)}`,
-      );
-    }
     if (!isVdiOid(args.oid)) {
       const written = await this.#objects.write(args.oid, args.offset, payload);
       return this.#reply(request, written ? SdRes.SUCCESS : SdRes.NO_OBJ);
