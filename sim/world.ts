@@ -130,27 +130,9 @@ export class World {
     return world;
   }
 
-  /** Advances virtual time until the promise settles (or the step budget runs out). */
-  async settle<T>(promise: Promise<T>, stepsMax = 2_000_000): Promise<T> {
-    let done = false;
-    const watched = promise.finally(() => {
-      done = true;
-    });
-    watched.catch(() => undefined);
-    let steps = 0;
-    while (!done && steps < stepsMax) {
-      const fired = await this.clock.runUntilIdle({ stepsMax: 1000 });
-      steps += fired;
-      if (fired === 0 && !done) {
-        // Nothing scheduled and still pending: a microtask chain may be waiting on I/O that
-        // never comes. Give it one more drain, then give up.
-        await this.clock.runUntilIdle({ stepsMax: 1 });
-        if (this.clock.pendingCount === 0 && !done) break;
-      }
-    }
-    if (!done)
-      throw new Error(`simulation stalled at ${this.clock.now()} ms: the awaited operation never finished`);
-    return watched;
+  /** Advances virtual time until the promise settles; throws if it never can. */
+  settle<T>(promise: Promise<T>, stepsMax = 2_000_000): Promise<T> {
+    return this.clock.settle(promise, { stepsMax });
   }
 
   /** Runs virtual time forward by `ms` (timers fire in order). */

@@ -149,6 +149,36 @@ export class VirtualClock implements Clock {
     return steps;
   }
 
+  /**
+   * Fires timers one at a time (draining microtasks before the first and after each) until
+   * `promise` settles, and returns it. Throws instead of hanging when it cannot settle: nothing
+   * left to fire, the next timer due after `withinMs` of virtual time, or `stepsMax` timers fired.
+   */
+  async settle<T>(promise: Promise<T>, options: { withinMs?: number; stepsMax?: number } = {}): Promise<T> {
+    let done = false;
+    const watched = promise.finally(() => {
+      done = true;
+    });
+    watched.catch(() => undefined);
+    const limitMs = options.withinMs === undefined ? Number.POSITIVE_INFINITY : this.nowMs + options.withinMs;
+    const stepsMax = options.stepsMax ?? 50_000_000;
+    await drainMicrotasks();
+    for (let steps = 0; !done; steps++) {
+      const next = this.heap[0];
+      if (next === undefined) {
+        throw new Error(
+          `settle: still pending at ${this.nowMs} ms with no timer left (a wait that no timer ends)`,
+        );
+      }
+      if (next.dueMs > limitMs)
+        throw new Error(`settle: not settled within ${options.withinMs} ms of virtual time`);
+      if (steps >= stepsMax) throw new Error(`settle: not settled after ${stepsMax} timers`);
+      this.step();
+      await drainMicrotasks();
+    }
+    return watched;
+  }
+
   private static before(a: Timer, b: Timer): boolean {
     return a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.sequence < b.sequence);
   }

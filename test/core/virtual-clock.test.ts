@@ -7,7 +7,7 @@
  * fast-check property compares the firing order with a plain sort of (due, sequence).
  */
 import { fc, test as propTest } from '@fast-check/vitest';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { AssertionError } from '../../src/core/assert.js';
 import { sleepMs } from '../../src/core/sleep.js';
 import { drainMicrotasks, VirtualClock } from '../../src/core/virtual-clock.js';
@@ -135,4 +135,32 @@ describe('VirtualClock', () => {
       expect(fired).toEqual(expected);
     },
   );
+});
+
+describe('settle', () => {
+  test('fires timers until the promise settles, and no further', async () => {
+    const clock = new VirtualClock(0);
+    const late = vi.fn();
+    clock.setTimeout(late, 500);
+    const value = await clock.settle(
+      new Promise<number>((resolve) => clock.setTimeout(() => resolve(7), 100)),
+    );
+    expect(value).toBe(7);
+    expect(clock.now()).toBe(100);
+    expect(late).not.toHaveBeenCalled();
+  });
+
+  test('throws instead of hanging: nothing left to fire, past withinMs, or too many timers', async () => {
+    const clock = new VirtualClock(0);
+    await expect(clock.settle(new Promise(() => undefined))).rejects.toThrow(/no timer left/);
+    clock.setTimeout(() => undefined, 1000);
+    await expect(clock.settle(new Promise(() => undefined), { withinMs: 999 })).rejects.toThrow(
+      /within 999 ms/,
+    );
+    const tick = (): void => void clock.setTimeout(tick, 1);
+    tick();
+    await expect(clock.settle(new Promise(() => undefined), { stepsMax: 10 })).rejects.toThrow(
+      /after 10 timers/,
+    );
+  });
 });

@@ -41,15 +41,7 @@ export async function storeWorld(
     options: { delayMsMax: 1 },
   });
   const objects = new MemoryObjectStore();
-  const settle = async <T>(promise: Promise<T>): Promise<T> => {
-    let done = false;
-    const watched = promise.finally(() => {
-      done = true;
-    });
-    watched.catch(() => undefined);
-    for (let round = 0; round < 10_000 && !done; round++) await clock.runUntilIdle({ stepsMax: 1000 });
-    return watched;
-  };
+  const settle = <T>(promise: Promise<T>): Promise<T> => clock.settle(promise);
   const store = await settle(
     SheepStore.open({
       objects,

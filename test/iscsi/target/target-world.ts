@@ -215,28 +215,8 @@ export async function targetWorld(options: WorldOptions = {}): Promise<World> {
 }
 
 function makeSettle(clock: VirtualClock) {
-  return async <T>(promise: Promise<T>, options: { withinMs?: number } = {}): Promise<T> => {
-    const withinMs = options.withinMs ?? 10 * 60_000;
-    let done = false;
-    const watched = promise.finally(() => {
-      done = true;
-    });
-    watched.catch(() => undefined);
-    const limitMs = clock.now() + withinMs;
-    await drainMicrotasks();
-    for (let step = 0; !done; step++) {
-      const next = clock.nextDueMs();
-      if (next === undefined) {
-        throw new Error(
-          `settle: the promise is still pending and no timer is left (virtual time ${clock.now()})`,
-        );
-      }
-      if (next > limitMs) throw new Error(`settle: not settled within ${withinMs} ms of virtual time`);
-      if (step > 50_000_000) throw new Error('settle: too many timer steps');
-      await clock.runUntilIdle({ stepsMax: 1 });
-    }
-    return watched;
-  };
+  return <T>(promise: Promise<T>, options: { withinMs?: number } = {}): Promise<T> =>
+    clock.settle(promise, { withinMs: options.withinMs ?? 10 * 60_000 });
 }
 
 function wrapNode(node: TargetNode, wrap: WorldOptions['wrapLun']): TargetNode {
