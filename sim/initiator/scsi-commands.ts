@@ -39,17 +39,8 @@ export const ScsiStatusCode = {
   TASK_ABORTED: 0x40,
 } as const;
 
-/** LUNs 0-255 use peripheral device addressing; 256-16383 flat space addressing (SAM-5 §4.7). */
-export const LUN_NUMBER_MAX = 16383;
-
-/** The 8-byte iSCSI LUN field (big-endian, as the PDU codec holds it) for a LUN number. */
-export function lunToWire(lun: number): bigint {
-  if (!Number.isInteger(lun) || lun < 0 || lun > LUN_NUMBER_MAX) {
-    throw new RangeError(`LUN ${lun} is not a LUN number from 0 to ${LUN_NUMBER_MAX}`);
-  }
-  const firstLevel = lun < 256 ? lun : 0x4000 | lun;
-  return BigInt(firstLevel) << 48n;
-}
+/** The LUN field lives with the codec; re-exported for the initiator's callers. */
+export { LUN_NUMBER_MAX, lunToWire } from '../../src/iscsi/pdu/lun.js';
 
 export function testUnitReadyCdb(): Buffer {
   return Buffer.alloc(6);

@@ -32,6 +32,7 @@
  * ABORT TASK is sent for it, so the target does not keep its slot in the window.
  */
 import { assert } from '../../src/core/assert.js';
+import { lunToWire } from '../../src/iscsi/pdu/lun.js';
 import type {
   DataInPdu,
   InitiatorPdu,
@@ -60,7 +61,6 @@ import { CommandTask, type Residual } from './command-task.js';
 import { type InitiatorErrorCode, IscsiInitiatorError } from './initiator-errors.js';
 import { LOGIN_TASK_TAG } from './login-exchange.js';
 import type { InitiatorParameters } from './operational-offer.js';
-import { lunToWire } from './scsi-commands.js';
 
 export interface CommandRequest {
   readonly lun: number;

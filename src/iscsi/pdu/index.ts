@@ -10,6 +10,7 @@ export * from './digest.js';
 export * from './encode.js';
 export * from './errors.js';
 export * from './framer.js';
+export * from './lun.js';
 export * from './messages.js';
 export * from './opcodes.js';
 export * from './reject.js';

@@ -25,11 +25,12 @@ import type { Logger } from '../../core/logger.js';
 import { startLoggedActor } from '../../core/machine-log.js';
 import type { Nexus } from '../../scsi/scsi-types.js';
 import type { NegotiatedParameters } from '../login/negotiate.js';
+import { lunFromWire } from '../pdu/lun.js';
 import type { DataOutPdu, ScsiCommandPdu, TmfRequestPdu } from '../pdu/messages.js';
 import { RESERVED_TAG, TmfFunction, TmfResponse } from '../pdu/opcodes.js';
 import { ScsiTask, type TaskContext, type TaskOutput } from './scsi-task.js';
 import { serialAdd, serialInWindow } from './serial-number.js';
-import { lunFromWire, type TargetNode } from './target-node.js';
+import type { TargetNode } from './target-node.js';
 
 export const COMMAND_WINDOW_DEFAULT = 128;
 

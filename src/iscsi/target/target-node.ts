@@ -27,20 +27,3 @@ export interface TargetNode {
   readonly chap?: ChapSecrets;
   readonly access?: InitiatorAccess;
 }
-
-/**
- * SAM-5 LUN from the 8-byte iSCSI LUN field: peripheral device addressing (method 00b, LUN < 256)
- * and flat space addressing (method 01b, LUN < 16384). Other methods are not LUNs Collie serves.
- */
-export function lunFromWire(lun: bigint): number | undefined {
-  const first = Number((lun >> 48n) & 0xffffn);
-  if ((lun & 0x0000_ffff_ffff_ffffn) !== 0n) return undefined;
-  const method = first >> 14;
-  if (method === 0) return first >> 8 === 0 ? first & 0xff : undefined;
-  if (method === 1) return first & 0x3fff;
-  return undefined;
-}
-
-export function lunToWire(lun: number): bigint {
-  return lun < 256 ? BigInt(lun) << 48n : BigInt(0x4000 | lun) << 48n;
-}
