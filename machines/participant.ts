@@ -8,7 +8,7 @@
  *   invalidated its cached inode may be stale; its TGT-flagged IO is answered INODE_INVALIDATED
  *               until it re-reads the inode with the exact refresh read.
  *
- * Events come from the lock table (src/store/locks.ts), which applies each coherence message to
+ * Events come from the lock table (src/store/lock-table.ts), which applies each coherence message to
  * every participant of the VDI: the writer gets LOCAL_INODE_WRITE and the others PEER_INODE_WRITE;
  * the validating node gets LOCAL_REFRESH and the others PEER_REFRESH. Sheep's rules, literally:
  * - invalidate(S): S -> modified; every other participant -> invalidated.
@@ -21,6 +21,9 @@
  * serving objects its cache maps to the old vid after another target copied them on write (the
  * "parent-snapshot gap" of the protocol reference §8.3). Invalidated, its next TGT request gets
  * INODE_INVALIDATED, its reload sees snap_ctime and it re-resolves the working VDI, as tgt does.
+ * A second one: a data_vdi_id write by an outside writer (dog, `collie vdi write`, any client
+ * that does not participate or sends no TGT flag) invalidates every participant
+ * (OUTSIDE_INODE_WRITE); sheep 1.0 would leave them serving zeros for the new allocation.
  */
 import { setup } from 'xstate';
 
@@ -32,7 +35,12 @@ export type ParticipantEvent =
   | { type: 'LOCAL_REFRESH' }
   | { type: 'PEER_REFRESH' }
   /** The VDI became a snapshot: every cached copy of its inode must be re-read (Collie's store). */
-  | { type: 'VDI_SNAPSHOTTED' };
+  | { type: 'VDI_SNAPSHOTTED' }
+  /**
+   * data_vdi_id changed by an outside writer (a node that does not participate, or a write
+   * without the TGT flag): every participant's cache is stale (Collie's store).
+   */
+  | { type: 'OUTSIDE_INODE_WRITE' };
 
 export interface ParticipantInput {
   readonly vid: number;
@@ -70,6 +78,7 @@ export const participantMachine = setup({
         PEER_INODE_WRITE: { target: 'invalidated' },
         PEER_REFRESH: { target: 'shared' },
         VDI_SNAPSHOTTED: { target: 'invalidated' },
+        OUTSIDE_INODE_WRITE: { target: 'invalidated' },
       },
     },
     shared: {
@@ -77,6 +86,7 @@ export const participantMachine = setup({
         LOCAL_INODE_WRITE: { target: 'modified' },
         PEER_INODE_WRITE: { target: 'invalidated' },
         VDI_SNAPSHOTTED: { target: 'invalidated' },
+        OUTSIDE_INODE_WRITE: { target: 'invalidated' },
       },
     },
     invalidated: {

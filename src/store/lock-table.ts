@@ -10,6 +10,9 @@
  * - validate(vid, S) after a successful refresh read through an INVALIDATED S: S -> SHARED, a
  *   MODIFIED peer -> SHARED, INVALIDATED peers stay.
  * - At most one participant is MODIFIED; asserted after every change.
+ * - Past sheep 1.0: a data_vdi_id write from an outside writer (not a participant, or no TGT flag)
+ *   invalidates every participant (invalidateForInodeWrite); a Collie client's id makes LOCK
+ *   idempotent for its holder and keeps other clients' RELEASEs from removing it.
  * - With locking off (a store formatted or started without locks) every lock succeeds, nothing is
  *   recorded and no coherence state exists: that reproduces the multipath bug on purpose.
  *
@@ -30,6 +33,8 @@ export type LockResult = 'ok' | 'locked';
 interface VdiEntry {
   readonly lock: Actor<typeof vdiLockMachine>;
   readonly participants: Map<string, Actor<typeof participantMachine>>;
+  /** The client id each participant joined with (0n: none given, as tgt and dog send). */
+  readonly clients: Map<string, bigint>;
 }
 
 export interface VdiLockView {
@@ -53,9 +58,18 @@ export class LockTable {
     this.enabled = options.enabled;
   }
 
-  lock(vid: number, node: string, type: 'normal' | 'shared'): LockResult {
+  /**
+   * LOCK_VDI. `client` is the id a Collie client sends (0n from tgt, qemu, dog): a shared LOCK
+   * from the client that already holds the node's participation answers 'ok' and changes
+   * nothing, so a client whose earlier LOCK lost its answer learns that the lock is its own.
+   */
+  lock(vid: number, node: string, type: 'normal' | 'shared', client = 0n): LockResult {
     if (!this.enabled) return 'ok';
     const entry = this.#entry(vid);
+    if (type === 'shared' && client !== 0n && entry.clients.get(node) === client) {
+      this.#log(vid, 'lock.reaffirmed', { node, client: client.toString(16) });
+      return 'ok';
+    }
     const event: VdiLockEvent = { type: type === 'normal' ? 'LOCK_NORMAL' : 'LOCK_SHARED', node };
     if (!entry.lock.getSnapshot().can(event)) {
       this.#log(vid, 'lock.refused', { node, type, state: entry.lock.getSnapshot().value });
@@ -66,6 +80,7 @@ export class LockTable {
     if (initial) {
       const actor = createActor(participantMachine, { input: { vid, node, initial } });
       entry.participants.set(node, actor);
+      entry.clients.set(node, client);
       actor.start();
       this.#log(vid, 'coherence.joined', { node, state: actor.getSnapshot().value });
     }
@@ -73,10 +88,24 @@ export class LockTable {
     return 'ok';
   }
 
-  release(vid: number, node: string, type: 'normal' | 'shared'): void {
+  /**
+   * RELEASE_VDI. A shared release carrying a client id other than the holder's is ignored: it
+   * comes from another client on the same node, which must not take the holder out of the
+   * coherence protocol. Without ids (0n on either side) it releases, as sheep 1.0 does.
+   */
+  release(vid: number, node: string, type: 'normal' | 'shared', client = 0n): void {
     if (!this.enabled) return;
     const entry = this.#entries.get(vid);
     if (!entry) return;
+    const holder = entry.clients.get(node) ?? 0n;
+    if (type === 'shared' && client !== 0n && holder !== 0n && holder !== client) {
+      this.#log(vid, 'lock.release_ignored', {
+        node,
+        client: client.toString(16),
+        holder: holder.toString(16),
+      });
+      return;
+    }
     entry.lock.send({ type: type === 'normal' ? 'RELEASE_NORMAL' : 'RELEASE_SHARED', node });
     if (type === 'shared') this.#dropParticipant(vid, entry, node);
     this.#log(vid, 'lock.released', { node, type, state: entry.lock.getSnapshot().value });
@@ -125,6 +154,25 @@ export class LockTable {
     if (!entry || state === undefined || state === 'modified') return false;
     this.#broadcast(vid, entry, node, { type: 'LOCAL_INODE_WRITE' }, { type: 'PEER_INODE_WRITE' });
     this.#log(vid, 'coherence.invalidated', { by: node, states: this.#states(entry) });
+    return true;
+  }
+
+  /**
+   * Before a data_vdi_id update (or DISCARD) through `node`. A participant writing with the TGT
+   * flag follows sheep's rule (invalidateOthers). Anyone else (a node that does not participate,
+   * or a write without the TGT flag: dog, qemu, `collie vdi write`, a client that shares the node
+   * with a target) is an outside writer: every participant's cache is stale, so every participant
+   * is invalidated, none stays MODIFIED. Sheep 1.0 invalidates nobody for a non-participant and
+   * spares the node's own participant; this is the rule that makes lock-less writers safe here.
+   * Returns true when some state changed.
+   */
+  invalidateForInodeWrite(vid: number, node: string, tgtFlag: boolean): boolean {
+    const entry = this.#entries.get(vid);
+    if (!entry || entry.participants.size === 0) return false;
+    if (tgtFlag && entry.participants.has(node)) return this.invalidateOthers(vid, node);
+    for (const actor of entry.participants.values()) actor.send({ type: 'OUTSIDE_INODE_WRITE' });
+    this.#assertSingleWriter(vid, entry);
+    this.#log(vid, 'coherence.outside_write', { by: node, tgtFlag, states: this.#states(entry) });
     return true;
   }
 
@@ -178,7 +226,7 @@ export class LockTable {
     if (!entry) {
       const lock = createActor(vdiLockMachine, { input: { vid } });
       lock.start();
-      entry = { lock, participants: new Map() };
+      entry = { lock, participants: new Map(), clients: new Map() };
       this.#entries.set(vid, entry);
     }
     return entry;
@@ -214,6 +262,7 @@ export class LockTable {
     if (!actor) return;
     actor.stop();
     entry.participants.delete(node);
+    entry.clients.delete(node);
     this.#log(vid, 'coherence.left', { node });
   }
 

@@ -13,14 +13,32 @@
  *   read can never validate a participant with an inode that misses an update whose writer
  *   was already told the others are invalidated.
  * - With locking off, LOCK is a lookup, RELEASE a no-op, and no coherence check runs.
+ *
+ * Rules past sheep 1.0 (multipath safety, docs/store.md "Past sheep 1.0"; COLLIE_FEATURES says
+ * which a client may rely on):
+ * - Object order: every request that changes an object (CREATE, WRITE, DISCARD, REMOVE) runs
+ *   alone per object, in arrival order, and one whose connection closed before its turn is not
+ *   started. A write a client gave up on (and resent) can then never land after a newer one.
+ * - A CREATE of a data object that exists writes its range into it: two targets that both saw
+ *   the object unallocated both keep their bytes (sheep replaces the object, losing the first).
+ * - A snapshot (or rollback) of working vid V runs inside V's inode section, so an inode update
+ *   lands either before the copy of data_vdi_id or after V is marked; an allocation written into
+ *   an inode that is already a snapshot is refused READONLY (the client redoes it on the new
+ *   working VDI).
+ * - A data_vdi_id write or DISCARD by an outside writer (not a participant, or no TGT flag)
+ *   invalidates every participant; DISCARD passes the refusals writes pass.
+ * - A store invariant that breaks (AssertionError) is never answered as EIO: it is logged as
+ *   `store.invariant_broken`, reported to onInvariantBroken, and the connection is dropped.
  */
 
 import type { Endpoint } from '../../transports/transport.js';
+import { AssertionError, assert } from '../core/assert.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLog } from '../core/event-log.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { Logger } from '../core/logger.js';
 import {
+  CollieFeature,
   LockState,
   LockType,
   opcodeName,
@@ -75,6 +93,11 @@ export interface Reply {
   readonly payload?: Buffer;
 }
 
+/** Where a request came from: its connection, so work queued for a dead one is not started. */
+export interface RequestOrigin {
+  readonly closed: boolean;
+}
+
 export interface SheepServerOptions {
   readonly objects: ObjectStore;
   readonly vdis: VdiTable;
@@ -90,7 +113,15 @@ export interface SheepServerOptions {
   readonly snapshotInvalidates?: boolean;
   /** Bytes of capacity and free space, for STAT_SHEEP. */
   readonly capacity?: () => Promise<{ sizeBytes: bigint; freeBytes: bigint }>;
+  /** A store invariant broke (a Collie bug): the process should stop serving (the CLI exits). */
+  readonly onInvariantBroken?: (error: AssertionError) => void;
 }
+
+/** What COLLIE_FEATURES answers: every rule past sheep 1.0 that clients may rely on here. */
+const FEATURES =
+  CollieFeature.LOCKLESS_WRITERS_INVALIDATE |
+  CollieFeature.CREATE_NEVER_REPLACES |
+  CollieFeature.LOCK_CLIENT_IDS;
 
 /** sheep's cluster epoch; a single-node store never changes membership. */
 const EPOCH = 1;
@@ -102,8 +133,10 @@ export class SheepServer {
   readonly #objects: ObjectStore;
   readonly #vdis: VdiTable;
   readonly #locks: LockTable;
-  /** Orders data_vdi_id updates against refresh reads, per vid. */
+  /** Orders data_vdi_id updates, DISCARDs and snapshots against refresh reads, per vid. */
   readonly #inodeMutex = new KeyedMutex<number>();
+  /** Runs the requests that change one object one at a time, in arrival order, per oid. */
+  readonly #objectOrder = new KeyedMutex<bigint>();
 
   constructor(options: SheepServerOptions) {
     this.#options = options;
@@ -112,12 +145,33 @@ export class SheepServer {
     this.#locks = options.locks;
   }
 
-  async handle(request: RequestHeader, payload: Buffer | undefined, node: StoreNode): Promise<Reply> {
+  /**
+   * Serves one request. I/O errors are answered EIO; a broken invariant rejects (the endpoint
+   * drops the connection) after it was logged and reported, see the file comment.
+   */
+  async handle(
+    request: RequestHeader,
+    payload: Buffer | undefined,
+    node: StoreNode,
+    origin?: RequestOrigin,
+  ): Promise<Reply> {
     const badVersion = checkRequestProtoVer(request.protoVer, request.opcode);
     if (badVersion) return this.#fail(request, SdRes.VER_MISMATCH, node, badVersion.message);
     try {
-      return await this.#dispatch(request, payload ?? EMPTY, node);
+      return await this.#dispatch(request, payload ?? EMPTY, node, origin);
     } catch (error) {
+      if (error instanceof AssertionError) {
+        this.#options.eventLog.append(`store/node/${node.key}`, 'store.invariant_broken', {
+          op: opcodeName(request.opcode),
+          message: error.message,
+        });
+        this.#options.logger.fatal(
+          { err: error, op: opcodeName(request.opcode), node: node.key },
+          'store invariant broken',
+        );
+        this.#options.onInvariantBroken?.(error);
+        throw error;
+      }
       this.#options.logger.error(
         { err: error, op: opcodeName(request.opcode), node: node.key },
         'store request failed with an I/O error',
@@ -126,18 +180,23 @@ export class SheepServer {
     }
   }
 
-  #dispatch(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> | Reply {
+  #dispatch(
+    request: RequestHeader,
+    payload: Buffer,
+    node: StoreNode,
+    origin: RequestOrigin | undefined,
+  ): Promise<Reply> | Reply {
     switch (request.opcode) {
       case SdOp.CREATE_AND_WRITE_OBJ:
-        return this.#createAndWrite(request, payload, node);
+        return this.#inObjectOrder(request, origin, () => this.#createAndWrite(request, payload, node));
       case SdOp.READ_OBJ:
         return this.#readObject(request, node);
       case SdOp.WRITE_OBJ:
-        return this.#writeObject(request, payload, node);
+        return this.#inObjectOrder(request, origin, () => this.#writeObject(request, payload, node));
       case SdOp.REMOVE_OBJ:
-        return this.#removeObject(request);
+        return this.#inObjectOrder(request, origin, () => this.#removeObject(request));
       case SdOp.DISCARD_OBJ:
-        return this.#discardObject(request);
+        return this.#inObjectOrder(request, origin, () => this.#discardObject(request, node));
       case SdOp.NEW_VDI:
         return this.#newVdi(request, payload, node);
       case SdOp.LOCK_VDI:
@@ -168,12 +227,39 @@ export class SheepServer {
         return this.#killNode(request, node);
       case SdOp.INODE_COHERENCE:
         return this.#inodeCoherence(request, node);
+      case SdOp.COLLIE_FEATURES:
+        return this.#features(request);
       default:
         return this.#fail(request, SdRes.INVALID_PARMS, node, 'unknown opcode');
     }
   }
 
   // ---- object I/O ---------------------------------------------------------------------------
+
+  /**
+   * Runs `work` when every earlier request that changes the same object is done (arrival order);
+   * a request whose connection closed meanwhile is dropped unstarted (nobody waits for it, and
+   * its client may have resent it: the copy it gave up on must not land after newer writes).
+   */
+  #inObjectOrder(
+    request: RequestHeader,
+    origin: RequestOrigin | undefined,
+    work: () => Promise<Reply>,
+  ): Promise<Reply> {
+    const args = objArgs(request);
+    if (!args) return work();
+    return this.#objectOrder.run(args.oid, async () => {
+      if (origin?.closed) {
+        this.#options.eventLog.append('store/server', 'store.request_dropped', {
+          op: opcodeName(request.opcode),
+          oid: oidToHex(args.oid),
+          why: 'its connection closed before its turn',
+        });
+        return this.#reply(request, SdRes.EIO);
+      }
+      return work();
+    });
+  }
 
   /**
    * What every object write checks first: a payload, the coherence and snapshot refusals, and a
@@ -205,6 +291,16 @@ export class SheepServer {
     const checked = this.#checkWrite(request, payload, node);
     if ('header' in checked) return checked;
     const { args, sizeBytes } = checked;
+    if (isDataOid(args.oid) && (await this.#objects.exists(args.oid))) {
+      // Another client created it first (its cache and ours both said unallocated): write our
+      // range into it. The COW source is not needed: the object already holds its copy.
+      this.#options.eventLog.append('store/server', 'store.create_of_existing', {
+        oid: oidToHex(args.oid),
+        node: node.key,
+      });
+      const written = await this.#objects.write(args.oid, args.offset, payload);
+      return this.#reply(request, written ? SdRes.SUCCESS : SdRes.NO_OBJ);
+    }
     let base: Buffer | undefined;
     if ((request.flags & SdFlag.COW) !== 0 && payload.length !== sizeBytes) {
       base = await this.#objects.read(args.cowOid, 0, sizeBytes);
@@ -252,7 +348,18 @@ export class SheepServer {
     const vid = oidToVid(args.oid);
     const updatesDataIndex = args.offset >= SD_INODE_HEADER_SIZE && end <= SD_INODE_DATA_END;
     const write = async () => {
-      if (updatesDataIndex) this.#locks.invalidateOthers(vid, node.key);
+      if (updatesDataIndex) {
+        // Checked inside the section a snapshot holds: the VDI cannot become one meanwhile.
+        if (this.#vdis.isSnapshot(vid) && mapsAnything(payload)) {
+          return this.#fail(
+            request,
+            SdRes.READONLY,
+            node,
+            `allocation into the inode of snapshot ${oidToHex(args.oid)}`,
+          );
+        }
+        this.#locks.invalidateForInodeWrite(vid, node.key, (request.flags & SdFlag.TGT) !== 0);
+      }
       const written = await this.#objects.write(args.oid, args.offset, payload);
       if (written && args.offset < SD_INODE_HEADER_SIZE) await this.#vdis.reloadHeader(vid);
       return this.#reply(request, written ? SdRes.SUCCESS : SdRes.NO_OBJ);
@@ -266,18 +373,28 @@ export class SheepServer {
     return this.#reply(request, (await this.#objects.remove(args.oid)) ? SdRes.SUCCESS : SdRes.NO_OBJ);
   }
 
-  /** DISCARD_OBJ: unmap data_vdi_id[idx] in the inode, then drop the object. */
-  async #discardObject(request: RequestHeader): Promise<Reply> {
+  /**
+   * DISCARD_OBJ: unmap data_vdi_id[idx] in the inode, then drop the object. It changes
+   * data_vdi_id, so it passes the refusals writes pass (INODE_INVALIDATED; READONLY for a
+   * snapshot's object, which a newer VDI may still map) and invalidates as an inode update does.
+   */
+  async #discardObject(request: RequestHeader, node: StoreNode): Promise<Reply> {
     const args = objArgs(request);
     if (!args || !isDataOid(args.oid)) return this.#reply(request, SdRes.INVALID_PARMS);
     const vid = oidToVid(args.oid);
     const idx = dataOidToIdx(args.oid);
     const offset = SD_INODE_HEADER_SIZE + 4 * idx;
     if (offset + 4 > SD_INODE_DATA_END) return this.#reply(request, SdRes.INVALID_PARMS);
-    const written = await this.#objects.write(vidToVdiOid(vid), offset, Buffer.alloc(4));
-    if (!written) return this.#reply(request, SdRes.NO_VDI);
-    await this.#objects.remove(args.oid);
-    return this.#reply(request, SdRes.SUCCESS);
+    return this.#inodeMutex.run(vid, async () => {
+      const refused = this.#refusal(request, args.oid, node);
+      if (refused !== undefined) return this.#reply(request, refused);
+      if (this.#vdis.header(vid) === undefined) return this.#reply(request, SdRes.NO_VDI);
+      this.#locks.invalidateForInodeWrite(vid, node.key, (request.flags & SdFlag.TGT) !== 0);
+      const written = await this.#objects.write(vidToVdiOid(vid), offset, Buffer.alloc(4));
+      if (!written) return this.#reply(request, SdRes.NO_VDI);
+      await this.#objects.remove(args.oid);
+      return this.#reply(request, SdRes.SUCCESS);
+    });
   }
 
   async #flush(request: RequestHeader): Promise<Reply> {
@@ -316,20 +433,38 @@ export class SheepServer {
       return this.#fail(request, SdRes.INVALID_PARMS, node, 'NEW_VDI needs a 256-byte name');
     }
     const args = request.args;
-    const result = await this.#vdis.newVdi({
-      name: cString(payload, 0, SD_MAX_VDI_LEN),
-      sizeBytes: args.vdiSize,
-      baseVid: args.baseVdiId,
-      snapid: args.snapid,
-      copies: args.copies,
-      copyPolicy: args.copyPolicy,
-      storePolicy: args.storePolicy,
-      blockSizeShift: args.blockSizeShift,
-    });
-    if (this.#options.snapshotInvalidates && 'retiredVid' in result && result.retiredVid !== undefined) {
-      this.#locks.invalidateAll(result.retiredVid);
+    const name = cString(payload, 0, SD_MAX_VDI_LEN);
+    const run = async () => {
+      const result = await this.#vdis.newVdi({
+        name,
+        sizeBytes: args.vdiSize,
+        baseVid: args.baseVdiId,
+        snapid: args.snapid,
+        copies: args.copies,
+        copyPolicy: args.copyPolicy,
+        storePolicy: args.storePolicy,
+        blockSizeShift: args.blockSizeShift,
+      });
+      if (this.#options.snapshotInvalidates && 'retiredVid' in result && result.retiredVid !== undefined) {
+        this.#locks.invalidateAll(result.retiredVid);
+      }
+      return result;
+    };
+    if (args.snapid === 0) return this.#vdiReply(request, await run());
+    // A snapshot or rollback retires the working VDI: hold its inode section throughout, so no
+    // inode update falls between the copy of data_vdi_id and the mark (see the file comment).
+    for (let attempt = 0; ; attempt++) {
+      const working = this.#vdis.lookup({ name });
+      if (!('vid' in working)) return this.#vdiReply(request, working);
+      const result = await this.#inodeMutex.run(working.vid, async () => {
+        const still = this.#vdis.lookup({ name });
+        // Another snapshot retired it while we waited: take the new working VDI's section.
+        if (!('vid' in still) || still.vid !== working.vid) return undefined;
+        return run();
+      });
+      if (result !== undefined) return this.#vdiReply(request, result);
+      assert(attempt < 1024, `NEW_VDI of "${name}": the working VDI kept changing`);
     }
-    return this.#vdiReply(request, result);
   }
 
   async #lockVdi(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
@@ -339,7 +474,9 @@ export class SheepServer {
     const found = this.#vdis.lookup(query);
     if (!('vid' in found)) return this.#reply(request, found.result);
     const type = request.args.kind === 'vdi' && request.args.type === LockType.SHARED ? 'shared' : 'normal';
-    if (this.#locks.lock(found.vid, node.key, type) === 'locked')
+    // vdi_size is unused by LOCK in sheep: a Collie client puts its id there (docs/store.md).
+    const client = request.args.kind === 'vdi' ? request.args.vdiSize : 0n;
+    if (this.#locks.lock(found.vid, node.key, type, client) === 'locked')
       return this.#reply(request, SdRes.VDI_LOCKED);
     return this.#vdiReply(request, found);
   }
@@ -347,7 +484,7 @@ export class SheepServer {
   #releaseVdi(request: RequestHeader, node: StoreNode): Reply {
     if (request.args.kind !== 'vdi') return this.#reply(request, SdRes.INVALID_PARMS);
     const type = request.args.type === LockType.SHARED ? 'shared' : 'normal';
-    this.#locks.release(request.args.baseVdiId, node.key, type);
+    this.#locks.release(request.args.baseVdiId, node.key, type, request.args.vdiSize);
     return this.#reply(request, SdRes.SUCCESS);
   }
 
@@ -511,6 +648,16 @@ export class SheepServer {
     return this.#reply(request, SdRes.SUCCESS);
   }
 
+  /** COLLIE_FEATURES (Collie's own opcode): 8 bytes, the first u32 LE the feature bits. */
+  #features(request: RequestHeader): Reply {
+    const body = Buffer.alloc(8);
+    body.writeUInt32LE(
+      this.#locks.enabled ? FEATURES : FEATURES & ~CollieFeature.LOCKLESS_WRITERS_INVALIDATE,
+      0,
+    );
+    return this.#reply(request, SdRes.SUCCESS, body);
+  }
+
   // ---- helpers --------------------------------------------------------------------------------
 
   #nameQuery(
@@ -580,6 +727,13 @@ function sameAttrKey(existing: Buffer, keyBytes: Buffer): boolean {
     existing.subarray(520, 524).equals(keyBytes.subarray(520, 524)) &&
     existing.subarray(528, 784).equals(keyBytes.subarray(528, 784))
   );
+}
+
+/** True when some data_vdi_id entry in `entries` (u32 LE each) maps an object (is not 0). */
+function mapsAnything(entries: Buffer): boolean {
+  for (let offset = 0; offset + 4 <= entries.length; offset += 4)
+    if (entries.readUInt32LE(offset) !== 0) return true;
+  return false;
 }
 
 function parseNodeKey(key: string): Endpoint {

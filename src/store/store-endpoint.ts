@@ -129,6 +129,11 @@ class StoreConnection {
     this.#stream.end();
   }
 
+  /** The connection is gone: requests still queued for it are not started (sheep-server.ts). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   #receive(chunk: Buffer): void {
     this.#framer.push(chunk);
     for (let frame = this.#framer.next(); frame; frame = this.#framer.next()) {
@@ -144,10 +149,11 @@ class StoreConnection {
       const payloadBytes = (frame.payload?.length ?? 0) + request.dataLength;
       this.#inFlight++;
       this.#inFlightBytes += payloadBytes;
-      this.#server.handle(request, frame.payload, this.#node).then(
+      this.#server.handle(request, frame.payload, this.#node, this).then(
         (reply) => this.#complete(reply, payloadBytes),
         (error: unknown) => {
-          // handle() answers every I/O error itself; reaching here is a Collie bug.
+          // handle() answers every I/O error itself; reaching here is a Collie bug (a broken
+          // invariant): never answer it as if it were an I/O error.
           this.#logger.error({ err: error }, 'store request handler threw; closing the connection');
           this.#stream.destroy(error instanceof Error ? error : new Error(String(error)));
         },

@@ -6,9 +6,7 @@
  * and checked by result code, payload and the participants' states.
  */
 import { describe, expect, test } from 'vitest';
-import type { SheepConnection } from '../../src/sheepdog/sheep-connection.js';
 import {
-  LockType,
   SD_ATTR_OBJ_SIZE,
   SD_INODE_DATA_END,
   SD_INODE_HEADER_SIZE,
@@ -22,117 +20,21 @@ import { encodeRequestHeader, objRequest, plainRequest, vdiRequest } from '../..
 import { decodeInodeHeader } from '../../src/sheepdog/wire/inode.js';
 import { vidToDataOid, vidToVdiOid } from '../../src/sheepdog/wire/oid.js';
 import { encodeVdiAttr } from '../../src/sheepdog/wire/vdi-attr.js';
-import { STORE_HOST, type StoreWorld, storeWorld } from '../support/store-world.js';
+import {
+  call,
+  createVdi,
+  lockShared,
+  names,
+  participants,
+  refreshRead,
+  tgtCreate,
+  tgtInodeUpdate,
+  tgtRead,
+} from '../support/store-requests.js';
+import { STORE_HOST, storeWorld } from '../support/store-world.js';
 
 const MiB = 1024 * 1024;
 const OBJECT = 4 * MiB;
-
-function names(name: string, tag?: string): Buffer {
-  const bytes = Buffer.alloc(tag === undefined ? 256 : 512);
-  bytes.write(name, 0);
-  if (tag !== undefined) bytes.write(tag, 256);
-  return bytes;
-}
-
-async function call(
-  world: StoreWorld,
-  conn: SheepConnection,
-  header: Parameters<SheepConnection['request']>[0],
-  payload?: Buffer,
-) {
-  return world.settle(conn.request(header, payload));
-}
-
-async function createVdi(world: StoreWorld, conn: SheepConnection, name: string, sizeBytes = 1n << 30n) {
-  const response = await call(
-    world,
-    conn,
-    vdiRequest({ opcode: SdOp.NEW_VDI, flags: SdFlag.WRITE, dataLength: 256, vdiSize: sizeBytes }),
-    names(name),
-  );
-  expect(response.header.result).toBe(SdRes.SUCCESS);
-  return response.header.args.kind === 'vdi' ? response.header.args.vdiId : -1;
-}
-
-function lockShared(world: StoreWorld, conn: SheepConnection, name: string) {
-  return call(
-    world,
-    conn,
-    vdiRequest({ opcode: SdOp.LOCK_VDI, flags: SdFlag.WRITE, dataLength: 512, type: LockType.SHARED }),
-    names(name, ''),
-  );
-}
-
-function refreshRead(world: StoreWorld, conn: SheepConnection, vid: number) {
-  return call(
-    world,
-    conn,
-    objRequest({
-      opcode: SdOp.READ_OBJ,
-      flags: SdFlag.TGT,
-      oid: vidToVdiOid(vid),
-      dataLength: SD_INODE_DATA_END,
-    }),
-  );
-}
-
-function tgtRead(world: StoreWorld, conn: SheepConnection, oid: bigint, length: number, offset = 0) {
-  return call(
-    world,
-    conn,
-    objRequest({ opcode: SdOp.READ_OBJ, flags: SdFlag.TGT, oid, offset, dataLength: length }),
-  );
-}
-
-function tgtCreate(
-  world: StoreWorld,
-  conn: SheepConnection,
-  oid: bigint,
-  data: Buffer,
-  extra: { offset?: number; cowOid?: bigint; flags?: number } = {},
-) {
-  return call(
-    world,
-    conn,
-    objRequest({
-      opcode: SdOp.CREATE_AND_WRITE_OBJ,
-      flags: SdFlag.WRITE | SdFlag.CACHE | SdFlag.TGT | (extra.flags ?? 0),
-      oid,
-      cowOid: extra.cowOid ?? 0n,
-      offset: extra.offset ?? 0,
-      dataLength: data.length,
-    }),
-    data,
-  );
-}
-
-function tgtInodeUpdate(
-  world: StoreWorld,
-  conn: SheepConnection,
-  vid: number,
-  idx: number,
-  value: number,
-  flags = SdFlag.TGT,
-) {
-  const entry = Buffer.alloc(4);
-  entry.writeUInt32LE(value);
-  return call(
-    world,
-    conn,
-    objRequest({
-      opcode: SdOp.WRITE_OBJ,
-      flags: SdFlag.WRITE | flags,
-      oid: vidToVdiOid(vid),
-      offset: SD_INODE_HEADER_SIZE + 4 * idx,
-      dataLength: 4,
-    }),
-    entry,
-  );
-}
-
-function participants(world: StoreWorld, vid: number) {
-  return Object.fromEntries(world.store.locks.view(vid).participants.map((p) => [p.node, p.state]));
-}
 
 describe('object I/O and VDI operations', () => {
   test('create, write, read; a read never returns more than asked; missing objects are NO_OBJ', async () => {

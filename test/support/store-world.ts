@@ -11,6 +11,7 @@ import { createRng } from '../../src/core/rng.js';
 import { VirtualClock } from '../../src/core/virtual-clock.js';
 import { SheepConnection } from '../../src/sheepdog/sheep-connection.js';
 import { MemoryObjectStore } from '../../src/store/memory-object-store.js';
+import type { ObjectStore } from '../../src/store/object-store.js';
 import { SheepStore } from '../../src/store/sheep-store.js';
 import { MemoryNetwork } from '../../transports/memory.js';
 
@@ -28,7 +29,14 @@ export interface StoreWorld {
 }
 
 export async function storeWorld(
-  options: { ports?: number[]; locking?: boolean; seed?: number; snapshotInvalidates?: boolean } = {},
+  options: {
+    ports?: number[];
+    locking?: boolean;
+    seed?: number;
+    snapshotInvalidates?: boolean;
+    /** Wraps the memory objects the store uses (a gate that holds chosen operations, say). */
+    wrapObjects?: (objects: MemoryObjectStore) => ObjectStore;
+  } = {},
 ): Promise<StoreWorld> {
   const clock = new VirtualClock(1_700_000_000_000);
   const eventLog = new EventLog(clock);
@@ -44,7 +52,7 @@ export async function storeWorld(
   const settle = <T>(promise: Promise<T>): Promise<T> => clock.settle(promise);
   const store = await settle(
     SheepStore.open({
-      objects,
+      objects: options.wrapObjects ? options.wrapObjects(objects) : objects,
       defaults: { copies: 1, copyPolicy: 0, blockSizeShift: 22 },
       locking: options.locking ?? true,
       snapshotInvalidates: options.snapshotInvalidates,

@@ -48,6 +48,19 @@ export const SdOp = {
   ALTER_CLUSTER_COPY: 0xbf,
   INODE_COHERENCE: 0xc8,
   READ_DEL_VDIS: 0xc9,
+  // Collie's own (not in sheep): what Collie's store guarantees past sheep 1.0; real sheep
+  // answers it INVALID_PARMS, which is how a client tells the two apart.
+  COLLIE_FEATURES: 0xf0,
+} as const;
+
+/** Bits of the first u32 (LE) of COLLIE_FEATURES' 8-byte answer. */
+export const CollieFeature = {
+  /** A data_vdi_id write from a non-participant (or without the TGT flag) invalidates every participant. */
+  LOCKLESS_WRITERS_INVALIDATE: 1 << 0,
+  /** CREATE_AND_WRITE_OBJ of an object that exists writes the given range (never replaces it). */
+  CREATE_NEVER_REPLACES: 1 << 1,
+  /** LOCK_VDI / RELEASE_VDI honour a client id in vdi_size (a lock is adopted only by its holder). */
+  LOCK_CLIENT_IDS: 1 << 2,
 } as const;
 export type SdOpName = keyof typeof SdOp;
 
