@@ -66,6 +66,8 @@ async function runSheep(options: SheepOptions): Promise<void> {
       eventLog,
       logger,
       capacity: () => directoryCapacity(options.store),
+      // A broken store invariant is a Collie bug: stop serving at once rather than answer on.
+      onInvariantBroken: () => process.exit(70),
     });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

@@ -81,6 +81,8 @@ async function runUp(options: UpOptions): Promise<void> {
     eventLog,
     logger,
     capacity: () => directoryCapacity(storeDirectory),
+    // A broken store invariant is a Collie bug: stop serving at once rather than answer on.
+    onInvariantBroken: () => process.exit(70),
   });
   const existing = store.vdis.lookup({ name: options.vdi });
   if (existing.result === SdRes.NO_VDI) {

@@ -8,6 +8,7 @@
  */
 
 import { type Endpoint, endpointToString, type Transport } from '../../transports/transport.js';
+import type { AssertionError } from '../core/assert.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLog } from '../core/event-log.js';
 import type { Logger } from '../core/logger.js';
@@ -33,6 +34,8 @@ export interface SheepStoreOptions {
   readonly eventLog: EventLog;
   readonly logger: Logger;
   readonly capacity?: () => Promise<{ sizeBytes: bigint; freeBytes: bigint }>;
+  /** A store invariant broke (a Collie bug; SheepServerOptions.onInvariantBroken). */
+  readonly onInvariantBroken?: (error: AssertionError) => void;
 }
 
 export class SheepStore {
@@ -57,6 +60,7 @@ export class SheepStore {
       onNodeKill: (node) => void this.leave(node.key),
       capacity: options.capacity,
       snapshotInvalidates: options.snapshotInvalidates ?? true,
+      onInvariantBroken: options.onInvariantBroken,
     });
   }
 
