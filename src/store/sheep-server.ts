@@ -79,6 +79,7 @@ import { sdHashVdi } from '../sheepdog/wire/vdi-hash.js';
 import { encodeVdiState } from '../sheepdog/wire/vdi-state.js';
 import type { LockTable } from './lock-table.js';
 import type { ObjectStore } from './object-store.js';
+import type { TestOnlyStoreBug } from './test-only-store-bugs.js';
 import type { VdiTable } from './vdi-table.js';
 
 /** A store endpoint acting as one sheep node. */
@@ -115,6 +116,8 @@ export interface SheepServerOptions {
   readonly capacity?: () => Promise<{ sizeBytes: bigint; freeBytes: bigint }>;
   /** A store invariant broke (a Collie bug): the process should stop serving (the CLI exits). */
   readonly onInvariantBroken?: (error: AssertionError) => void;
+  /** Test only: a mistake put in on purpose for the simulator to find (test-only-store-bugs.ts). */
+  readonly testOnlyBug?: TestOnlyStoreBug;
 }
 
 /** What COLLIE_FEATURES answers: every rule past sheep 1.0 that clients may rely on here. */
@@ -137,9 +140,11 @@ export class SheepServer {
   readonly #inodeMutex = new KeyedMutex<number>();
   /** Runs the requests that change one object one at a time, in arrival order, per oid. */
   readonly #objectOrder = new KeyedMutex<bigint>();
+  readonly #bug: TestOnlyStoreBug | undefined;
 
   constructor(options: SheepServerOptions) {
     this.#options = options;
+    this.#bug = options.testOnlyBug;
     this.#objects = options.objects;
     this.#vdis = options.vdis;
     this.#locks = options.locks;
@@ -247,7 +252,7 @@ export class SheepServer {
     work: () => Promise<Reply>,
   ): Promise<Reply> {
     const args = objArgs(request);
-    if (!args) return work();
+    if (!args || this.#bug === 'no-object-order') return work();
     return this.#objectOrder.run(args.oid, async () => {
       if (origin?.closed) {
         this.#options.eventLog.append('store/server', 'store.request_dropped', {
@@ -291,7 +296,7 @@ export class SheepServer {
     const checked = this.#checkWrite(request, payload, node);
     if ('header' in checked) return checked;
     const { args, sizeBytes } = checked;
-    if (isDataOid(args.oid) && (await this.#objects.exists(args.oid))) {
+    if (isDataOid(args.oid) && this.#bug !== 'create-replaces' && (await this.#objects.exists(args.oid))) {
       // Another client created it first (its cache and ours both said unallocated): write our
       // range into it. The COW source is not needed: the object already holds its copy.
       this.#options.eventLog.append('store/server', 'store.create_of_existing', {
@@ -350,7 +355,7 @@ export class SheepServer {
     const write = async () => {
       if (updatesDataIndex) {
         // Checked inside the section a snapshot holds: the VDI cannot become one meanwhile.
-        if (this.#vdis.isSnapshot(vid) && mapsAnything(payload)) {
+        if (this.#vdis.isSnapshot(vid) && mapsAnything(payload) && this.#bug !== 'no-readonly-refusal') {
           return this.#fail(
             request,
             SdRes.READONLY,
@@ -358,7 +363,7 @@ export class SheepServer {
             `allocation into the inode of snapshot ${oidToHex(args.oid)}`,
           );
         }
-        this.#locks.invalidateForInodeWrite(vid, node.key, (request.flags & SdFlag.TGT) !== 0);
+        this.#invalidateForInodeWrite(vid, node, request);
       }
       const written = await this.#objects.write(args.oid, args.offset, payload);
       if (written && args.offset < SD_INODE_HEADER_SIZE) await this.#vdis.reloadHeader(vid);
@@ -389,7 +394,7 @@ export class SheepServer {
       const refused = this.#refusal(request, args.oid, node);
       if (refused !== undefined) return this.#reply(request, refused);
       if (this.#vdis.header(vid) === undefined) return this.#reply(request, SdRes.NO_VDI);
-      this.#locks.invalidateForInodeWrite(vid, node.key, (request.flags & SdFlag.TGT) !== 0);
+      this.#invalidateForInodeWrite(vid, node, request);
       const written = await this.#objects.write(vidToVdiOid(vid), offset, Buffer.alloc(4));
       if (!written) return this.#reply(request, SdRes.NO_VDI);
       await this.#objects.remove(args.oid);
@@ -411,12 +416,27 @@ export class SheepServer {
    */
   #refusal(request: RequestHeader, oid: bigint, node: StoreNode): number | undefined {
     const vid = oidToVid(oid);
-    if ((request.flags & SdFlag.TGT) !== 0 && this.#locks.isInvalidated(vid, node.key)) {
+    if (
+      (request.flags & SdFlag.TGT) !== 0 &&
+      this.#locks.isInvalidated(vid, node.key) &&
+      this.#bug !== 'no-invalidated-refusal'
+    ) {
       return SdRes.INODE_INVALIDATED;
     }
-    if (request.opcode !== SdOp.READ_OBJ && isDataOid(oid) && this.#vdis.isSnapshot(vid))
+    if (
+      request.opcode !== SdOp.READ_OBJ &&
+      isDataOid(oid) &&
+      this.#vdis.isSnapshot(vid) &&
+      this.#bug !== 'no-readonly-refusal'
+    )
       return SdRes.READONLY;
     return undefined;
+  }
+
+  /** Before a data_vdi_id change (an inode update, a DISCARD): the coherence protocol's step. */
+  #invalidateForInodeWrite(vid: number, node: StoreNode, request: RequestHeader): void {
+    if (this.#bug === 'no-invalidation-on-inode-update') return;
+    this.#locks.invalidateForInodeWrite(vid, node.key, (request.flags & SdFlag.TGT) !== 0);
   }
 
   #objectSize(oid: bigint): number {
@@ -450,7 +470,8 @@ export class SheepServer {
       }
       return result;
     };
-    if (args.snapid === 0) return this.#vdiReply(request, await run());
+    if (args.snapid === 0 || this.#bug === 'snapshot-copies-stale-map')
+      return this.#vdiReply(request, await run());
     // A snapshot or rollback retires the working VDI: hold its inode section throughout, so no
     // inode update falls between the copy of data_vdi_id and the mark (see the file comment).
     for (let attempt = 0; ; attempt++) {

@@ -16,6 +16,7 @@ import { LockTable } from './lock-table.js';
 import type { ObjectStore } from './object-store.js';
 import { SheepServer, type StoreNode } from './sheep-server.js';
 import { StoreEndpoint } from './store-endpoint.js';
+import type { TestOnlyStoreBug } from './test-only-store-bugs.js';
 import { type ClusterDefaults, VdiTable } from './vdi-table.js';
 
 export interface SheepStoreOptions {
@@ -36,6 +37,8 @@ export interface SheepStoreOptions {
   readonly capacity?: () => Promise<{ sizeBytes: bigint; freeBytes: bigint }>;
   /** A store invariant broke (a Collie bug; SheepServerOptions.onInvariantBroken). */
   readonly onInvariantBroken?: (error: AssertionError) => void;
+  /** Test only (the simulator's mutants): a mistake put in on purpose. */
+  readonly testOnlyBug?: TestOnlyStoreBug;
 }
 
 export class SheepStore {
@@ -61,6 +64,7 @@ export class SheepStore {
       capacity: options.capacity,
       snapshotInvalidates: options.snapshotInvalidates ?? true,
       onInvariantBroken: options.onInvariantBroken,
+      testOnlyBug: options.testOnlyBug,
     });
   }
 
