@@ -11,26 +11,33 @@
  * opens one pipelined connection, does its work (sheep-admin.ts) and closes it. Failures print
  * one line on stderr naming the thing and the fix, and set exit code 1. `read` writes raw bytes
  * to stdout with backpressure, so it is binary-safe and can stream a whole VDI.
+ *
+ * `read` and `write` are lock-less clients on the target's own IO planner (vdi-io.ts over
+ * client/lockless-vdi.ts): no VDI lock, no TGT flag, no refresh read, so they run while targets
+ * serve the VDI through the same sheep node. `write` first checks the VDI's locks
+ * (lockless-write-guard.ts): on a store that would not invalidate the targets for it (sheep 1.0)
+ * it refuses a VDI that targets hold, and it refuses a normally locked (qemu) VDI everywhere.
  */
 import type { Command } from 'commander';
 import { TcpTransport } from '../../transports/tcp.js';
 import { type Endpoint, endpointToString, type Transport } from '../../transports/transport.js';
+import { BackendError } from '../backends/block-backend.js';
 import type { Clock } from '../core/clock.js';
 import { realClock } from '../core/real-clock.js';
+import { checkLocklessWrite } from '../sheepdog/lockless-write-guard.js';
 import {
   deleteVdi,
   getVdiCopies,
   getVdiInfo,
   listVdis,
   newVdi,
-  readVdi,
   releaseVdi,
   SheepAdminError,
   snapshotVdi,
   type VdiTarget,
-  writeVdi,
 } from '../sheepdog/sheep-admin.js';
 import { SheepConnection, SheepConnectionError, SheepResultError } from '../sheepdog/sheep-connection.js';
+import { readVdi, writeVdi } from '../sheepdog/vdi-io.js';
 import { LockState, LockType, SD_LISTEN_PORT, SdRes } from '../sheepdog/wire/constants.js';
 import { nodeIdKey } from '../sheepdog/wire/node-id.js';
 import type { VdiState } from '../sheepdog/wire/vdi-state.js';
@@ -172,7 +179,12 @@ export function describeFailure(error: unknown, ctx: CommandContext): string {
         return error.message;
     }
   }
-  if (error instanceof SheepAdminError || error instanceof SizeSyntaxError || error instanceof UsageError) {
+  if (
+    error instanceof SheepAdminError ||
+    error instanceof SizeSyntaxError ||
+    error instanceof UsageError ||
+    error instanceof BackendError
+  ) {
     return error.message;
   }
   const message = error instanceof Error ? error.message : String(error);
@@ -290,6 +302,8 @@ export function registerVdiCommands(program: Command, overrides: Partial<VdiCliD
         await runAgainstSheep(deps(), options, target, async (conn) => {
           const offset = offsetText === undefined ? 0 : parseSizeBytes(offsetText, 'OFFSET');
           const lengthBytes = lengthText === undefined ? undefined : parseSizeBytes(lengthText, 'LEN');
+          // Resolved here first so "not found" reads as every other command says it.
+          await getVdiInfo(conn, target);
           await readVdi(conn, {
             ...target,
             offset,
@@ -318,6 +332,7 @@ export function registerVdiCommands(program: Command, overrides: Partial<VdiCliD
         await runAgainstSheep(deps(), options, { name }, async (conn) => {
           const offset = offsetText === undefined ? 0 : parseSizeBytes(offsetText, 'OFFSET');
           const lengthBytes = lengthText === undefined ? undefined : parseSizeBytes(lengthText, 'LEN');
+          await checkLocklessWrite(conn, name);
           await writeVdi(conn, { name, offset, lengthBytes, data: deps().stdin });
         });
       },

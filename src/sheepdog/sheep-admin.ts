@@ -1,7 +1,9 @@
 /**
  * The operations `dog` performs, as small async functions over a SheepConnection, plus the
- * composite sequences dog runs for `vdi snapshot`, `vdi delete`, `vdi read`, `vdi write` and
- * `vdi list` (protocol doc section 3.3, "Observed dog op sequences").
+ * composite sequences dog runs for `vdi snapshot`, `vdi delete` and `vdi list` (protocol doc
+ * section 3.3, "Observed dog op sequences"). Reading and writing a VDI's bytes is not here: that
+ * goes through the one IO planner the target uses too (client/lockless-vdi.ts,
+ * client/vdi-stream.ts), and before a lock-less write through lockless-write-guard.ts.
  *
  * Rules:
  * - proto_ver is what dog's sd_init_req sets: 0x02 on public opcodes, SD_SHEEP_PROTO_VER (0x0a)
@@ -9,21 +11,15 @@
  * - Sizes dog uses are kept: names are name[256] (+ tag[256]); NEW_VDI carries exactly 256
  *   bytes; a full inode read is 12,587,576 bytes; READ_VDIS / READ_DEL_VDIS read 2 MiB bitmaps;
  *   GET_VDI_COPIES starts at 512 records and doubles on BUFFER_SMALL.
- * - Only flat VDIs (store_policy 0) are read, written or listed with usage: their
- *   data_vdi_id[2^20] caps them at 2^20 objects (4 TiB with 4 MiB objects). Creating a flat VDI
- *   above that is refused here, as dog refuses it, because the objects past 2^20 could never be
- *   addressed.
- * - I/O mapping is section 6.1: idx = offset / object size; unallocated entries read as zeros;
- *   a write CREATEs (with COW from the parent's object when data_vdi_id[idx] is another vid) or
- *   WRITEs, and after all data is written one WRITE_OBJ on the inode records data_vdi_id for the
- *   created range min..max. Requests are at most 4 MiB, so big objects (block_size_shift up to
- *   31) never need big buffers, and a write to an object waits for that object's CREATE.
+ * - Only flat VDIs (store_policy 0) are listed with usage: their data_vdi_id[2^20] caps them at
+ *   2^20 objects (4 TiB with 4 MiB objects). Creating a flat VDI above that is refused here, as
+ *   dog refuses it, because the objects past 2^20 could never be addressed.
  * - Sheep's result codes surface as SheepResultError (with what we were doing); mistakes the
  *   caller can fix before anything is sent surface as SheepAdminError with a stable code.
  */
 import { assert } from '../core/assert.js';
-import { ByteSource } from './byte-source.js';
 import { forEachOrdered } from './ordered-window.js';
+import { SheepAdminError } from './sheep-admin-error.js';
 import { type SheepConnection, SheepResultError } from './sheep-connection.js';
 import {
   isInternalOpcode,
@@ -50,21 +46,17 @@ import {
   type ResponseArgs,
   vdiRequest,
 } from './wire/header.js';
-import {
-  decodeInodeHeader,
-  type InodeHeader,
-  isSnapshot,
-  readDataVdiId,
-  writeDataVdiId,
-} from './wire/inode.js';
-import { dataVidOffset, vidToDataOid, vidToVdiOid } from './wire/oid.js';
+import { decodeInodeHeader, type InodeHeader, isSnapshot, readDataVdiId } from './wire/inode.js';
+import { dataVidOffset, vidToVdiOid } from './wire/oid.js';
 import { decodeVdiStateList, type VdiState } from './wire/vdi-state.js';
 import { FixedWriter, fixedStringFits } from './wire/writer.js';
 
-/** Largest single READ/WRITE this code sends; objects bigger than this are split. */
-export const IO_CHUNK_BYTES_MAX = 4 * 1024 * 1024;
-/** Requests kept in flight by the range read/write and list loops. */
-export const IO_WINDOW_MAX_DEFAULT = 8;
+export { SheepAdminError, type SheepAdminErrorCode } from './sheep-admin-error.js';
+// Byte-range IO lives with the one IO planner; re-exported for callers of the old functions.
+export { type ReadVdiOptions, readVdi, readVdiBytes, type WriteVdiOptions, writeVdi } from './vdi-io.js';
+
+/** Inode reads kept in flight by `vdi list`. */
+export const LIST_WINDOW_MAX_DEFAULT = 16;
 /** dog zeroes data_vdi_id[] on delete in batches of this many non-zero entries. */
 export const DELETE_BATCH_ENTRIES = 128;
 /** dog's first GET_VDI_COPIES buffer: 512 records. */
@@ -72,35 +64,6 @@ export const VDI_COPIES_RECORDS_INITIAL = 512;
 /** dog's `vdi list` inode read: the header plus the 8-byte B-tree index header. */
 export const INODE_LIST_READ_BYTES = SD_INODE_HEADER_SIZE + 8;
 const TAG_OFFSET = 256;
-
-export type SheepAdminErrorCode =
-  /** A VDI name or tag does not fit its 256-byte C string field (or is empty). */
-  | 'BAD_NAME'
-  | 'BAD_TAG'
-  /** A flat VDI larger than 2^20 objects. */
-  | 'VDI_TOO_LARGE'
-  | 'BAD_BLOCK_SIZE_SHIFT'
-  /** Snapshot tag already in use. */
-  | 'TAG_EXISTS'
-  /** Writing to, or snapshotting, a snapshot. */
-  | 'IS_SNAPSHOT'
-  /** A B-tree (store_policy 1) VDI where only flat ones are supported. */
-  | 'HYPER_VOLUME'
-  /** Offset beyond the end of the VDI. */
-  | 'OUT_OF_RANGE'
-  /** Sheep answered SUCCESS with something unusable (short inode, bad record list). */
-  | 'BAD_REPLY';
-
-/** A problem found before or after talking to sheep; the message names the thing and the fix. */
-export class SheepAdminError extends Error {
-  override readonly name = 'SheepAdminError';
-  constructor(
-    readonly code: SheepAdminErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** dog's sd_init_req: 0x02 on public opcodes, 0x0a on internal ones. */
 export function dogProtoVer(opcode: number): number {
@@ -619,240 +582,6 @@ export async function deleteVdi(
   return { vid, clearedEntries };
 }
 
-// ---- byte-range I/O -----------------------------------------------------------------------------
-
-interface FlatVdi {
-  readonly vid: number;
-  readonly inode: Inode;
-  readonly sizeBytes: number;
-  readonly objectBytes: number;
-}
-
-async function openFlatVdi(conn: SheepConnection, target: VdiTarget): Promise<FlatVdi> {
-  const { vid } = await getVdiInfo(conn, target);
-  const inode = await readInode(conn, vid);
-  const { header } = inode;
-  if (header.storePolicy !== 0) {
-    throw new SheepAdminError(
-      'HYPER_VOLUME',
-      `${describeTarget(target)} is a hyper volume (store_policy ${header.storePolicy}); only flat VDIs can be read or written here`,
-    );
-  }
-  const shift = header.blockSizeShift;
-  if (shift < SD_MIN_BLOCK_SIZE_SHIFT || shift > SD_MAX_BLOCK_SIZE_SHIFT) {
-    throw new SheepAdminError(
-      'BAD_REPLY',
-      `inode of vid ${hex(vid)} has block_size_shift ${shift}, outside ${SD_MIN_BLOCK_SIZE_SHIFT}..${SD_MAX_BLOCK_SIZE_SHIFT}`,
-    );
-  }
-  const objectBytes = 2 ** shift;
-  const flatMaxBytes = BigInt(SD_INODE_DATA_INDEX) * BigInt(objectBytes);
-  if (header.vdiSize > flatMaxBytes) {
-    throw new SheepAdminError(
-      'BAD_REPLY',
-      `inode of vid ${hex(vid)} claims ${header.vdiSize} bytes, more than a flat inode maps (${flatMaxBytes})`,
-    );
-  }
-  return { vid, inode, sizeBytes: Number(header.vdiSize), objectBytes };
-}
-
-interface Chunk {
-  readonly idx: number;
-  /** Offset inside object idx. */
-  readonly objectOffset: number;
-  readonly lengthBytes: number;
-}
-
-/** Splits [offset, offset+totalBytes) into per-object pieces of at most IO_CHUNK_BYTES_MAX. */
-function* chunksOf(offset: number, totalBytes: number, objectBytes: number): Generator<Chunk> {
-  let doneBytes = 0;
-  while (doneBytes < totalBytes) {
-    const position = offset + doneBytes;
-    const idx = Math.floor(position / objectBytes);
-    const objectOffset = position - idx * objectBytes;
-    const lengthBytes = Math.min(totalBytes - doneBytes, objectBytes - objectOffset, IO_CHUNK_BYTES_MAX);
-    yield { idx, objectOffset, lengthBytes };
-    doneBytes += lengthBytes;
-  }
-}
-
-function checkRange(vdi: FlatVdi, target: VdiTarget, offset: number, verb: string): void {
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset > vdi.sizeBytes) {
-    throw new SheepAdminError(
-      'OUT_OF_RANGE',
-      `${verb} offset ${offset} is beyond the end of ${describeTarget(target)} (${vdi.sizeBytes} bytes); give an offset below the size`,
-    );
-  }
-}
-
-export interface ReadVdiOptions extends VdiTarget {
-  readonly offset?: number;
-  /** Default: to the end of the VDI. Clipped at the end, as dog does. */
-  readonly lengthBytes?: number;
-  /** Receives the bytes in order; the next chunk waits for its promise. */
-  readonly onData: (chunk: Buffer) => void | Promise<void>;
-  readonly windowMax?: number;
-}
-
-/** dog's `vdi read`: GET_VDI_INFO, full inode read, then READ_OBJ per allocated piece. */
-export async function readVdi(
-  conn: SheepConnection,
-  options: ReadVdiOptions,
-): Promise<{ vid: number; header: InodeHeader; bytesRead: number }> {
-  const vdi = await openFlatVdi(conn, options);
-  const offset = options.offset ?? 0;
-  checkRange(vdi, options, offset, 'read');
-  const totalBytes = Math.min(options.lengthBytes ?? Number.POSITIVE_INFINITY, vdi.sizeBytes - offset);
-  let bytesRead = 0;
-  await forEachOrdered(
-    chunksOf(offset, totalBytes, vdi.objectBytes),
-    options.windowMax ?? IO_WINDOW_MAX_DEFAULT,
-    async (chunk) => {
-      const owner = readDataVdiId(vdi.inode.bytes, chunk.idx);
-      if (owner === 0) return Buffer.alloc(chunk.lengthBytes);
-      return readObject(conn, {
-        oid: vidToDataOid(owner, chunk.idx),
-        offset: chunk.objectOffset,
-        lengthBytes: chunk.lengthBytes,
-      });
-    },
-    async (data) => {
-      bytesRead += data.length;
-      await options.onData(data);
-    },
-  );
-  return { vid: vdi.vid, header: vdi.inode.header, bytesRead };
-}
-
-/** readVdi() into one Buffer (for small ranges and tests). */
-export async function readVdiBytes(
-  conn: SheepConnection,
-  options: VdiTarget & { offset?: number; lengthBytes?: number },
-): Promise<Buffer> {
-  const pieces: Buffer[] = [];
-  await readVdi(conn, { ...options, onData: (chunk) => void pieces.push(chunk) });
-  return Buffer.concat(pieces);
-}
-
-export interface WriteVdiOptions {
-  /** The working VDI of this name is written (snapshots are read-only). */
-  readonly name: string;
-  readonly offset?: number;
-  /** Default: all of `data`. Clipped at the end of the VDI, as dog does. */
-  readonly lengthBytes?: number;
-  readonly data: Buffer | AsyncIterable<Buffer | Uint8Array | string>;
-  readonly windowMax?: number;
-}
-
-export interface WriteVdiResult {
-  readonly vid: number;
-  readonly bytesWritten: number;
-  /** Data objects created (fresh or COW). */
-  readonly createdObjects: number;
-}
-
-interface WriteChunk extends Chunk {
-  readonly data: Buffer;
-  /** 'write' into our own object, or 'create' (COW from cowOid when it is not 0). */
-  readonly op: 'write' | 'create';
-  readonly cowOid: bigint;
-  /** The CREATE of the same object, which this write must follow. */
-  readonly after: Promise<unknown> | undefined;
-}
-
-/**
- * dog's `vdi write` with tgt's inode update (section 6.1): GET_VDI_INFO, full inode read, then
- * per piece CREATE_AND_WRITE (+COW) or WRITE_OBJ, and finally one WRITE_OBJ of data_vdi_id for
- * the created range. Unlike dog, a short input is not padded with zeros to the object piece.
- */
-export async function writeVdi(conn: SheepConnection, options: WriteVdiOptions): Promise<WriteVdiResult> {
-  const target = { name: options.name };
-  const vdi = await openFlatVdi(conn, target);
-  if (isSnapshot(vdi.inode.header)) {
-    throw new SheepAdminError(
-      'IS_SNAPSHOT',
-      `vid ${hex(vdi.vid)} of VDI "${options.name}" is a snapshot and read-only`,
-    );
-  }
-  const offset = options.offset ?? 0;
-  checkRange(vdi, target, offset, 'write');
-  const totalBytes = Math.min(options.lengthBytes ?? Number.POSITIVE_INFINITY, vdi.sizeBytes - offset);
-  const source = new ByteSource(options.data);
-  const { vid, inode } = vdi;
-  const copies = inode.header.nrCopies;
-  const creates = new Map<number, Promise<unknown>>();
-  let createdMinIdx = Number.POSITIVE_INFINITY;
-  let createdMaxIdx = -1;
-  let bytesWritten = 0;
-
-  async function* pieces(): AsyncGenerator<WriteChunk> {
-    for (const chunk of chunksOf(offset, totalBytes, vdi.objectBytes)) {
-      const data = await source.read(chunk.lengthBytes);
-      if (data.length === 0) return;
-      const owner = readDataVdiId(inode.bytes, chunk.idx);
-      const after = creates.get(chunk.idx);
-      if (owner === vid) {
-        yield { ...chunk, lengthBytes: data.length, data, op: 'write', cowOid: 0n, after };
-      } else {
-        // From here on this object is ours: later pieces of it are plain writes after this CREATE.
-        writeDataVdiId(inode.bytes, chunk.idx, vid);
-        createdMinIdx = Math.min(createdMinIdx, chunk.idx);
-        createdMaxIdx = Math.max(createdMaxIdx, chunk.idx);
-        yield {
-          ...chunk,
-          lengthBytes: data.length,
-          data,
-          op: 'create',
-          cowOid: owner === 0 ? 0n : vidToDataOid(owner, chunk.idx),
-          after,
-        };
-      }
-      if (data.length < chunk.lengthBytes) return;
-    }
-  }
-
-  let createdObjects = 0;
-  await forEachOrdered(
-    pieces(),
-    options.windowMax ?? IO_WINDOW_MAX_DEFAULT,
-    (piece) => {
-      const sent = (async () => {
-        await piece.after;
-        const oid = vidToDataOid(vid, piece.idx);
-        if (piece.op === 'write') {
-          await writeObject(conn, { oid, offset: piece.objectOffset, data: piece.data, copies });
-        } else {
-          await createAndWriteObject(conn, {
-            oid,
-            cowOid: piece.cowOid,
-            offset: piece.objectOffset,
-            data: piece.data,
-            copies,
-          });
-        }
-      })();
-      if (piece.op === 'create') {
-        createdObjects++;
-        creates.set(piece.idx, sent);
-      }
-      return sent;
-    },
-    (_result, piece) => {
-      bytesWritten += piece.data.length;
-    },
-  );
-  if (createdMaxIdx >= 0) {
-    await writeObject(conn, {
-      oid: vidToVdiOid(vid),
-      offset: dataVidOffset(createdMinIdx),
-      data: Buffer.from(inode.bytes.subarray(dataVidOffset(createdMinIdx), dataVidOffset(createdMaxIdx) + 4)),
-      copies,
-      context: `record data_vdi_id[${createdMinIdx}..${createdMaxIdx}] in the inode of vid ${hex(vid)}`,
-    });
-  }
-  return { vid, bytesWritten, createdObjects };
-}
-
 // ---- list --------------------------------------------------------------------------------------
 
 export interface VdiListEntry {
@@ -888,7 +617,7 @@ export async function listVdis(
   const entries: VdiListEntry[] = [];
   await forEachOrdered(
     vids,
-    options.windowMax ?? IO_WINDOW_MAX_DEFAULT * 2,
+    options.windowMax ?? LIST_WINDOW_MAX_DEFAULT,
     (vid) => listEntry(conn, vid, options.usage ?? true),
     (entry) => {
       if (entry !== undefined) entries.push(entry);

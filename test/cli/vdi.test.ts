@@ -2,7 +2,8 @@
  * Goal: `collie vdi ...` behaves like dog against Collie's embedded store: create, list, write
  * (fresh, overwrite, across objects, COW after a snapshot), read (whole, ranges, snapshots),
  * snapshot, delete, lock list/unlock, and one-line errors with exit code 1 that name the thing
- * and the fix.
+ * and the fix. read and write are lock-less (no shared-lock participation): a write invalidates
+ * the VDI's targets on this store, and a normally locked VDI is refused.
  * Method: the real store (MemoryObjectStore, TcpTransport on 127.0.0.1, port 0, locking on) and
  * the real commander wiring; stdout/stderr/stdin and the exit code are injected and captured.
  * Expected bytes are built independently in the test (patterns per offset).
@@ -15,7 +16,7 @@ import { VDI_LIST_HEADER } from '../../src/cli/vdi-format.js';
 import { EventLog } from '../../src/core/event-log.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { realClock } from '../../src/core/real-clock.js';
-import { lockVdi } from '../../src/sheepdog/sheep-admin.js';
+import { lockVdi, releaseVdi } from '../../src/sheepdog/sheep-admin.js';
 import { SheepConnection } from '../../src/sheepdog/sheep-connection.js';
 import { LockType } from '../../src/sheepdog/wire/constants.js';
 import { MemoryObjectStore } from '../../src/store/memory-object-store.js';
@@ -187,6 +188,31 @@ describe('collie vdi against the embedded store', () => {
     const again = await vdi(['lock', 'unlock', 'vol0']);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('is not locked');
+  });
+
+  test('write is lock-less: a target holding the VDI is invalidated (this store says so), a normal lock refuses it', async () => {
+    await vdi(['create', 'vol0', '8M']);
+    const conn = await SheepConnection.open(new TcpTransport(), endpoint, { clock: realClock });
+    const { vid } = await lockVdi(conn, { name: 'vol0', type: LockType.SHARED });
+    const node = `127.0.0.1:${endpoint.port}`;
+    expect(store.locks.participantState(vid, node)).toBe('modified');
+    const written = await vdi(['write', 'vol0', '1000'], pattern(5000, 4));
+    expect(written.stderr).toBe('');
+    expect(written.code).toBe(0);
+    // The write holds no lock and joined nobody, yet the store invalidated the target's node.
+    expect(store.locks.view(vid).participants).toEqual([{ node, state: 'invalidated' }]);
+    expect((await vdi(['read', 'vol0', '1000', '5000'])).stdout.equals(pattern(5000, 4))).toBe(true);
+    await releaseVdi(conn, { vid, type: LockType.SHARED });
+
+    await lockVdi(conn, { name: 'vol0', type: LockType.NORMAL });
+    const refused = await vdi(['write', 'vol0', '0'], pattern(512, 5));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `^VDI "vol0" is locked exclusively \\(normal lock, e\\.g\\. qemu\\) through ${node.replace(/\./g, '\\.')}.*collie vdi lock unlock vol0 -a 127\\.0\\.0\\.1 -p ${endpoint.port}\\) and retry\n$`,
+      ),
+    );
+    conn.close();
   });
 
   test('errors are one line naming the thing and the fix, with exit code 1', async () => {

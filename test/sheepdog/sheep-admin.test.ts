@@ -1,7 +1,8 @@
 /**
  * Goal: the admin operations send what dog sends (protocol doc section 3.3 sequences, proto_ver
- * 0x02 public / 0x0a internal, dog's buffer sizes) and write data_vdi_id as section 6.1 says
- * (CREATE with COW + cow_oid for a parent's object, one inode update covering min..max).
+ * 0x02 public / 0x0a internal, dog's buffer sizes), and a VDI write (the lock-less client on the
+ * target's IO planner) writes data_vdi_id as section 6.1 says (CREATE with COW + cow_oid for a
+ * parent's object, one inode update covering min..max) without the TGT flag or refresh read.
  * Method: the embedded store on TCP loopback, reached through a recording transport that decodes
  * every request the client writes with the real codec; assertions are on those headers.
  */
@@ -125,7 +126,7 @@ describe('sheep-admin wire behaviour', () => {
     expect(await getVdiInfo(conn, { name: 'test', tag: 'snap1' })).toMatchObject({ vid: 0x7c2b25 });
   });
 
-  test('a write over two parent-owned objects COWs both, then one inode update covers idx min..max', async () => {
+  test('a write (the lock-less client) over two parent-owned objects COWs both, then one inode update covers idx min..max', async () => {
     const { vid } = await newVdi(conn, { name: 'test', sizeBytes: 16 * MiB });
     await writeVdi(conn, { name: 'test', offset: 0, data: Buffer.alloc(8 * MiB, 0x11) });
     const { workingVid } = await snapshotVdi(conn, { name: 'test', tag: 'base' });
@@ -139,18 +140,27 @@ describe('sheep-admin wire behaviour', () => {
       SdOp.CREATE_AND_WRITE_OBJ,
       SdOp.CREATE_AND_WRITE_OBJ,
       SdOp.WRITE_OBJ,
+      SdOp.READ_OBJ,
     ]);
-    expect(sent[1]!.dataLength).toBe(12_587_576);
+    // dog's full inode read (not the 4,198,968-byte refresh read), and no TGT flag anywhere.
+    expect(sent[1]).toMatchObject({ dataLength: 12_587_576, flags: 0, args: { offset: 0 } });
+    expect(sent.every((h) => (h.flags & SdFlag.TGT) === 0)).toBe(true);
     expect(sent[2]).toMatchObject({
-      flags: SdFlag.WRITE | SdFlag.COW,
+      flags: SdFlag.WRITE | SdFlag.CACHE | SdFlag.COW,
       dataLength: 2048,
       args: { oid: vidToDataOid(workingVid, 0), cowOid: vidToDataOid(vid, 0), offset: 4 * MiB - 2048 },
     });
     expect(sent[3]).toMatchObject({
-      flags: SdFlag.WRITE | SdFlag.COW,
+      flags: SdFlag.WRITE | SdFlag.CACHE | SdFlag.COW,
       args: { oid: vidToDataOid(workingVid, 1), cowOid: vidToDataOid(vid, 1), offset: 0 },
     });
-    expect(sent[4]).toMatchObject({ dataLength: 8, args: { oid: vidToVdiOid(workingVid), offset: 4664 } });
+    expect(sent[4]).toMatchObject({
+      flags: SdFlag.WRITE,
+      dataLength: 8,
+      args: { oid: vidToVdiOid(workingVid), offset: 4664 },
+    });
+    // After the update: is the working VDI still working (snap_ctime), asked without TGT.
+    expect(sent[5]).toMatchObject({ dataLength: 8, args: { oid: vidToVdiOid(workingVid), offset: 520 } });
 
     const bytes = await readVdiBytes(conn, { name: 'test', offset: 4 * MiB - 4096, lengthBytes: 8192 });
     const expected = Buffer.alloc(8192, 0x11);

@@ -4,15 +4,35 @@
  * state is the inode-view machine (machines/inode-view.ts), run as an actor; every transition
  * goes to the event log.
  *
- * Rules
- * - Open = LOCK_VDI shared by name (join the participants, learn the working vid), then the
- *   refresh read. Only flat VDIs (store_policy 0) with block_size_shift 20..31 are served.
+ * Two modes:
+ * - 'shared-lock' (a target): the VDI's shared lock makes this client's sheep node a
+ *   coherence participant; the rules below.
+ * - 'lockless' (`collie vdi read/write`, lockless-vdi.ts): no LOCK and no RELEASE; the vid comes
+ *   from GET_VDI_INFO (by name, or a snapshot's tag or id), the inode from dog's full
+ *   12,587,576-byte read without the TGT flag. Such a client is no participant, and the node's
+ *   participant belongs to a target, so it never sends the TGT flag nor the refresh read (which
+ *   would validate that target's possibly stale participant); tgt-requests.ts assertLockless
+ *   checks every request it sends. A reload re-resolves by name (after READONLY: a snapshot was
+ *   taken meanwhile) and loads again.
+ *
+ * Rules (shared-lock)
+ * - Open = COLLIE_FEATURES (does the store honour client ids?), LOCK_VDI shared by name (join
+ *   the participants, learn the working vid), then the refresh read. Only flat VDIs (store_policy
+ *   0) with block_size_shift 20..31 are served.
  * - A reload for 'invalidated' refresh-reads the current vid (that re-validates us). If that
  *   inode turns out to be a snapshot (or is gone, or was deleted), the working VDI is
- *   re-resolved by name and read instead. A reload for 'readonly' re-resolves first. Re-resolving = LOCK_VDI shared by
- *   name; VDI_LOCKED then means we already participate in that vid (we locked it earlier, or a
- *   LOCK whose answer was lost did), which GET_VDI_INFO confirms. COLLECTING_CINFO (a node
- *   that just joined) is waited out with a backoff, within the pool's time bound.
+ *   re-resolved by name and read instead. A reload for 'readonly' re-resolves first.
+ *   Re-resolving = LOCK_VDI shared by name. COLLECTING_CINFO (a node that just joined) is waited
+ *   out with a backoff, within the pool's time bound.
+ * - A lock is adopted only when it is provably ours. LOCK_VDI and RELEASE_VDI carry a random
+ *   64-bit client id (drawn once per cache from the injected Rng, never 0) in vdi_size. On a
+ *   store that honours it (COLLIE_FEATURES LOCK_CLIENT_IDS: Collie's), a LOCK from the client that
+ *   holds the node's participation answers SUCCESS, so a LOCK whose answer was lost is simply
+ *   sent again, and VDI_LOCKED always means another client's lock: refused. Sheep 1.0 ignores the
+ *   id: there VDI_LOCKED for a vid this cache locked through this node (a rejoin after a
+ *   reconnect) is taken as ours (wrong only if the node restarted and another client locked the
+ *   VDI through it meanwhile), and VDI_LOCKED after a LOCK of unknown outcome is ambiguous: the
+ *   open or reload fails, naming `collie vdi lock unlock NAME` (`dog vdi lock unlock NAME`).
  * - One reload at a time. `generation` counts completed loads: a request that planned under
  *   generation g and got INODE_INVALIDATED asks reload(reason, g); if the generation moved on
  *   it returns at once (someone reloaded since), and if a reload runs it joins it. N requests
@@ -32,10 +52,11 @@
  * - Rejoin after a reconnect. A sheep node that leaves the cluster drops its participation in
  *   every VDI, and when it comes back nobody invalidates our cache any more. The pool cannot tell
  *   a restarted node from a dropped connection, so any connection it opened since our last
- *   LOCK_VDI (`rejoinNeeded`) makes the next reload LOCK shared by name again (VDI_LOCKED then
- *   means the node kept us: confirmed as above) and refresh-read the vid it names. IOs reload
- *   before their next round, and requests planned before the reconnect are not sent
- *   (SheepPool's sendOnlyAtReconnects); the rule on rounds planned from the old inode holds.
+ *   LOCK_VDI (`rejoinNeeded`) makes the next reload LOCK shared by name again (with our id that
+ *   answers SUCCESS whether the node kept us or dropped us; on sheep 1.0 VDI_LOCKED means it kept
+ *   us, as above) and refresh-read the vid it names. IOs reload before their next round, and
+ *   requests planned before the reconnect are not sent (SheepPool's sendOnlyAtReconnects); the
+ *   rule on rounds planned from the old inode holds.
  *   Found by the simulator: `collie sim run --scenario swarm --seed 1 --faults storeEndpointLoss`.
  */
 import { endianness } from 'node:os';
@@ -50,9 +71,12 @@ import { BackendError } from '../../backends/block-backend.js';
 import { assert } from '../../core/assert.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
+import type { Rng } from '../../core/rng.js';
 import { sleepMs } from '../../core/sleep.js';
-import { SheepConnectionError, type SheepResponse } from '../sheep-connection.js';
+import { collieFeatures } from '../collie-features.js';
+import { SheepConnectionError, type SheepRequestHeader, type SheepResponse } from '../sheep-connection.js';
 import {
+  CollieFeature,
   resultName,
   SD_INODE_DATA_END,
   SD_INODE_DATA_INDEX,
@@ -62,9 +86,17 @@ import {
   SdRes,
 } from '../wire/constants.js';
 import { decodeInodeHeader, type InodeHeader, isSnapshot } from '../wire/inode.js';
-import { RESENDS_MAX, type SheepPool, SheepUnavailableError } from './sheep-pool.js';
 import {
+  type PoolRequestOptions,
+  RESENDS_MAX,
+  type SheepRequestPool,
+  SheepUnavailableError,
+} from './sheep-pool.js';
+import type { TestOnlyClientBug } from './test-only-client-bugs.js';
+import {
+  assertLockless,
   getVdiInfoRequest,
+  locklessInodeReadRequest,
   lockSharedRequest,
   refreshReadRequest,
   releaseSharedRequest,
@@ -81,13 +113,31 @@ const LEGACY_COLLECTING_CINFO = 0x1c;
 const COLLECTING_RETRY_MS_MIN = 100;
 const COLLECTING_RETRY_MS_MAX = 2000;
 
+/** See the file comment. */
+export type InodeCacheMode = 'shared-lock' | 'lockless';
+
+/** A snapshot of the VDI, by tag or by snapshot id (lock-less reads only). */
+export interface SnapshotSelector {
+  readonly tag?: string;
+  /** 0 or undefined: not selected by id. */
+  readonly snapid?: number;
+}
+
 export interface InodeCacheOptions {
-  readonly pool: SheepPool;
+  readonly pool: SheepRequestPool;
   readonly vdiName: string;
   readonly clock: Clock;
+  /** Draws the client id sent with LOCK_VDI and RELEASE_VDI; required in shared-lock mode. */
+  readonly rng?: Rng;
   readonly eventLog: EventLog;
   /** Event log actor, e.g. "sheepdog/vol0@127.0.0.1:7000/inode". */
   readonly actor: string;
+  /** Default 'shared-lock'. */
+  readonly mode?: InodeCacheMode;
+  /** Lock-less mode only: load this snapshot instead of the working VDI. */
+  readonly snapshot?: SnapshotSelector;
+  /** A bug injected on purpose for the simulator's self-test; never set outside tests. */
+  readonly testOnlyBug?: TestOnlyClientBug;
 }
 
 interface LoadedInode {
@@ -100,9 +150,20 @@ function hex(vid: number): string {
   return `0x${vid.toString(16)}`;
 }
 
+/** A random non-zero u64 (0 is what tgt and dog send: "no id"). */
+function drawClientId(rng: Rng): bigint {
+  const id = (BigInt(rng.nextUint32()) << 32n) | BigInt(rng.nextUint32());
+  return id === 0n ? 1n : id;
+}
+
 export class InodeCache {
   readonly vdiName: string;
-  readonly #pool: SheepPool;
+  readonly mode: InodeCacheMode;
+  /** Sent in LOCK_VDI's and RELEASE_VDI's vdi_size; 0n in lock-less mode (it never locks). */
+  readonly clientId: bigint;
+  readonly #snapshot: SnapshotSelector | undefined;
+  readonly #testOnlyBug: TestOnlyClientBug | undefined;
+  readonly #pool: SheepRequestPool;
   readonly #clock: Clock;
   readonly #eventLog: EventLog;
   readonly #actorId: string;
@@ -121,9 +182,26 @@ export class InodeCache {
   #roundsDrained: Array<() => void> = [];
   /** pool.reconnects when our last successful LOCK_VDI was sent. */
   #reconnectsAtJoin = 0;
+  /** The store answers a LOCK carrying our id SUCCESS when the lock is ours (COLLIE_FEATURES). */
+  #lockClientIds = false;
 
   private constructor(options: InodeCacheOptions) {
     this.vdiName = options.vdiName;
+    this.mode = options.mode ?? 'shared-lock';
+    const snapshot = options.snapshot;
+    const selectsSnapshot = snapshot !== undefined && (Boolean(snapshot.tag) || Boolean(snapshot.snapid));
+    assert(
+      !selectsSnapshot || this.mode === 'lockless',
+      `VDI "${options.vdiName}": only a lock-less client opens a snapshot`,
+    );
+    this.#snapshot = selectsSnapshot ? snapshot : undefined;
+    const rng = options.rng;
+    assert(
+      this.mode === 'lockless' || rng !== undefined,
+      'a shared-lock inode cache needs an Rng for its client id',
+    );
+    this.clientId = rng !== undefined && this.mode === 'shared-lock' ? drawClientId(rng) : 0n;
+    this.#testOnlyBug = options.testOnlyBug;
     this.#pool = options.pool;
     this.#clock = options.clock;
     this.#eventLog = options.eventLog;
@@ -132,16 +210,40 @@ export class InodeCache {
     this.#view.start();
   }
 
-  /** LOCK_VDI shared + refresh read. Rejects with BackendError (or SheepUnavailableError). */
+  /**
+   * Shared-lock: COLLIE_FEATURES, LOCK_VDI shared, refresh read. Lock-less: GET_VDI_INFO and the
+   * full inode read. Rejects with BackendError (or SheepUnavailableError).
+   */
   static async open(options: InodeCacheOptions): Promise<InodeCache> {
     const cache = new InodeCache(options);
     try {
-      const vid = await cache.#lockShared('open');
-      const loaded = await cache.#refreshRead(vid);
+      if (cache.mode === 'shared-lock') {
+        const features = await collieFeatures(cache.#pool);
+        cache.#lockClientIds = (features & CollieFeature.LOCK_CLIENT_IDS) !== 0;
+        cache.#log('inode.store_features', {
+          features,
+          lockClientIds: cache.#lockClientIds,
+          client: cache.clientId.toString(16),
+        });
+      }
+      let vid = await cache.#join('open');
+      let loaded = await cache.#load(vid);
+      // A snapshot taken between the lookup (or LOCK) and the read: resolve the name again.
+      for (let resolve = 1; loaded !== undefined && !cache.#isTarget(loaded); resolve++) {
+        if (resolve >= RESOLVES_MAX) break;
+        vid = await cache.#join('open');
+        loaded = await cache.#load(vid);
+      }
       if (loaded === undefined) {
         throw new BackendError(
           'medium',
           `VDI "${cache.vdiName}" (vid ${hex(vid)}) has no inode object on sheep at ${cache.#pool.endpoint}; the store is damaged`,
+        );
+      }
+      if (!cache.#isTarget(loaded)) {
+        throw new BackendError(
+          'medium',
+          `${cache.#describe()}: vid ${hex(vid)} kept changing while it was opened (snapshots or deletes racing); retry`,
         );
       }
       cache.#checkServable(loaded);
@@ -195,7 +297,17 @@ export class InodeCache {
    * dropped us from the participants, so the next reload must LOCK again (see the file comment).
    */
   get rejoinNeeded(): boolean {
-    return this.#pool.reconnects !== this.#reconnectsAtJoin;
+    return this.mode === 'shared-lock' && this.#pool.reconnects !== this.#reconnectsAtJoin;
+  }
+
+  /** True when this cache takes part in the coherence protocol (it holds the shared lock). */
+  get coherent(): boolean {
+    return this.mode === 'shared-lock';
+  }
+
+  /** True when the cache is a snapshot's (lock-less reads of `-s TAG|SNAPID`): read-only. */
+  get isSnapshot(): boolean {
+    return this.#snapshot !== undefined;
   }
 
   /** Vids we hold a shared lock on, in the order they were locked. */
@@ -263,7 +375,7 @@ export class InodeCache {
     let firstError: unknown;
     for (const vid of [...this.#lockedVids]) {
       try {
-        const { header } = await this.#pool.request(releaseSharedRequest(vid));
+        const { header } = await this.#pool.request(releaseSharedRequest(vid, this.clientId));
         if (header.result !== SdRes.SUCCESS && header.result !== SdRes.VDI_NOT_LOCKED) {
           throw this.#resultError(header.result, `release the shared lock on vid ${hex(vid)}`);
         }
@@ -293,29 +405,33 @@ export class InodeCache {
         });
       }
       let loaded: LoadedInode | undefined;
-      if (this.rejoinNeeded) {
+      if (this.rejoinNeeded && this.#testOnlyBug === 'no-relock-after-reconnect') {
+        // The test-only bug: believe the node kept us, and only refresh-read.
+        this.#reconnectsAtJoin = this.#pool.reconnects;
+        loaded = await this.#load(this.#vid);
+      } else if (this.rejoinNeeded) {
         for (let rejoin = 0; this.rejoinNeeded && rejoin < REJOINS_MAX; rejoin++) {
           this.#log('inode.rejoining', {
             reconnects: this.#pool.reconnects,
             reconnectsAtJoin: this.#reconnectsAtJoin,
           });
-          const vid = await this.#lockShared('rejoin');
+          const vid = await this.#join('rejoin');
           // Another pooled connection opened meanwhile: LOCK again before the (large) refresh read.
           if (this.rejoinNeeded) continue;
-          loaded = await this.#refreshRead(vid);
+          loaded = await this.#load(vid);
         }
       } else if (reason === 'invalidated') {
-        loaded = await this.#refreshRead(this.#vid);
+        loaded = await this.#load(this.#vid);
       }
-      for (let resolve = 0; !this.#isWorkingVdi(loaded); resolve++) {
+      for (let resolve = 0; !this.#isTarget(loaded); resolve++) {
         if (resolve >= RESOLVES_MAX) {
           throw new BackendError(
             'medium',
-            `VDI "${this.vdiName}": the working VDI kept turning into a snapshot while reloading (${RESOLVES_MAX} tries); retry later`,
+            `${this.#describe()}: the working VDI kept turning into a snapshot while reloading (${RESOLVES_MAX} tries); retry later`,
           );
         }
-        const vid = await this.#lockShared('reload');
-        loaded = await this.#refreshRead(vid);
+        const vid = await this.#join('reload');
+        loaded = await this.#load(vid);
       }
       if (loaded.header.blockSizeShift !== this.header.blockSizeShift) {
         throw new BackendError(
@@ -335,19 +451,35 @@ export class InodeCache {
   }
 
   /**
-   * True when `loaded` is still our working VDI: present, not a snapshot, and still carrying our
-   * name (a deleted VDI's inode has an empty name; re-resolving then reports NO_VDI).
+   * True when `loaded` is still what we serve: present, still carrying our name (a deleted VDI's
+   * inode has an empty name; re-resolving then reports NO_VDI), and the working VDI (not a
+   * snapshot), or for a lock-less snapshot read, a snapshot.
    */
-  #isWorkingVdi(loaded: LoadedInode | undefined): loaded is LoadedInode {
-    return loaded !== undefined && !isSnapshot(loaded.header) && loaded.header.name === this.vdiName;
+  #isTarget(loaded: LoadedInode | undefined): loaded is LoadedInode {
+    return (
+      loaded !== undefined &&
+      loaded.header.name === this.vdiName &&
+      isSnapshot(loaded.header) === (this.#snapshot !== undefined)
+    );
   }
 
-  /** The refresh read of `vid`; undefined when the inode object is missing (NO_OBJ). */
-  async #refreshRead(vid: number): Promise<LoadedInode | undefined> {
-    const { header, payload } = await this.#pool.request(refreshReadRequest(vid));
+  /** Joins (LOCK) or, lock-less, looks up the vid to load. */
+  #join(why: 'open' | 'reload' | 'rejoin'): Promise<number> {
+    return this.mode === 'lockless' ? this.#lookupVid() : this.#lockShared(why);
+  }
+
+  /** The refresh read of `vid` or, lock-less, dog's full inode read; undefined on NO_OBJ. */
+  async #load(vid: number): Promise<LoadedInode | undefined> {
+    const lockless = this.mode === 'lockless';
+    const { header, payload } = await this.#request(
+      lockless ? locklessInodeReadRequest(vid) : refreshReadRequest(vid),
+    );
     if (header.result === SdRes.NO_OBJ) return undefined;
     if (header.result !== SdRes.SUCCESS) {
-      throw this.#resultError(header.result, `refresh read of the inode of vid ${hex(vid)}`);
+      throw this.#resultError(
+        header.result,
+        `${lockless ? 'read' : 'refresh read'} of the inode of vid ${hex(vid)}`,
+      );
     }
     const decoded = decodeInodeHeader(payload);
     if (!decoded.ok) {
@@ -361,7 +493,7 @@ export class InodeCache {
 
   #checkServable(loaded: LoadedInode): void {
     const { header, vid } = loaded;
-    const where = `VDI "${this.vdiName}" (vid ${hex(vid)})`;
+    const where = `${this.#describe()} (vid ${hex(vid)})`;
     if (header.storePolicy !== 0) {
       throw new BackendError(
         'medium',
@@ -405,8 +537,9 @@ export class InodeCache {
   // ---- locking ---------------------------------------------------------------------------------
 
   /**
-   * LOCK_VDI shared by name; the working vid. LOCK is not resent blindly (a lost answer may have
-   * locked us in), so a connection failure retries it and remembers that the outcome is unknown.
+   * LOCK_VDI shared by name, carrying our client id; the working vid. LOCK is not resent blindly
+   * (a lost answer may have locked us in), so a connection failure retries it and remembers that
+   * the outcome is unknown (see the file comment for what VDI_LOCKED then means).
    */
   async #lockShared(why: 'open' | 'reload' | 'rejoin'): Promise<number> {
     const deadlineAtMs = this.#clock.now() + this.#pool.unavailableAfterMs;
@@ -416,7 +549,7 @@ export class InodeCache {
       // Connections opened after this point may reach a node that never saw this LOCK.
       const reconnectsBefore = this.#pool.reconnects;
       try {
-        response = await this.#pool.request(lockSharedRequest(), vdiNamePayload(this.vdiName), {
+        response = await this.#pool.request(lockSharedRequest(this.clientId), vdiNamePayload(this.vdiName), {
           resend: false,
           deadlineAtMs,
         });
@@ -430,21 +563,15 @@ export class InodeCache {
         const vid = header.args.vdiId;
         this.#lockedVids.add(vid);
         this.#reconnectsAtJoin = reconnectsBefore;
-        this.#log('inode.locked', { vid: hex(vid), why });
+        this.#log('inode.locked', { vid: hex(vid), why, ...(outcomeUnknown ? { outcomeUnknown } : {}) });
         return vid;
       }
       if (header.result === SdRes.VDI_LOCKED) {
         const vid = await this.#lookupVid();
-        if (this.#lockedVids.has(vid) || outcomeUnknown) {
-          this.#lockedVids.add(vid);
-          this.#reconnectsAtJoin = reconnectsBefore;
-          this.#log('inode.lock_already_held', { vid: hex(vid), why });
-          return vid;
-        }
-        throw new BackendError(
-          'unavailable',
-          `VDI "${this.vdiName}" is already locked through sheep at ${this.#pool.endpoint} (another target on that sheep node, a qemu, or a crashed target left the lock); serve it through another sheep node or release it with "dog vdi lock unlock ${this.vdiName}"`,
-        );
+        this.#adoptOrRefuse(vid, why, outcomeUnknown);
+        this.#lockedVids.add(vid);
+        this.#reconnectsAtJoin = reconnectsBefore;
+        return vid;
       }
       if (header.result === SdRes.COLLECTING_CINFO || header.result === LEGACY_COLLECTING_CINFO) {
         // A sheep node that just (re)joined answers this until it has the cluster's lock state.
@@ -459,12 +586,7 @@ export class InodeCache {
         await sleepMs(this.#clock, delayMs);
         continue;
       }
-      if (header.result === SdRes.NO_VDI) {
-        throw new BackendError(
-          'medium',
-          `VDI "${this.vdiName}" not found on sheep at ${this.#pool.endpoint}; create it first (collie vdi create ${this.vdiName} SIZE)`,
-        );
-      }
+      if (header.result === SdRes.NO_VDI) throw this.#notFound();
       throw this.#resultError(header.result, `LOCK_VDI (shared) of "${this.vdiName}"`);
     }
     throw new SheepUnavailableError(
@@ -473,20 +595,91 @@ export class InodeCache {
     );
   }
 
+  /**
+   * LOCK_VDI answered VDI_LOCKED for `vid`: returns when the lock is provably ours (see the file
+   * comment), else throws the BackendError that names the holder and the fix.
+   */
+  #adoptOrRefuse(vid: number, why: 'open' | 'reload' | 'rejoin', outcomeUnknown: boolean): void {
+    const { host, port } = this.#pool.address;
+    const unlock = `collie vdi lock unlock ${this.vdiName} -a ${host} -p ${port}, or dog vdi lock unlock ${this.vdiName}`;
+    if (this.#lockClientIds) {
+      // Our id would have been answered SUCCESS: the node's participation is another client's.
+      throw new BackendError(
+        'unavailable',
+        `VDI "${this.vdiName}" is already locked through sheep at ${this.#pool.endpoint} by another client (another target on that sheep node, a qemu, or a crashed target left the lock); serve it through another sheep node, or release it if its holder is gone (${unlock})`,
+      );
+    }
+    if (this.#lockedVids.has(vid)) {
+      // Sheep 1.0 ignores ids: we locked this vid through this node and it kept the lock.
+      this.#log('inode.lock_already_held', { vid: hex(vid), why });
+      return;
+    }
+    if (outcomeUnknown) {
+      throw new BackendError(
+        'unavailable',
+        `VDI "${this.vdiName}": a LOCK_VDI through sheep at ${this.#pool.endpoint} lost its answer and the retry was answered VDI_LOCKED; this store (sheep 1.0) cannot tell whether the first LOCK took or another client on that node holds the lock, and sharing another client's lock would let its release end our coherence; if no other target serves "${this.vdiName}" through ${this.#pool.endpoint}, release the lock (${unlock}) and retry`,
+      );
+    }
+    throw new BackendError(
+      'unavailable',
+      `VDI "${this.vdiName}" is already locked through sheep at ${this.#pool.endpoint} (another target on that sheep node, a qemu, or a crashed target left the lock); serve it through another sheep node, or release it if its holder is gone (${unlock})`,
+    );
+  }
+
+  /** GET_VDI_INFO of the name (and, lock-less, the snapshot selected): the vid. */
   async #lookupVid(): Promise<number> {
-    const { header } = await this.#pool.request(getVdiInfoRequest(), vdiNamePayload(this.vdiName));
+    const snapshot = this.#snapshot;
+    const { header } = await this.#request(
+      getVdiInfoRequest(snapshot?.snapid ?? 0),
+      vdiNamePayload(this.vdiName, snapshot?.tag ?? ''),
+    );
+    if (header.result === SdRes.NO_VDI) throw this.#notFound();
+    if (header.result === SdRes.NO_TAG) {
+      throw new BackendError(
+        'medium',
+        `${this.#describe()} not found on sheep at ${this.#pool.endpoint}; list the snapshots (collie vdi list ${this.vdiName})`,
+      );
+    }
     if (header.result !== SdRes.SUCCESS || header.args.kind !== 'vdi') {
-      throw this.#resultError(header.result, `GET_VDI_INFO of "${this.vdiName}"`);
+      throw this.#resultError(header.result, `GET_VDI_INFO of ${this.#describe()}`);
     }
     return header.args.vdiId;
   }
 
   // ---- helpers ---------------------------------------------------------------------------------
 
+  /**
+   * Every request the cache sends outside LOCK and RELEASE; a lock-less cache checks each against
+   * its two rules (tgt-requests.ts assertLockless).
+   */
+  #request(
+    header: SheepRequestHeader,
+    payload?: Buffer,
+    options?: PoolRequestOptions,
+  ): Promise<SheepResponse> {
+    if (this.mode === 'lockless') assertLockless(header);
+    return this.#pool.request(header, payload, options);
+  }
+
+  /** 'VDI "vol"', or for a lock-less snapshot read 'snapshot "tag" of VDI "vol"'. */
+  #describe(): string {
+    const snapshot = this.#snapshot;
+    if (snapshot?.tag) return `snapshot "${snapshot.tag}" of VDI "${this.vdiName}"`;
+    if (snapshot?.snapid) return `snapshot ${snapshot.snapid} of VDI "${this.vdiName}"`;
+    return `VDI "${this.vdiName}"`;
+  }
+
+  #notFound(): BackendError {
+    return new BackendError(
+      'medium',
+      `VDI "${this.vdiName}" not found on sheep at ${this.#pool.endpoint}; create it first (collie vdi create ${this.vdiName} SIZE)`,
+    );
+  }
+
   #resultError(result: number, what: string): BackendError {
     return new BackendError(
       'medium',
-      `VDI "${this.vdiName}": ${what} on sheep at ${this.#pool.endpoint} failed: ${resultName(result)}`,
+      `${this.#describe()}: ${what} on sheep at ${this.#pool.endpoint} failed: ${resultName(result)}`,
     );
   }
 

@@ -24,8 +24,13 @@
  * One gap stays open by default: after a snapshot taken while both targets run, the other
  * target may copy-on-write an object into the new working VDI while our cache still calls the
  * old vid (now the snapshot) ours; a read of that object is checked against the old vid, which
- * nobody invalidates. `probeAlways` (the backend's probeEveryRead) closes it at the price of one
- * 8-byte request per read.
+ * nobody invalidates. Probe 'always' (the backend's probeEveryRead) closes it at the price of
+ * one 8-byte request per read.
+ *
+ * A lock-less client (`collie vdi read/write`, lockless-vdi.ts) plans with probe 'never': it is
+ * no participant, so the probe would answer for the node's participant (a target's), not for
+ * it. Its reads are planned against an inode it loaded after the IO began, which is what makes
+ * them current.
  */
 import { assert } from '../../core/assert.js';
 
@@ -97,19 +102,26 @@ function* slices(
   }
 }
 
+/**
+ * When a read carries the probe: 'unowned' (default) when it touches an area the working VDI
+ * does not own, 'always', or 'never' (a lock-less client; see the file comment).
+ */
+export type ReadProbe = 'unowned' | 'always' | 'never';
+
 export function planRead(
   mapping: InodeMapping,
   offsetBytes: number,
   lengthBytes: number,
-  options: { probeAlways?: boolean; testOnlySkipUnallocatedProbe?: boolean } = {},
+  options: { probe?: ReadProbe; testOnlySkipUnallocatedProbe?: boolean } = {},
 ): IoPlan {
   const pieces: IoPiece[] = [];
-  let probe = options.probeAlways ?? false;
+  const when = options.probe ?? 'unowned';
+  let probe = when === 'always';
   for (const slice of slices(offsetBytes, lengthBytes, mapping.objectBytes)) {
     const owner = mapping.owner(slice.idx);
     // The test-only bug (TestOnlyClientBug): an unallocated area is served as zeros unprobed.
     if (owner !== mapping.vid && !(owner === 0 && options.testOnlySkipUnallocatedProbe === true))
-      probe = true;
+      probe ||= when === 'unowned';
     pieces.push({ ...slice, action: owner === 0 ? 'zero' : 'read', sourceVid: owner });
   }
   return { vid: mapping.vid, generation: mapping.generation, pieces, probe, ...NO_CREATES };

@@ -24,18 +24,32 @@
  * and the reload LOCKs again. Requests of a round carry the reconnect count they were planned
  * at, so the pool does not resend them over a newer connection (SheepReconnectedError): such a
  * request reads as INODE_INVALIDATED too, and the IO reloads and replans.
+ *
+ * A lock-less cache (inode-cache.ts mode 'lockless', for `collie vdi read/write`) runs the same
+ * plans and the same table, with three differences: no request carries the TGT flag (each is
+ * checked by assertLockless), reads carry no probe, and the check after an inode update reads
+ * snap_ctime without the TGT flag. Its requests are not tied to a reconnect count (it has no
+ * participation to rejoin). READONLY still re-resolves the working VDI and replans.
  */
 import type { IoOutcome, IoRequestEvent, IoRequestOutput } from '../../../machines/io-request.js';
 import { BackendError, type BackendErrorKind } from '../../backends/block-backend.js';
 import { assert } from '../../core/assert.js';
+import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
-import type { SheepResponse } from '../sheep-connection.js';
+import type { SheepRequestHeader, SheepResponse } from '../sheep-connection.js';
 import { opcodeName, resultName, SdRes } from '../wire/constants.js';
 import type { InodeCache } from './inode-cache.js';
 import { type IoPiece, type IoPlan, planProbe, planRead, planWrite } from './io-plan.js';
 import { type IoRun, ioTable } from './io-table.js';
-import { type SheepPool, SheepReconnectedError, SheepUnavailableError } from './sheep-pool.js';
 import {
+  type PoolRequestOptions,
+  SheepReconnectedError,
+  type SheepRequestPool,
+  SheepUnavailableError,
+} from './sheep-pool.js';
+import type { TestOnlyClientBug } from './test-only-client-bugs.js';
+import {
+  assertLockless,
   createDataRequest,
   inodeUpdateRequest,
   PROBE_LENGTH_BYTES,
@@ -44,10 +58,14 @@ import {
   writeDataRequest,
 } from './tgt-requests.js';
 
+export { TEST_ONLY_CLIENT_BUGS, type TestOnlyClientBug } from './test-only-client-bugs.js';
+
 export const RELOADS_MAX_DEFAULT = 8;
 /** INCOMPLETE and COLLECTING_CINFO as sheep v0.9.x numbers them (tgt's table); v1.0: 0x94, 0x95. */
 const LEGACY_INCOMPLETE = 0x1b;
 const LEGACY_COLLECTING_CINFO = 0x1c;
+/** The 'ack-before-inode-update' bug sends the update this long after the write completed. */
+const TEST_ONLY_LATE_INODE_UPDATE_MS = 200;
 
 export type IoKind = 'read' | 'write' | 'probe';
 
@@ -60,8 +78,9 @@ export interface IoSpec {
 }
 
 export interface IoRunnerOptions {
-  readonly pool: SheepPool;
+  readonly pool: SheepRequestPool;
   readonly cache: InodeCache;
+  readonly clock: Clock;
   readonly eventLog: EventLog;
   /** Event log actor for IO transitions, e.g. "sheepdog/vol0@127.0.0.1:7000/io". */
   readonly actor: string;
@@ -73,15 +92,6 @@ export interface IoRunnerOptions {
   /** A bug injected on purpose for the simulator's self-test; never set outside tests. */
   readonly testOnlyBug?: TestOnlyClientBug;
 }
-
-/**
- * Bugs the simulator injects into the client on purpose, to prove that its checkers and swarm
- * find them (`collie sim run --client-bug NAME`). Never set in production.
- *   skip-unallocated-probe  a read of an area the cached inode calls unallocated returns zeros
- *                           without the coherence probe, so a stale cache goes unnoticed.
- */
-export type TestOnlyClientBug = 'skip-unallocated-probe';
-export const TEST_ONLY_CLIENT_BUGS: readonly TestOnlyClientBug[] = ['skip-unallocated-probe'];
 
 /** One IO in flight. */
 interface Io {
@@ -101,8 +111,9 @@ interface Io {
 const STEPS_MAX_EXTRA = 8;
 
 export class IoRunner {
-  readonly #pool: SheepPool;
+  readonly #pool: SheepRequestPool;
   readonly #cache: InodeCache;
+  readonly #clock: Clock;
   readonly #eventLog: EventLog;
   readonly #actor: string;
   readonly #reloadsMax: number;
@@ -114,6 +125,7 @@ export class IoRunner {
   constructor(options: IoRunnerOptions) {
     this.#pool = options.pool;
     this.#cache = options.cache;
+    this.#clock = options.clock;
     this.#eventLog = options.eventLog;
     this.#actor = options.actor;
     this.#reloadsMax = options.reloadsMax ?? RELOADS_MAX_DEFAULT;
@@ -128,6 +140,18 @@ export class IoRunner {
 
   /** Runs the IO to completion; reads resolve with the bytes. Failures reject with BackendError. */
   async run(spec: IoSpec): Promise<Buffer | undefined> {
+    if (spec.kind === 'read' && this.#testOnlyBug === 'reads-fail') {
+      throw new BackendError(
+        'medium',
+        `VDI "${this.#cache.vdiName}": read failed (test-only bug reads-fail)`,
+      );
+    }
+    if (spec.kind === 'write' && this.#cache.isSnapshot) {
+      throw new BackendError(
+        'read-only',
+        `VDI "${this.#cache.vdiName}" was opened as a snapshot (vid ${hex(this.#cache.vid)}), which is read-only; write to the working VDI`,
+      );
+    }
     this.#ioCount += 1;
     const io: Io = {
       id: this.#ioCount,
@@ -165,7 +189,7 @@ export class IoRunner {
     switch (spec.kind) {
       case 'read':
         return planRead(mapping, spec.offsetBytes, spec.lengthBytes, {
-          probeAlways: this.#probeEveryRead,
+          probe: !cache.coherent ? 'never' : this.#probeEveryRead ? 'always' : 'unowned',
           testOnlySkipUnallocatedProbe: this.#testOnlyBug === 'skip-unallocated-probe',
         });
       case 'write':
@@ -199,6 +223,7 @@ export class IoRunner {
       case 'sendObjects':
         return this.#sendObjects(io);
       case 'sendInodeUpdate':
+        if (this.#testOnlyBug === 'ack-before-inode-update') return this.#testOnlyAckBeforeInodeUpdate(io);
         return this.#sendInodeUpdate(io);
       case 'reloadInvalidated':
         return this.#reload(io, 'invalidated');
@@ -272,28 +297,28 @@ export class IoRunner {
     }
     if (this.#cache.rejoinNeeded) return this.#rejoinFirst(io);
     const copies = this.#cache.copies;
+    const coherent = this.#cache.coherent;
     const data = io.spec.data;
-    const only = { sendOnlyAtReconnects: this.#cache.reconnectsAtJoin };
     const sent: Array<{ piece: IoPiece | undefined; answer: Promise<SheepResponse> }> = [];
     for (const piece of plan.pieces) {
       if (piece.action === 'zero') continue;
       if (piece.action === 'read') {
-        sent.push({
-          piece,
-          answer: this.#pool.request(readDataRequest(piece.sourceVid, piece), undefined, only),
-        });
+        sent.push({ piece, answer: this.#request(readDataRequest(piece.sourceVid, piece, coherent)) });
         continue;
       }
       assert(data !== undefined, 'a write IO carries its data');
       const bytes = data.subarray(piece.bufferOffset, piece.bufferOffset + piece.lengthBytes);
+      // The test-only bug 'wrong-cow-oid': copy from our own (missing) object, not the ancestor's.
+      const cowFrom =
+        this.#testOnlyBug === 'wrong-cow-oid' && piece.sourceVid !== 0 ? plan.vid : piece.sourceVid;
       const header =
         piece.action === 'write'
-          ? writeDataRequest(plan.vid, piece, copies)
-          : createDataRequest(plan.vid, piece, copies, piece.sourceVid);
-      sent.push({ piece, answer: this.#pool.request(header, bytes, only) });
+          ? writeDataRequest(plan.vid, piece, copies, coherent)
+          : createDataRequest(plan.vid, piece, copies, cowFrom, coherent);
+      sent.push({ piece, answer: this.#request(header, bytes) });
     }
     if (plan.probe) {
-      sent.push({ piece: undefined, answer: this.#pool.request(probeRequest(plan.vid), undefined, only) });
+      sent.push({ piece: undefined, answer: this.#request(probeRequest(plan.vid)) });
     }
 
     let responses: Array<SheepResponse | undefined>;
@@ -360,10 +385,9 @@ export class IoRunner {
     let response: SheepResponse;
     try {
       response = await this.#round(() =>
-        this.#pool.request(
-          inodeUpdateRequest(plan.vid, plan.createMinIdx, count, this.#cache.copies),
+        this.#request(
+          inodeUpdateRequest(plan.vid, plan.createMinIdx, count, this.#cache.copies, this.#cache.coherent),
           entries,
-          { sendOnlyAtReconnects: this.#cache.reconnectsAtJoin },
         ),
       );
     } catch (error) {
@@ -388,7 +412,10 @@ export class IoRunner {
   async #checkNotSnapshotted(io: Io): Promise<IoRequestEvent> {
     let response: SheepResponse;
     try {
-      response = await this.#round(() => this.#pool.request(probeRequest(io.plan.vid)));
+      // Lock-less: the same read without the TGT flag (it only asks whether we are a snapshot).
+      const check = probeRequest(io.plan.vid, this.#cache.coherent);
+      if (!this.#cache.coherent) assertLockless(check);
+      response = await this.#round(() => this.#pool.request(check));
     } catch (error) {
       return this.#unavailable(io, error);
     }
@@ -402,6 +429,31 @@ export class IoRunner {
     return { type: 'RESULT', outcome: outcomeOf(code) };
   }
 
+  /**
+   * One object request of a round. A coherent cache's requests are tied to the reconnect count
+   * it joined at (see the file comment); a lock-less cache's are checked against its rules.
+   */
+  #request(header: SheepRequestHeader, payload?: Buffer): Promise<SheepResponse> {
+    const cache = this.#cache;
+    let options: PoolRequestOptions = {};
+    if (cache.coherent) options = { sendOnlyAtReconnects: cache.reconnectsAtJoin };
+    else assertLockless(header);
+    return this.#pool.request(header, payload, options);
+  }
+
+  /**
+   * The test-only bug 'ack-before-inode-update': the write completes now, as if its inode update
+   * had succeeded, and the update goes out later in the background (its answer is ignored).
+   */
+  #testOnlyAckBeforeInodeUpdate(io: Io): 'complete' {
+    const { plan } = io;
+    this.#cache.recordAllocation(plan.vid, plan.createMinIdx, plan.createMaxIdx);
+    this.#clock.setTimeout(() => {
+      this.#sendInodeUpdate(io).catch(() => undefined);
+    }, TEST_ONLY_LATE_INODE_UPDATE_MS);
+    return 'complete';
+  }
+
   /** The pool reconnected since the cache joined the VDI: reload (which rejoins) before sending. */
   #rejoinFirst(io: Io): IoRequestEvent {
     io.failedCode = SdRes.INODE_INVALIDATED;
@@ -410,6 +462,8 @@ export class IoRunner {
   }
 
   async #reload(io: Io, reason: 'invalidated' | 'readonly'): Promise<IoRequestEvent> {
+    // The test-only bug 'retry-without-reload': replan from the same (stale) cache and resend.
+    if (reason === 'invalidated' && this.#testOnlyBug === 'retry-without-reload') return { type: 'RELOADED' };
     try {
       await this.#cache.reload(reason, io.plan.generation);
       return { type: 'RELOADED' };

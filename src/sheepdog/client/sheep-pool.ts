@@ -23,6 +23,9 @@
  *   since it started (it can overrun by one request timeout while a request is on the wire), or
  *   after RESENDS_MAX resends. Waiting requests are bounded by `waitersMax`.
  * - Every connect, loss, backoff, resend and give-up goes to the event log under `actor`.
+ * - Test only: with the 'late-resend' bug a write whose connection failed is resent as above and
+ *   its old copy is sent once more a request timeout later (a request the client gave up on that
+ *   lands after newer writes).
  */
 import { type Endpoint, endpointToString, type Transport } from '../../../transports/transport.js';
 import { assert } from '../../core/assert.js';
@@ -36,7 +39,8 @@ import {
   type SheepRequestHeader,
   type SheepResponse,
 } from '../sheep-connection.js';
-import { opcodeName } from '../wire/constants.js';
+import { opcodeName, SdFlag } from '../wire/constants.js';
+import type { TestOnlyClientBug } from './test-only-client-bugs.js';
 
 export const POOL_SIZE_DEFAULT = 4;
 export const POOL_IN_FLIGHT_MAX_PER_CONNECTION_DEFAULT = 32;
@@ -69,6 +73,8 @@ export interface SheepPoolOptions {
   readonly reconnectDelayMsMax?: number;
   /** Requests waiting for a connection at once. Default 65,536; more are refused. */
   readonly waitersMax?: number;
+  /** A bug injected on purpose for the simulator's self-test (only 'late-resend' acts here). */
+  readonly testOnlyBug?: TestOnlyClientBug;
 }
 
 export interface PoolRequestOptions {
@@ -81,6 +87,21 @@ export interface PoolRequestOptions {
    * it, the request is not sent (again) and rejects with SheepReconnectedError.
    */
   readonly sendOnlyAtReconnects?: number;
+}
+
+/**
+ * What the inode cache and the IO runner need from a pool: SheepPool, or for a lock-less client
+ * over one existing connection, SingleConnectionPool (single-connection-pool.ts).
+ */
+export interface SheepRequestPool {
+  /** "host:port" */
+  readonly endpoint: string;
+  readonly address: Endpoint;
+  /** Connections opened after the pool opened (see SheepPool's file comment). */
+  readonly reconnects: number;
+  readonly unavailableAfterMs: number;
+  /** Resolves with sheep's answer whatever its result; gives up with SheepUnavailableError. */
+  request(header: SheepRequestHeader, payload?: Buffer, options?: PoolRequestOptions): Promise<SheepResponse>;
 }
 
 /** Sheep could not be reached within the pool's time bound (or the pool is closed). */
@@ -125,7 +146,7 @@ interface Waiter {
   timer: TimerId | undefined;
 }
 
-export class SheepPool {
+export class SheepPool implements SheepRequestPool {
   readonly #options: SheepPoolOptions;
   readonly #endpoint: string;
   readonly #clock: Clock;
@@ -184,6 +205,11 @@ export class SheepPool {
     return this.#endpoint;
   }
 
+  /** The endpoint as host and port (for hints such as "collie vdi lock unlock NAME -a HOST -p PORT"). */
+  get address(): Endpoint {
+    return this.#options.endpoint;
+  }
+
   get liveCount(): number {
     return this.#slots.filter((slot) => slot.state === 'live').length;
   }
@@ -229,6 +255,7 @@ export class SheepPool {
         lastError = error;
         this.#dropConnection(connection, error);
         if (options.resend === false) throw error;
+        if (this.#options.testOnlyBug === 'late-resend') this.#testOnlySendLate(header, payload);
         if (this.#clock.now() >= deadlineAtMs)
           throw this.#unavailable(startMs, 'the connection failed', error);
         this.#log('pool.request_resent', {
@@ -258,6 +285,18 @@ export class SheepPool {
     );
     for (const waiter of [...this.#waiters]) waiter.fail(error);
     this.#log('pool.closed', {});
+  }
+
+  /** The 'late-resend' bug: the write given up on is sent again later, whatever came since. */
+  #testOnlySendLate(header: SheepRequestHeader, payload: Buffer | undefined): void {
+    if ((header.flags & SdFlag.WRITE) === 0 || payload === undefined) return;
+    const delayMs = this.#options.requestTimeoutMs ?? POOL_REQUEST_TIMEOUT_MS_DEFAULT;
+    this.#clock.setTimeout(() => {
+      const connection = this.#closed ? undefined : this.#pick();
+      if (connection === undefined) return;
+      this.#log('pool.test_only_late_resend', { op: opcodeName(header.opcode) });
+      connection.request(header, payload).catch(() => undefined);
+    }, delayMs);
   }
 
   // ---- connections -----------------------------------------------------------------------------

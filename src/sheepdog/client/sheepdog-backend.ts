@@ -3,7 +3,7 @@
  * safe for multipath (several targets exporting one VDI through different sheep nodes).
  *
  * Wiring: SheepPool (pipelined connections, reconnects, time bounds) -> InodeCache (LOCK_VDI
- * shared + refresh read at open, coherent reloads, the inode-view machine, and the rejoin after
+ * shared with this backend's client id + refresh read at open, coherent reloads, the inode-view machine, and the rejoin after
  * any reconnect: a sheep node that left and came back no longer counts us as a participant, so
  * LOCK_VDI + refresh read again before IO goes on) -> IoRunner (each IO
  * through the table compiled from the io-request machine) -> this class (the BlockBackend
@@ -107,6 +107,7 @@ export class SheepdogBackend implements BlockBackend {
     this.#runner = new IoRunner({
       pool,
       cache,
+      clock: init.clock,
       eventLog: init.eventLog,
       actor: `${actor}/io`,
       reloadsMax: options.reloadsMax,
@@ -140,6 +141,7 @@ export class SheepdogBackend implements BlockBackend {
         unavailableAfterMs: options.unavailableAfterMs,
         reconnectDelayMsMin: options.reconnectDelayMsMin,
         reconnectDelayMsMax: options.reconnectDelayMsMax,
+        testOnlyBug: options.testOnlyBug,
       });
     } catch (error) {
       if (!(error instanceof SheepConnectionError)) throw error;
@@ -155,8 +157,12 @@ export class SheepdogBackend implements BlockBackend {
         pool,
         vdiName: init.vdiName,
         clock: init.clock,
+        // The parent stream, not a fork: two backends of one VDI through one node (one process,
+        // one actor name) must still draw different client ids.
+        rng: init.rng,
         eventLog: init.eventLog,
         actor: `${actor}/inode`,
+        testOnlyBug: options.testOnlyBug,
       });
     } catch (error) {
       pool.close();

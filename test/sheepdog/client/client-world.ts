@@ -7,6 +7,8 @@
  */
 import { silentLogger } from '../../../src/core/logger.js';
 import { createRng } from '../../../src/core/rng.js';
+import type { SnapshotSelector } from '../../../src/sheepdog/client/inode-cache.js';
+import { LocklessVdi } from '../../../src/sheepdog/client/lockless-vdi.js';
 import {
   SheepdogBackend,
   type SheepdogBackendOptions,
@@ -18,12 +20,14 @@ import {
   SD_INODE_HEADER_SIZE,
   SdFlag,
   SdOp,
+  SdRes,
 } from '../../../src/sheepdog/wire/constants.js';
 import { SheepFramer } from '../../../src/sheepdog/wire/framer.js';
 import {
   decodeRequestHeader,
   encodeResponseHeader,
   type RequestHeader,
+  responseFor,
 } from '../../../src/sheepdog/wire/header.js';
 import { isVdiOid } from '../../../src/sheepdog/wire/oid.js';
 import type { Reply, StoreNode } from '../../../src/store/sheep-server.js';
@@ -43,6 +47,12 @@ export interface ClientWorld extends StoreWorld {
     options?: SheepdogBackendOptions,
     vdiName?: string,
   ): Promise<SheepdogBackend>;
+  /** A lock-less client (collie vdi read/write) from `host` to the store endpoint at `port`. */
+  openLockless(
+    host: string,
+    port: number,
+    options?: { vdiName?: string; snapshot?: SnapshotSelector },
+  ): Promise<LocklessVdi>;
   /** dog vdi create. */
   createVdi(name: string, sizeBytes?: number): Promise<number>;
   /** dog vdi snapshot -s tag: returns the old (snapshot) and new (working) vid. */
@@ -79,6 +89,19 @@ export async function clientWorld(
           options: backendOptions,
         }),
       ),
+    openLockless: (host, port, lockless = {}) =>
+      world.settle(
+        LocklessVdi.open({
+          transport: world.network.transport(host),
+          endpoint: { host: STORE_HOST, port },
+          vdiName: lockless.vdiName ?? 'vol',
+          snapshot: lockless.snapshot,
+          clock: world.clock,
+          rng: createRng(`lockless/${host}`),
+          eventLog: world.eventLog,
+          ioEvents: true,
+        }),
+      ),
     createVdi: async (name, sizeBytes = 64 * MiB) =>
       (await world.settle(newVdi(admin, { name, sizeBytes }))).vid,
     snapshot: (name, tag) => world.settle(snapshotVdi(admin, { name, tag })),
@@ -91,8 +114,36 @@ export async function clientWorld(
   };
 }
 
-/** Answers one request; by default the real store does. */
-export type Answer = (request: RequestHeader, payload: Buffer | undefined, node: StoreNode) => Promise<Reply>;
+/** Answers one request; by default the real store does. `streamId` is the server end's stream. */
+export type Answer = (
+  request: RequestHeader,
+  payload: Buffer | undefined,
+  node: StoreNode,
+  streamId: string,
+) => Promise<Reply>;
+
+/**
+ * Answers as sheep 1.0 does where Collie's store goes further for clients: COLLIE_FEATURES is an
+ * unknown opcode (INVALID_PARMS), and LOCK_VDI / RELEASE_VDI ignore the client id in vdi_size.
+ */
+export function sheep10Answer(world: StoreWorld): Answer {
+  return (request, payload, node) => {
+    if (request.opcode === SdOp.COLLIE_FEATURES) {
+      return Promise.resolve({ header: responseFor(request, SdRes.INVALID_PARMS, { epoch: 1 }) });
+    }
+    const locking = request.opcode === SdOp.LOCK_VDI || request.opcode === SdOp.RELEASE_VDI;
+    if (locking && request.args.kind === 'vdi') {
+      const withoutId: RequestHeader = { ...request, args: { ...request.args, vdiSize: 0n } };
+      return world.store.server.handle(withoutId, payload, node);
+    }
+    return world.store.server.handle(request, payload, node);
+  };
+}
+
+/** The client host of a server-side stream id (while the stream is open). */
+export function clientHostOf(world: StoreWorld, streamId: string): string | undefined {
+  return world.network.streams().find((s) => s.serverId === streamId || s.id === streamId)?.client.host;
+}
 
 export interface ScriptedEndpoint {
   readonly node: StoreNode;
@@ -114,10 +165,15 @@ export interface ScriptedEndpoint {
 export async function scriptedEndpoint(
   world: StoreWorld,
   port: number,
-  script: { answer?: Answer; delayMs?: (request: RequestHeader) => number } = {},
+  script: {
+    answer?: Answer;
+    delayMs?: (request: RequestHeader) => number;
+    /** Listen on this host instead of STORE_HOST (an IP literal, for GET_VDI_COPIES' node ids). */
+    host?: string;
+  } = {},
 ): Promise<ScriptedEndpoint> {
-  const address = { host: STORE_HOST, port };
-  const node: StoreNode = { key: `${STORE_HOST}:${port}`, endpoint: address };
+  const address = { host: script.host ?? STORE_HOST, port };
+  const node: StoreNode = { key: `${address.host}:${port}`, endpoint: address };
   const answer: Answer =
     script.answer ?? ((request, payload, at) => world.store.server.handle(request, payload, at));
   const arrivedIds: number[] = [];
@@ -134,7 +190,7 @@ export async function scriptedEndpoint(
           const request = decodeRequestHeader(frame.header);
           arrivedIds.push(request.id);
           arrivedStreams.push(stream.id);
-          void answer(request, frame.payload, node).then((reply) => {
+          void answer(request, frame.payload, node, stream.id).then((reply) => {
             world.clock.setTimeout(() => {
               if (closed) return;
               answeredIds.push(request.id);
@@ -149,7 +205,7 @@ export async function scriptedEndpoint(
       },
     });
   };
-  const listener = await world.settle(world.network.transport(STORE_HOST).listen(address, serve));
+  const listener = await world.settle(world.network.transport(address.host).listen(address, serve));
   return { node, answeredIds, arrivedIds, arrivedStreams, close: () => listener.close() };
 }
 

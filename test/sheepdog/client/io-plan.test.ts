@@ -1,7 +1,8 @@
 /**
  * Goal: IO is split per data object by the VDI's object size and each piece gets the operation
  * protocol doc §6.1 prescribes (read / zeros; WRITE_OBJ / CREATE / CREATE with COW), with the
- * coherence probe exactly when a read touches an area the working VDI does not own.
+ * coherence probe exactly when a read touches an area the working VDI does not own (never for
+ * a lock-less client).
  * Method: plans computed against a hand-made mapping, compared field by field.
  */
 import { describe, expect, test } from 'vitest';
@@ -50,9 +51,17 @@ describe('reads', () => {
     ]);
   });
 
-  test('probeAlways adds the probe to reads of own objects', () => {
-    expect(planRead(mapping({ 0: VID }), 0, 512, { probeAlways: true }).probe).toBe(true);
+  test("probe 'always' adds the probe to reads of own objects", () => {
+    expect(planRead(mapping({ 0: VID }), 0, 512, { probe: 'always' }).probe).toBe(true);
     expect(planProbe(mapping({})).pieces).toEqual([]);
+  });
+
+  test("probe 'never' (a lock-less client) plans the same pieces without the probe", () => {
+    const owners = { 1: PARENT, 2: VID };
+    const probed = planRead(mapping(owners), OBJECT - 512, OBJECT + 1024);
+    const plain = planRead(mapping(owners), OBJECT - 512, OBJECT + 1024, { probe: 'never' });
+    expect(plain.probe).toBe(false);
+    expect(plain.pieces).toEqual(probed.pieces);
   });
 });
 

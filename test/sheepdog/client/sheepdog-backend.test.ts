@@ -13,7 +13,7 @@ import { describe, expect, test } from 'vitest';
 import { BackendError } from '../../../src/backends/block-backend.js';
 import { readVdiBytes } from '../../../src/sheepdog/sheep-admin.js';
 import { SD_INODE_DATA_END, SdOp, SdRes } from '../../../src/sheepdog/wire/constants.js';
-import { responseFor } from '../../../src/sheepdog/wire/header.js';
+import { type RequestHeader, responseFor } from '../../../src/sheepdog/wire/header.js';
 import {
   clientWorld,
   firstDifference,
@@ -264,10 +264,10 @@ describe('flush', () => {
 });
 
 describe('wire details', () => {
-  test('every object request is TGT-flagged proto_ver 1; the open does the 4,198,968-byte refresh read', async () => {
+  test('every object request is TGT-flagged proto_ver 1; the open asks COLLIE_FEATURES, LOCKs with its client id, does the 4,198,968-byte refresh read', async () => {
     const world = await clientWorld();
     await world.createVdi('vol');
-    const seen: Array<{ opcode: number; protoVer: number; flags: number; dataLength: number }> = [];
+    const seen: RequestHeader[] = [];
     await scriptedEndpoint(world, 7002, {
       answer: (request, payload, node) => {
         seen.push(request);
@@ -278,12 +278,19 @@ describe('wire details', () => {
     await world.settle(backend.write(0, pattern(1, 0, 1024)));
     await world.settle(backend.read(0, 1024));
     await world.settle(backend.close());
-    expect(seen.every((request) => request.protoVer === 1)).toBe(true);
+    const publicOps = seen.filter((request) => request.opcode < 0x80);
+    expect(publicOps.every((request) => request.protoVer === 1)).toBe(true);
     const objectOps = new Set<number>([SdOp.READ_OBJ, SdOp.WRITE_OBJ, SdOp.CREATE_AND_WRITE_OBJ]);
     expect(seen.filter((r) => objectOps.has(r.opcode)).every((r) => (r.flags & 0x20) !== 0)).toBe(true);
-    expect(seen[0]?.opcode).toBe(SdOp.LOCK_VDI);
-    expect(seen[1]).toMatchObject({ opcode: SdOp.READ_OBJ, dataLength: SD_INODE_DATA_END });
+    expect(seen[0]).toMatchObject({ opcode: SdOp.COLLIE_FEATURES, protoVer: 0x0a, dataLength: 8 });
+    expect(seen[1]?.opcode).toBe(SdOp.LOCK_VDI);
+    expect(seen[2]).toMatchObject({ opcode: SdOp.READ_OBJ, dataLength: SD_INODE_DATA_END });
     expect(seen.at(-1)?.opcode).toBe(SdOp.RELEASE_VDI);
+    // The client id rides in vdi_size of LOCK and RELEASE: the same non-zero value in both.
+    const lockId = seen[1]?.args.kind === 'vdi' ? seen[1].args.vdiSize : 0n;
+    const releaseId = seen.at(-1)?.args.kind === 'vdi' ? seen.at(-1)?.args : undefined;
+    expect(lockId).not.toBe(0n);
+    expect(releaseId).toMatchObject({ vdiSize: lockId });
     const create = seen.find((r) => r.opcode === SdOp.CREATE_AND_WRITE_OBJ);
     expect(create?.flags).toBe(0x25);
   });
