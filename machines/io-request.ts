@@ -15,8 +15,12 @@
  *   done / failed   final.
  *
  * Rules
- * - Retries are bounded: at most `reloadsMax` reloads per IO, then failRetriesExhausted. Sheep
- *   answering INODE_INVALIDATED forever must end in a clear error, never a loop.
+ * - Retries are bounded: at most `reloadsMax` futile reloads per IO (the inode had not changed),
+ *   and RELOADS_TOTAL_FACTOR × reloadsMax in all, then failRetriesExhausted. Sheep answering
+ *   INODE_INVALIDATED forever must end in a clear error, never a loop. A reload that found the
+ *   inode changed is progress (another writer allocated): it does not use up the budget, or two
+ *   targets allocating side by side would fail each other's writes (found with two qemu-io
+ *   writers through tgt and Collie: 10-56 of 128 writes aborted after 8 reloads).
  * - A result the client cannot fix by reloading (EIO, NO_SPACE, ...) fails at once.
  * - UNAVAILABLE means the connection pool gave up (sheep unreachable past its time bound).
  * - Effects are named outputs only (sendObjects, sendInodeUpdate, reload*, replan, complete,
@@ -39,7 +43,12 @@ export type IoRequestEvent =
   /** The plan is ready; `creates` = objects it creates or copies-on-write (0 for reads). */
   | { type: 'SEND'; creates: number }
   | { type: 'RESULT'; outcome: IoOutcome }
-  | { type: 'RELOADED' }
+  /**
+   * The inode was reloaded. `progress`: it differs from the one this IO planned with (another
+   * writer allocated, a snapshot moved the working VDI): that reload does not use up the IO's
+   * budget, because the cluster moved forward; a futile one (nothing changed) does.
+   */
+  | { type: 'RELOADED'; progress: boolean }
   /** The reload itself failed with a sheep result (e.g. the VDI is gone). */
   | { type: 'RELOAD_FAILED' }
   /** The connection pool gave up: sheep unreachable for longer than its bound. */
@@ -48,9 +57,11 @@ export type IoRequestEvent =
 export type IoRequestEventType = IoRequestEvent['type'];
 
 export interface IoRequestContext {
-  /** Reloads this IO has asked for so far. */
+  /** Futile reloads (the inode had not changed) this IO has asked for so far. */
   reloads: number;
   readonly reloadsMax: number;
+  /** Every reload this IO has asked for, futile or not; bounded by RELOADS_TOTAL_FACTOR × reloadsMax. */
+  reloadsTotal: number;
   /** Objects the current plan creates; > 0 means an inode update follows the object round. */
   creates: number;
 }
@@ -90,14 +101,26 @@ function outcomeOf(event: IoRequestEvent): IoOutcome | undefined {
   return event.type === 'RESULT' ? event.outcome : undefined;
 }
 
+/**
+ * A hard bound on all reloads of one IO, progress or not: every progress reload means another
+ * writer changed the inode (allocations are bounded by the VDI's objects), but an IO must still
+ * end even if the inode changes forever (snapshots in a loop).
+ */
+export const RELOADS_TOTAL_FACTOR = 32;
+
+function reloadsLeft(context: IoRequestContext): boolean {
+  return (
+    context.reloads < context.reloadsMax &&
+    context.reloadsTotal < RELOADS_TOTAL_FACTOR * Math.max(1, context.reloadsMax)
+  );
+}
+
 /** Guards, shared verbatim by the machine and the compiled table. */
 export const ioRequestGuards = {
   okWithCreates: (context, event) => outcomeOf(event) === 'ok' && context.creates > 0,
   isOk: (_context, event) => outcomeOf(event) === 'ok',
-  invalidatedWithReloadsLeft: (context, event) =>
-    outcomeOf(event) === 'invalidated' && context.reloads < context.reloadsMax,
-  readonlyWithReloadsLeft: (context, event) =>
-    outcomeOf(event) === 'readonly' && context.reloads < context.reloadsMax,
+  invalidatedWithReloadsLeft: (context, event) => outcomeOf(event) === 'invalidated' && reloadsLeft(context),
+  readonlyWithReloadsLeft: (context, event) => outcomeOf(event) === 'readonly' && reloadsLeft(context),
   /** Reloading would help, but this IO has used all its reloads. */
   isRetryable: (_context, event) => {
     const outcome = outcomeOf(event);
@@ -112,11 +135,16 @@ export const ioRequestUpdates = {
   },
   countReload: (context, _event) => {
     context.reloads += 1;
+    context.reloadsTotal += 1;
+  },
+  /** A reload that found the inode changed gives its count back (see RELOADED). */
+  refundProgress: (context, event) => {
+    if (event.type === 'RELOADED' && event.progress && context.reloads > 0) context.reloads -= 1;
   },
 } satisfies Record<string, Update>;
 
 export function initialIoRequestContext(input: IoRequestInput): IoRequestContext {
-  return { reloads: 0, reloadsMax: input.reloadsMax, creates: 0 };
+  return { reloads: 0, reloadsMax: input.reloadsMax, reloadsTotal: 0, creates: 0 };
 }
 
 const noop = () => {};
@@ -145,6 +173,11 @@ export const ioRequestMachine = setup({
     countReload: assign(({ context, event }) => {
       const next = { ...context };
       ioRequestUpdates.countReload(next, event);
+      return next;
+    }),
+    refundProgress: assign(({ context, event }) => {
+      const next = { ...context };
+      ioRequestUpdates.refundProgress(next, event);
       return next;
     }),
     // Effects: the driver (or a test, through machine.provide) supplies these.
@@ -216,7 +249,7 @@ export const ioRequestMachine = setup({
       on: {
         // Replanning recomputes create/COW/write per object from the fresh mapping, so a create
         // that another target already made becomes a WRITE_OBJ instead of a clobbering CREATE.
-        RELOADED: { target: 'planned', actions: ['replan'] },
+        RELOADED: { target: 'planned', actions: ['refundProgress', 'replan'] },
         RELOAD_FAILED: { target: 'failed', actions: ['failReload'] },
         UNAVAILABLE: { target: 'failed', actions: ['failUnavailable'] },
       },

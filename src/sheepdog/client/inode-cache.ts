@@ -174,6 +174,7 @@ export class InodeCache {
   #header: InodeHeader | undefined;
   #vid = 0;
   #generation = 0;
+  #changes = 0;
   #reloading: Promise<void> | undefined;
   /** Allocations acknowledged while a reload is in flight, replayed onto its result. */
   #replay: Map<number, number> | undefined;
@@ -281,6 +282,14 @@ export class InodeCache {
 
   get generation(): number {
     return this.#generation;
+  }
+
+  /**
+   * Loads that changed what the cache maps (a new vid, or data_vdi_id[] differs): an IO that
+   * planned at an older count and reloaded saw another writer's progress, not a futile reload.
+   */
+  get changes(): number {
+    return this.#changes;
   }
 
   get state(): InodeViewStateName {
@@ -519,6 +528,7 @@ export class InodeCache {
     const { payload } = loaded;
     const end = Math.min(payload.length, SD_INODE_DATA_END);
     const entryCount = Math.max(0, Math.floor((end - SD_INODE_HEADER_SIZE) / 4));
+    if (loaded.vid !== this.#vid || !this.#tableEquals(payload, entryCount)) this.#changes += 1;
     if (LITTLE_ENDIAN_HOST) {
       const bytes = new Uint8Array(this.#table.buffer);
       bytes.set(payload.subarray(SD_INODE_HEADER_SIZE, SD_INODE_HEADER_SIZE + 4 * entryCount));
@@ -532,6 +542,20 @@ export class InodeCache {
     this.#header = loaded.header;
     this.#vid = loaded.vid;
     this.#generation += 1;
+  }
+
+  /** True when the cached data_vdi_id[] already holds what `payload` maps. */
+  #tableEquals(payload: Buffer, entryCount: number): boolean {
+    const cached = Buffer.from(this.#table.buffer, this.#table.byteOffset, this.#table.byteLength);
+    const incoming = payload.subarray(SD_INODE_HEADER_SIZE, SD_INODE_HEADER_SIZE + 4 * entryCount);
+    if (LITTLE_ENDIAN_HOST) {
+      if (!cached.subarray(0, 4 * entryCount).equals(incoming)) return false;
+    } else {
+      for (let idx = 0; idx < entryCount; idx++)
+        if (this.#table[idx] !== incoming.readUInt32LE(4 * idx)) return false;
+    }
+    for (let idx = entryCount; idx < this.#table.length; idx++) if (this.#table[idx] !== 0) return false;
+    return true;
   }
 
   // ---- locking ---------------------------------------------------------------------------------

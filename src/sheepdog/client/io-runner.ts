@@ -31,7 +31,12 @@
  * snap_ctime without the TGT flag. Its requests are not tied to a reconnect count (it has no
  * participation to rejoin). READONLY still re-resolves the working VDI and replans.
  */
-import type { IoOutcome, IoRequestEvent, IoRequestOutput } from '../../../machines/io-request.js';
+import {
+  type IoOutcome,
+  type IoRequestEvent,
+  type IoRequestOutput,
+  RELOADS_TOTAL_FACTOR,
+} from '../../../machines/io-request.js';
 import { BackendError, type BackendErrorKind } from '../../backends/block-backend.js';
 import { assert } from '../../core/assert.js';
 import type { Clock } from '../../core/clock.js';
@@ -99,6 +104,8 @@ interface Io {
   readonly spec: IoSpec;
   readonly run: IoRun;
   plan: IoPlan;
+  /** The cache's `changes` when the current plan was made (a reload past it is progress). */
+  changesAtPlan: number;
   /** The read result (zero-filled; pieces are copied in when a round succeeds). */
   readonly buffer: Buffer | undefined;
   /** The failing answer of the last round, for the error message. */
@@ -158,12 +165,13 @@ export class IoRunner {
       spec,
       run: ioTable.start({ reloadsMax: this.#reloadsMax }),
       plan: this.#plan(spec),
+      changesAtPlan: this.#cache.changes,
       buffer: spec.kind === 'read' ? Buffer.alloc(spec.lengthBytes) : undefined,
       failedCode: SdRes.SUCCESS,
       failedWhat: '',
       cause: undefined,
     };
-    const stepsMax = 4 * (this.#reloadsMax + 1) + STEPS_MAX_EXTRA;
+    const stepsMax = 4 * (RELOADS_TOTAL_FACTOR * Math.max(1, this.#reloadsMax) + 1) + STEPS_MAX_EXTRA;
     let event: IoRequestEvent | undefined = { type: 'SEND', creates: io.plan.createCount };
     for (let steps = 0; event !== undefined; steps++) {
       assert(steps < stepsMax, `io ${io.id} took more than ${stepsMax} steps; the io machine loops`);
@@ -231,6 +239,7 @@ export class IoRunner {
         return this.#reload(io, 'readonly');
       case 'replan':
         io.plan = this.#plan(io.spec);
+        io.changesAtPlan = this.#cache.changes;
         return { type: 'SEND', creates: io.plan.createCount };
       case 'recordAllocation':
         this.#cache.recordAllocation(io.plan.vid, io.plan.createMinIdx, io.plan.createMaxIdx);
@@ -240,7 +249,7 @@ export class IoRunner {
       case 'failRetriesExhausted':
         throw new BackendError(
           'retries-exhausted',
-          `${this.#describe(io)} gave up after ${io.run.context.reloads} inode reloads: sheep kept answering ${resultName(io.failedCode)} (${io.failedWhat}); another target may keep changing the inode, or snapshots keep being taken; retry the command`,
+          `${this.#describe(io)} gave up after ${io.run.context.reloadsTotal} inode reloads (${io.run.context.reloads} of them found nothing changed): sheep kept answering ${resultName(io.failedCode)} (${io.failedWhat}); another target may keep changing the inode, or snapshots keep being taken; retry the command`,
         );
       case 'failResult':
         throw new BackendError(
@@ -463,10 +472,11 @@ export class IoRunner {
 
   async #reload(io: Io, reason: 'invalidated' | 'readonly'): Promise<IoRequestEvent> {
     // The test-only bug 'retry-without-reload': replan from the same (stale) cache and resend.
-    if (reason === 'invalidated' && this.#testOnlyBug === 'retry-without-reload') return { type: 'RELOADED' };
+    if (reason === 'invalidated' && this.#testOnlyBug === 'retry-without-reload')
+      return { type: 'RELOADED', progress: false };
     try {
       await this.#cache.reload(reason, io.plan.generation);
-      return { type: 'RELOADED' };
+      return { type: 'RELOADED', progress: this.#cache.changes !== io.changesAtPlan };
     } catch (error) {
       if (error instanceof SheepUnavailableError) return this.#unavailable(io, error);
       if (!(error instanceof BackendError)) throw error;

@@ -26,7 +26,7 @@ const lifecycles: ReadonlyArray<[string, readonly IoRequestEvent[]]> = [
     [
       { type: 'SEND', creates: 0 },
       { type: 'RESULT', outcome: 'invalidated' },
-      { type: 'RELOADED' },
+      { type: 'RELOADED', progress: false },
       { type: 'SEND', creates: 0 },
       { type: 'RESULT', outcome: 'ok' },
     ],

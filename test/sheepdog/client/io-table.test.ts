@@ -10,7 +10,12 @@
 import { fc, test as propTest } from '@fast-check/vitest';
 import { describe, expect, test } from 'vitest';
 import { initialTransition, type SnapshotFrom, transition } from 'xstate';
-import { type IoRequestEvent, type IoRequestOutput, ioRequestMachine } from '../../../machines/io-request.js';
+import {
+  type IoRequestEvent,
+  type IoRequestOutput,
+  ioRequestMachine,
+  RELOADS_TOTAL_FACTOR,
+} from '../../../machines/io-request.js';
 import { AssertionError } from '../../../src/core/assert.js';
 import { type IoRun, IoTable, ioTable } from '../../../src/sheepdog/client/io-table.js';
 
@@ -23,7 +28,8 @@ const ALL_EVENTS: readonly IoRequestEvent[] = [
   { type: 'RESULT', outcome: 'invalidated' },
   { type: 'RESULT', outcome: 'readonly' },
   { type: 'RESULT', outcome: 'error' },
-  { type: 'RELOADED' },
+  { type: 'RELOADED', progress: false },
+  { type: 'RELOADED', progress: true },
   { type: 'RELOAD_FAILED' },
   { type: 'UNAVAILABLE' },
 ];
@@ -84,7 +90,12 @@ describe('the compiled table agrees with the machine', () => {
       type: fc.constant('RESULT' as const),
       outcome: fc.constantFrom('ok' as const, 'invalidated' as const, 'readonly' as const, 'error' as const),
     }),
-    fc.constantFrom<IoRequestEvent>({ type: 'RELOADED' }, { type: 'RELOAD_FAILED' }, { type: 'UNAVAILABLE' }),
+    fc.constantFrom<IoRequestEvent>(
+      { type: 'RELOADED', progress: false },
+      { type: 'RELOADED', progress: true },
+      { type: 'RELOAD_FAILED' },
+      { type: 'UNAVAILABLE' },
+    ),
   );
 
   propTest.prop([fc.integer({ min: 0, max: 10 }), fc.array(eventArbitrary, { maxLength: 60 })], {
@@ -105,11 +116,11 @@ describe('the compiled table agrees with the machine', () => {
     const steps: Array<[IoRequestEvent, string[], string]> = [
       [{ type: 'SEND', creates: 1 }, ['sendObjects'], 'sending'],
       [{ type: 'RESULT', outcome: 'invalidated' }, ['reloadInvalidated'], 'waitingForReload'],
-      [{ type: 'RELOADED' }, ['replan'], 'planned'],
+      [{ type: 'RELOADED', progress: false }, ['replan'], 'planned'],
       [{ type: 'SEND', creates: 1 }, ['sendObjects'], 'sending'],
       [{ type: 'RESULT', outcome: 'ok' }, ['sendInodeUpdate'], 'updatingInode'],
       [{ type: 'RESULT', outcome: 'invalidated' }, ['reloadInvalidated'], 'waitingForReload'],
-      [{ type: 'RELOADED' }, ['replan'], 'planned'],
+      [{ type: 'RELOADED', progress: true }, ['replan'], 'planned'],
       [{ type: 'SEND', creates: 0 }, ['sendObjects'], 'sending'],
       [{ type: 'RESULT', outcome: 'ok' }, ['complete'], 'done'],
     ];
@@ -117,7 +128,22 @@ describe('the compiled table agrees with the machine', () => {
       expect([...ioTable.step(run, event)]).toEqual(outputs);
       expect(ioTable.stateName(run.state)).toBe(state);
     }
-    expect(run.context).toEqual({ reloads: 2, reloadsMax: 8, creates: 0 });
+    // The second reload found the inode changed (progress): only the first counts as futile.
+    expect(run.context).toEqual({ reloads: 1, reloadsMax: 8, reloadsTotal: 2, creates: 0 });
+  });
+
+  test('progress reloads do not use up the budget, but every IO still ends', () => {
+    const run = ioTable.start({ reloadsMax: 2 });
+    let outputs: readonly string[] = ioTable.step(run, { type: 'SEND', creates: 1 });
+    let reloads = 0;
+    for (; reloads < 1000 && !outputs.includes('failRetriesExhausted'); reloads++) {
+      outputs = ioTable.step(run, { type: 'RESULT', outcome: 'invalidated' });
+      if (outputs.includes('failRetriesExhausted')) break;
+      ioTable.step(run, { type: 'RELOADED', progress: true });
+      outputs = ioTable.step(run, { type: 'SEND', creates: 1 });
+    }
+    expect(reloads).toBe(RELOADS_TOTAL_FACTOR * 2);
+    expect(ioTable.stateName(run.state)).toBe('failed');
   });
 });
 
