@@ -381,8 +381,13 @@ export class InodeCache {
 
   /** RELEASE_VDI (shared) of every vid we locked. Each is tried; the first failure is thrown. */
   async releaseAll(): Promise<void> {
+    await this.#release([...this.#lockedVids]);
+  }
+
+  /** RELEASE_VDI (shared) of `vids`, each tried; the first failure is thrown. */
+  async #release(vids: readonly number[]): Promise<void> {
     let firstError: unknown;
-    for (const vid of [...this.#lockedVids]) {
+    for (const vid of vids) {
       try {
         const { header } = await this.#pool.request(releaseSharedRequest(vid, this.clientId));
         if (header.result !== SdRes.SUCCESS && header.result !== SdRes.VDI_NOT_LOCKED) {
@@ -450,6 +455,7 @@ export class InodeCache {
       }
       this.#apply(loaded);
       for (const [idx, vid] of this.#replay) if (vid === this.#vid) this.#table[idx] = vid;
+      await this.#releaseRetired();
       this.#send({ type: 'RELOADED', vid: loaded.vid });
     } catch (error) {
       this.#send({ type: 'RELOAD_FAILED' });
@@ -475,6 +481,23 @@ export class InodeCache {
   /** Joins (LOCK) or, lock-less, looks up the vid to load. */
   #join(why: 'open' | 'reload' | 'rejoin'): Promise<number> {
     return this.mode === 'lockless' ? this.#lookupVid() : this.#lockShared(why);
+  }
+
+  /**
+   * Leaves the participants of every vid we locked that is no longer our working VDI (a
+   * snapshot retired it). Nobody changes a snapshot's inode, so staying in would only keep a
+   * participation the store invalidated when the snapshot was taken, and a reload of the new
+   * working VDI never re-validates it: every TGT read of an ancestor's object would then be
+   * refused INODE_INVALIDATED forever (found by the simulator: swarm seed 1021, a target that
+   * rejoined straight onto the third working VDI). Reads of ancestor-owned areas stay covered
+   * by the probe of the working VDI (io-plan.ts). A failed release is left for close().
+   */
+  async #releaseRetired(): Promise<void> {
+    const retired = [...this.#lockedVids].filter((vid) => vid !== this.#vid);
+    if (retired.length === 0) return;
+    await this.#release(retired).catch((error: unknown) => {
+      this.#log('inode.release_deferred', { vids: retired.map(hex), why: (error as Error).message });
+    });
   }
 
   /** The refresh read of `vid` or, lock-less, dog's full inode read; undefined on NO_OBJ. */

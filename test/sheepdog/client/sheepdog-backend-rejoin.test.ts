@@ -156,4 +156,24 @@ describe('rejoin after the sheep node left and came back', () => {
     expect(world.store.locks.participantState(vid, world.node(7002))).toBe('shared');
     await world.settle(Promise.all([a.close(), b.close()]));
   });
+
+  test('a rejoin straight onto a new working VDI leaves the retired one: reads of its objects are served', async () => {
+    const world = await clientWorld();
+    const { vid, a, b } = await pair(world);
+    const offset = 3 * OBJECT_BYTES;
+    const data = pattern(0xa4, offset, 4096);
+    await world.settle(a.write(offset, data));
+    expect(await world.settle(b.read(offset, 4096))).toEqual(data);
+    // A snapshot retires vid (every participant of it is invalidated), then B's connections drop
+    // before B notices: B's next IO rejoins by name and lands on the new working VDI directly,
+    // never refresh-reading the retired one.
+    const { workingVid } = await world.snapshot('vol', 'snap1');
+    expect(world.store.locks.participantState(vid, world.node(7001))).toBe('invalidated');
+    expect(await resetStreamsOf(world, 'targetB')).toBeGreaterThan(0);
+    // Object 3 still belongs to the retired vid (an ancestor now): B must read it, not loop.
+    expect(await world.settle(b.read(offset, 4096))).toEqual(data);
+    expect(b.vid).toBe(workingVid);
+    expect(world.store.locks.participantState(vid, world.node(7001))).toBeUndefined();
+    await world.settle(Promise.all([a.close(), b.close()]));
+  });
 });
