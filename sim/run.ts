@@ -10,6 +10,17 @@
  *      shortest window of events that shows it, and the command that replays it.
  * The outcome is 'pass', 'violation' (exit 1) or 'stuck' (liveness failure, exit 3).
  *
+ * Liveness checks (checker 'liveness'), besides "the run finishes" ('stuck'):
+ *   - read-back-failed: every read of the final read-back must succeed and decode (its values
+ *     go through the register checker like any read);
+ *   - failed-outside-fault: a workload operation may fail (or read garbage) only while a fault
+ *     is active or within FAULT_GRACE_MS after it ended. Fault windows come from the event log
+ *     alone (faultWindows): `fault.injected`..`fault.healed` of any fault class (or the
+ *     liveness phase's `fault.heal_all`), `sim.target_crashed`..`sim.target_restarted`,
+ *     `sim.store_crashed`..`sim.store_restarted`, `net.partitioned`..`net.healed`, and the
+ *     instantaneous ones (connectionReset, `net.reset`, `net.host_crashed`), so scripted faults
+ *     count as much as the swarm's.
+ *
  * Replay: everything depends on (scenario, seed, coherence, client bug, allowed faults) only, so
  * the event log, and its digest, is the same in every run and every process.
  */
@@ -20,6 +31,7 @@ import type { Rng } from '../src/core/rng.js';
 import { createRng } from '../src/core/rng.js';
 import { drainMicrotasks, type VirtualClock } from '../src/core/virtual-clock.js';
 import type { TestOnlyClientBug } from '../src/sheepdog/client/io-runner.js';
+import { INITIAL_STAMP, type RegisterViolation } from './checkers/block-register-checker.js';
 import { CoherenceChecker } from './checkers/coherence-checker.js';
 import {
   DEFAULT_SWARM_FAULTS,
@@ -28,12 +40,13 @@ import {
   type FaultClass,
   FaultInjector,
 } from './faults.js';
-import { MultipathDevice } from './multipath/multipath-device.js';
+import { MULTIPATH_DEFAULTS, MultipathDevice } from './multipath/multipath-device.js';
+import { resolveMutant } from './mutants.js';
 import { writeHeaderLine } from './replay-header.js';
 import { findScenario } from './scenarios/index.js';
 import type { DeviceRequest, ScenarioContext } from './scenarios/scenario.js';
 import { wallNowMs } from './wallclock.js';
-import { History } from './workload.js';
+import { History, type OpRecord } from './workload.js';
 import { INITIATOR_HOST, TARGET_IQN, World } from './world.js';
 
 export interface RunOptions {
@@ -45,6 +58,8 @@ export interface RunOptions {
   readonly events?: string;
   /** A bug injected into the client on purpose (simulator self-test). */
   readonly clientBug?: TestOnlyClientBug;
+  /** A test-only switch of any layer (sim/mutants.ts): store, client or this runner. */
+  readonly mutant?: string;
   /** Fault classes the swarm may draw from (default DEFAULT_SWARM_FAULTS). */
   readonly faults?: readonly FaultClass[];
   /** Where the report goes line by line; default nowhere. */
@@ -56,7 +71,7 @@ export interface RunOptions {
 }
 
 export interface Violation {
-  readonly checker: 'register' | 'coherence' | 'torn-block' | 'scenario';
+  readonly checker: 'register' | 'coherence' | 'torn-block' | 'scenario' | 'liveness';
   readonly kind: string;
   readonly message: string;
   /** First and last event sequence numbers of the window that shows it. */
@@ -87,13 +102,31 @@ export const SAFETY_MS_MAX_DEFAULT = 300_000;
 export const LIVENESS_MS_MAX_DEFAULT = 300_000;
 const WINDOW_EVENTS_MAX = 60;
 /** Backend time bounds well under the host's 15 s command timeout (see faults.ts). */
-const SIM_BACKEND = {
+export const SIM_BACKEND = {
   poolSize: 2,
   requestTimeoutMs: 2_000,
   unavailableAfterMs: 5_000,
   reconnectDelayMsMin: 50,
   reconnectDelayMsMax: 500,
 };
+
+/**
+ * How long after a fault window closes an operation may still fail because of it (virtual ms).
+ * The documented recovery, end to end: the host waits `recoveryTimeoutMs` (10 s, open-iscsi's
+ * replacement_timeout) after a lost connection before it requeues an IO; a command on a path
+ * that went silent fails only after the command timeout (15 s); the target's backend gives up on
+ * an unreachable store after `unavailableAfterMs` (5 s) plus one request timeout (2 s). That is
+ * 32 s; the rest (to 45 s) covers a path checker round (2 s), a login (up to 5 s) and the
+ * retries in between. Change it only with those bounds, never to make a run pass
+ * (test/sim/liveness.test.ts checks it against DOCUMENTED_RECOVERY_MS).
+ */
+export const FAULT_GRACE_MS = 45_000;
+/** The sum above, from the settings themselves. */
+export const DOCUMENTED_RECOVERY_MS =
+  MULTIPATH_DEFAULTS.recoveryTimeoutMs +
+  MULTIPATH_DEFAULTS.commandTimeoutMs +
+  SIM_BACKEND.unavailableAfterMs +
+  SIM_BACKEND.requestTimeoutMs;
 
 /** Keeps every event: the window of a violation is cut from it. */
 class ArraySink implements EventSink {
@@ -108,6 +141,7 @@ export function replayCommand(options: RunOptions): string {
   const parts = ['collie sim run', `--scenario ${options.scenario}`, `--seed ${options.seed}`];
   if (options.coherence === false) parts.push('--no-coherence');
   if (options.clientBug !== undefined) parts.push(`--client-bug ${options.clientBug}`);
+  if (options.mutant !== undefined) parts.push(`--mutant ${options.mutant}`);
   if (options.faults !== undefined && !sameFaults(options.faults, DEFAULT_SWARM_FAULTS)) {
     parts.push(`--faults ${options.faults.length === 0 ? 'none' : options.faults.join(',')}`);
   }
@@ -126,6 +160,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   if (scenario.notYet !== undefined)
     throw new RangeError(`scenario "${scenario.name}" is not supported yet: ${scenario.notYet}`);
   const coherence = options.coherence ?? true;
+  const mutant = options.mutant === undefined ? {} : resolveMutant(options.mutant);
+  if (mutant === undefined) throw new RangeError(`no test-only switch "${options.mutant}"`);
+  const clientBug = options.clientBug ?? mutant.clientBug;
   const allowed = options.faults ?? DEFAULT_SWARM_FAULTS;
   const seedRng = createRng(options.seed);
   const swarm = drawSwarmOptions(seedRng.fork('swarm'), allowed);
@@ -134,7 +171,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       ? describeSwarmOptions(swarm)
       : `script=${scenario.name} (settings drawn per step)`;
   print(
-    `SEED=${options.seed} scenario=${scenario.name} coherence=${coherence ? 'on' : 'off'} client_bug=${options.clientBug ?? 'none'}`,
+    `SEED=${options.seed} scenario=${scenario.name} coherence=${coherence ? 'on' : 'off'} client_bug=${options.clientBug ?? 'none'}` +
+      (options.mutant === undefined ? '' : ` mutant=${options.mutant}`),
   );
   print(`settings: ${settings}`);
 
@@ -159,7 +197,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   const world = await World.build({
     seed: options.seed,
     coherence,
-    ...(options.clientBug === undefined ? {} : { clientBug: options.clientBug }),
+    ...(clientBug === undefined ? {} : { clientBug }),
+    ...(mutant.storeBug === undefined ? {} : { storeBug: mutant.storeBug }),
     backend: SIM_BACKEND,
     ...extra,
     sinks,
@@ -192,15 +231,20 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   if (!script.settled) pending = pendingReason('the scenario script', scriptEnd, history, devices);
   if (script.error !== undefined) throw script.error;
   if (healing.error !== undefined) throw healing.error;
-  if (pending === null) {
-    const verify = track(readBack(context, history));
+  const readBackOps: OpRecord[] = [];
+  if (pending === null && mutant.simBug !== 'skip-final-read-back') {
+    const verify = track(readBack(context, history, readBackOps));
     const verifyEnd = await runUntil(world.clock, () => verify.settled, world.clock.now() + livenessMsMax);
     if (verify.error !== undefined) throw verify.error;
     if (!verify.settled) pending = pendingReason('the final read-back', verifyEnd, history, devices);
   }
   world.eventLog.append('sim/run', 'sim.finished', { pending });
 
-  const violations = [...collectViolations(history, coherenceChecker, world, coherence), ...expectations];
+  const violations = [
+    ...collectViolations(history, coherenceChecker, world, coherence),
+    ...expectations,
+    ...livenessViolations(history, all.events, readBackOps),
+  ];
   const digest = world.digest.digestHex();
   const stats: RunStats = {
     simulatedMs: world.clock.now(),
@@ -295,14 +339,19 @@ function makeContext(
   };
 }
 
-/** A fresh host reads back every block the workload touched (acknowledged writes must be there). */
-async function readBack(context: ScenarioContext, history: History): Promise<void> {
+/**
+ * A fresh host reads back every block the workload touched (acknowledged writes must be there);
+ * each read is pushed onto `ops` (livenessViolations requires every one to succeed).
+ */
+async function readBack(context: ScenarioContext, history: History, ops: OpRecord[]): Promise<void> {
   const blocks = [...new Set(history.ops.map((op) => op.block))].sort((a, b) => a - b);
   if (blocks.length === 0) return;
   context.step('read-back of every touched block', { blocks: blocks.length });
-  const device = await context.openDevice({ host: 'verifier', policy: 'failover' });
-  for (const block of blocks) await history.read(device, 'verifier', block);
+  const device = await context.openDevice({ host: READ_BACK_HOST, policy: 'failover' });
+  for (const block of blocks) ops.push(await history.read(device, READ_BACK_HOST, block));
 }
+
+const READ_BACK_HOST = 'verifier';
 
 // ---- running virtual time -----------------------------------------------------------------------
 
@@ -358,6 +407,171 @@ function pendingReason(what: string, end: RunEnd, history: History, devices: Mul
   return `${what} did not finish after healing (${why}); ${open.length} operation(s) pending${ops ? `: ${ops}` : ''}; paths ${paths}`;
 }
 
+// ---- liveness: failures only within fault windows, a complete read-back ----------------------------
+
+/** A time in which faults may make operations fail (the grace after it is FAULT_GRACE_MS). */
+export interface FaultWindow {
+  /** What it was: `targetCrash#3`, `target-a crashed`, `link host>target-a`, ... */
+  readonly what: string;
+  /** The event that opened it. */
+  readonly openSeq: number;
+  readonly openMs: number;
+  /** Virtual ms of the event that closed it; undefined: it never closed. */
+  closeMs: number | undefined;
+}
+
+/**
+ * Fault classes whose `fault.injected` is all there is: they happen at once and never log
+ * `fault.healed`. Any other class opens a window that only `fault.healed` (same id) or the
+ * liveness phase's `fault.heal_all` closes; a new class that is instantaneous but missing here
+ * only makes its window longer (till heal_all), never a false alarm.
+ */
+const INSTANT_FAULT_CLASSES: ReadonlySet<string> = new Set(['connectionReset']);
+
+/**
+ * The fault windows of a run, from its event log alone (see the file comment). Keyed on event
+ * types, not on fault classes: any class that logs `fault.injected` / `fault.healed` with a
+ * `fault` field and an `id` is covered.
+ */
+export function faultWindows(events: Iterable<LogEvent>): FaultWindow[] {
+  const windows: FaultWindow[] = [];
+  const open = new Map<string, FaultWindow>();
+  const opened = (key: string, what: string, event: LogEvent) => {
+    if (open.has(key)) return;
+    const window: FaultWindow = { what, openSeq: event.seq, openMs: event.t, closeMs: undefined };
+    windows.push(window);
+    open.set(key, window);
+  };
+  const closed = (key: string, event: LogEvent) => {
+    const window = open.get(key);
+    if (!window) return;
+    window.closeMs = event.t;
+    open.delete(key);
+  };
+  const instant = (what: string, event: LogEvent) => {
+    windows.push({ what, openSeq: event.seq, openMs: event.t, closeMs: event.t });
+  };
+  for (const event of events) {
+    const data = (event.data ?? {}) as Record<string, unknown>;
+    switch (event.type) {
+      case 'fault.injected': {
+        const what = `${String(data.fault)}#${String(data.id)}`;
+        if (INSTANT_FAULT_CLASSES.has(String(data.fault))) instant(what, event);
+        else opened(`fault:${String(data.id)}`, what, event);
+        break;
+      }
+      case 'fault.healed':
+        closed(`fault:${String(data.id)}`, event);
+        break;
+      case 'fault.heal_failed':
+        // The heal did not take (a reboot that failed): the fault stays until heal_all.
+        opened(`fault:${String(data.id)}`, `${String(data.fault)}#${String(data.id)} (heal failed)`, event);
+        break;
+      case 'fault.heal_all':
+        for (const key of [...open.keys()]) if (key.startsWith('fault:')) closed(key, event);
+        break;
+      case 'sim.target_crashed':
+        opened(`node:${event.actor}`, `${event.actor.replace(/^sim\//, '')} crashed`, event);
+        break;
+      case 'sim.target_restarted':
+        closed(`node:${event.actor}`, event);
+        break;
+      case 'sim.store_crashed':
+        opened('store', 'store crashed', event);
+        break;
+      case 'sim.store_restarted':
+        closed('store', event);
+        break;
+      case 'net.partitioned': {
+        const a = String(data.a);
+        const b = String(data.b);
+        opened(`link:${a}>${b}`, `link ${a}>${b} cut`, event);
+        if (data.oneWay !== true) opened(`link:${b}>${a}`, `link ${b}>${a} cut`, event);
+        break;
+      }
+      case 'net.healed': {
+        const a = typeof data.a === 'string' ? data.a : undefined;
+        const b = typeof data.b === 'string' ? data.b : undefined;
+        for (const key of [...open.keys()]) {
+          if (!key.startsWith('link:')) continue;
+          const [from, to] = key.slice('link:'.length).split('>') as [string, string];
+          const touches =
+            a === undefined ||
+            (b === undefined ? from === a || to === a : (from === a && to === b) || (from === b && to === a));
+          if (touches) closed(key, event);
+        }
+        break;
+      }
+      case 'net.reset':
+        instant(`stream ${String(data.id)} reset`, event);
+        break;
+      case 'net.host_crashed':
+        instant(`host ${String(data.host)} crashed`, event);
+        break;
+    }
+  }
+  return windows;
+}
+
+/** The window (with its grace) during which `op` ran, if any. */
+export function faultWindowOf(op: OpRecord, windows: readonly FaultWindow[]): FaultWindow | undefined {
+  const completedSeq = op.completedAt?.seq ?? Number.POSITIVE_INFINITY;
+  return windows.find(
+    (window) =>
+      completedSeq >= window.openSeq &&
+      op.invokedAt.ms <= (window.closeMs ?? Number.POSITIVE_INFINITY) + FAULT_GRACE_MS,
+  );
+}
+
+/**
+ * Liveness violations: a read of the final read-back (`readBackOps`) that failed or read garbage
+ * (read-back-failed), and any other operation that failed or read garbage outside every fault
+ * window and its grace (failed-outside-fault).
+ */
+export function livenessViolations(
+  history: History,
+  events: readonly LogEvent[],
+  readBackOps: readonly OpRecord[],
+): Violation[] {
+  const violations: Violation[] = [];
+  const windowSeqsOf = (op: OpRecord): [number, number] => [
+    op.invokedAt.seq,
+    op.completedAt?.seq ?? op.invokedAt.seq,
+  ];
+  for (const op of readBackOps) {
+    if (op.outcome === 'ok') continue;
+    violations.push({
+      checker: 'liveness',
+      kind: 'read-back-failed',
+      message: `the final read-back of block ${op.block} (op ${op.id}) ${op.outcome === 'garbage' ? `read garbage through ${op.path}` : 'failed'}, after every fault was healed: ${op.error}`,
+      windowSeqs: windowSeqsOf(op),
+    });
+  }
+  const readBack = new Set(readBackOps);
+  const windows = faultWindows(events);
+  for (const op of history.ops) {
+    if (readBack.has(op) || (op.outcome !== 'failed' && op.outcome !== 'garbage')) continue;
+    if (faultWindowOf(op, windows) !== undefined) continue;
+    const last = windows
+      .filter((window) => window.openSeq <= op.invokedAt.seq)
+      .reduce<FaultWindow | undefined>(
+        (latest, window) =>
+          latest === undefined || (window.closeMs ?? 0) > (latest.closeMs ?? 0) ? window : latest,
+        undefined,
+      );
+    const before = last
+      ? `the last fault before it (${last.what}) ended at ${last.closeMs} ms`
+      : 'no fault came before it';
+    violations.push({
+      checker: 'liveness',
+      kind: 'failed-outside-fault',
+      message: `${op.client} ${op.kind} of block ${op.block} (op ${op.id}, ${op.invokedAt.ms}..${op.completedAt?.ms} ms) ${op.outcome === 'garbage' ? 'read garbage' : 'failed'} with no fault active within ${FAULT_GRACE_MS} ms (${before}): ${op.error}`,
+      windowSeqs: [last?.openSeq ?? op.invokedAt.seq, op.completedAt?.seq ?? op.invokedAt.seq],
+    });
+  }
+  return violations;
+}
+
 // ---- checking and reporting ---------------------------------------------------------------------
 
 function collectViolations(
@@ -368,17 +582,20 @@ function collectViolations(
 ): Violation[] {
   const violations: Violation[] = [];
   for (const violation of history.checker.check()) {
-    const read = history.ops.find(
-      (op) => op.kind === 'read' && op.completedAt === violation.read.completedAtMs,
-    );
-    const involved = violation.newer ?? violation.observed;
+    const read = history.opCompletedAt(violation.read.completed.seq);
+    const involved = violation.newer ?? violation.earlierObserved ?? violation.observed;
     const write = involved ? history.writeOf(involved.stamp) : undefined;
-    const firstSeq = Math.min(write?.invokedSeq ?? read?.invokedSeq ?? 1, read?.invokedSeq ?? 1);
+    const readSeq = violation.read.invoked.seq;
+    const firstSeq = Math.min(
+      write?.invokedAt.seq ?? readSeq,
+      violation.earlierRead?.invoked.seq ?? readSeq,
+      readSeq,
+    );
     violations.push({
       checker: 'register',
       kind: violation.kind,
       message: describeRegisterViolation(violation, read, history),
-      windowSeqs: [firstSeq, read?.completedSeq ?? firstSeq],
+      windowSeqs: [firstSeq, violation.read.completed.seq],
     });
   }
   for (const op of history.ops) {
@@ -387,7 +604,7 @@ function collectViolations(
       checker: 'torn-block',
       kind: 'garbage-read',
       message: `${op.client} read block ${op.block} through ${op.path}: ${op.error}`,
-      windowSeqs: [op.invokedSeq, op.completedSeq ?? op.invokedSeq],
+      windowSeqs: [op.invokedAt.seq, op.completedAt?.seq ?? op.invokedAt.seq],
     });
   }
   if (coherence) coherenceChecker.finish(world.store.locks.views(), world.eventLog.lastSeq);
@@ -403,15 +620,20 @@ function collectViolations(
 }
 
 function describeRegisterViolation(
-  violation: ReturnType<History['checker']['check']>[number],
-  read: ReturnType<History['opById']>,
+  violation: RegisterViolation,
+  read: OpRecord | undefined,
   history: History,
 ): string {
   const who = read ? `${read.client} (op ${read.id}) read block ${violation.block} through ${read.path}` : '';
-  const saw = violation.read.stamp === 'initial' ? 'the initial zeros' : `"${violation.read.stamp}"`;
+  const saw = violation.read.stamp === INITIAL_STAMP ? 'the initial zeros' : `"${violation.read.stamp}"`;
   if (violation.kind === 'stale-read' && violation.newer) {
     const newer = history.writeOf(violation.newer.stamp);
-    return `stale read: ${who} and got ${saw}, but "${violation.newer.stamp}" (op ${newer?.id}, through ${newer?.path}) was acknowledged before that read began`;
+    return `stale read: ${who} at ${violation.read.invoked.ms} ms and got ${saw}, but "${violation.newer.stamp}" (op ${newer?.id}, through ${newer?.path}) was acknowledged at ${violation.newer.acknowledged?.ms} ms, before that read began`;
+  }
+  if (violation.kind === 'non-monotonic-read' && violation.earlierRead) {
+    const earlier = history.opCompletedAt(violation.earlierRead.completed.seq);
+    const by = earlier ? ` by ${earlier.client} (op ${earlier.id})` : '';
+    return `non-monotonic read: ${who}: ${violation.message}${by}`;
   }
   return `${violation.kind}: ${who}: ${violation.message}`;
 }

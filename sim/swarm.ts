@@ -23,6 +23,13 @@ export interface SwarmOptions {
   readonly coherence?: boolean;
   readonly clientBug?: TestOnlyClientBug;
   readonly faults?: readonly FaultClass[];
+  /** A mistake put in on purpose (sim/mutants.ts): the swarm is expected to find it. */
+  readonly mutant?: string;
+  /**
+   * Stop handing out seeds above the first one that fails; seeds below it still run, so the
+   * failing seed reported is still the lowest (seeds are handed out in order).
+   */
+  readonly stopAtFirstFailure?: boolean;
   /** Called after each seed (in completion order). */
   readonly progress?: (done: number, total: number, failed: number) => void;
 }
@@ -58,6 +65,7 @@ export interface SeedRequest {
   readonly coherence: boolean;
   readonly clientBug: TestOnlyClientBug | null;
   readonly faults: readonly FaultClass[] | null;
+  readonly mutant: string | null;
 }
 
 export async function runOneSeed(request: SeedRequest): Promise<SeedOutcome> {
@@ -67,6 +75,7 @@ export async function runOneSeed(request: SeedRequest): Promise<SeedOutcome> {
     coherence: request.coherence,
     ...(request.clientBug === null ? {} : { clientBug: request.clientBug }),
     ...(request.faults === null ? {} : { faults: request.faults }),
+    ...(request.mutant === null ? {} : { mutant: request.mutant }),
   });
   return {
     seed: request.seed,
@@ -89,20 +98,26 @@ export async function runSwarm(options: SwarmOptions): Promise<SwarmSummary> {
     coherence: options.coherence ?? true,
     clientBug: options.clientBug ?? null,
     faults: options.faults === undefined ? null : [...options.faults],
+    mutant: options.mutant ?? null,
   }));
   const startMs = wallNowMs();
   const outcomes: SeedOutcome[] = [];
   let failed = 0;
+  let lowestFailing = Number.POSITIVE_INFINITY;
   const record = (outcome: SeedOutcome) => {
     outcomes.push(outcome);
-    if (outcome.outcome !== 'pass') failed += 1;
+    if (outcome.outcome !== 'pass') {
+      failed += 1;
+      lowestFailing = Math.min(lowestFailing, outcome.seed);
+    }
     options.progress?.(outcomes.length, requests.length, failed);
   };
+  const wanted = (request: SeedRequest) => !options.stopAtFirstFailure || request.seed < lowestFailing;
   const jobs = Math.max(1, Math.min(options.jobs ?? 1, requests.length));
   if (jobs === 1) {
-    for (const request of requests) record(await runOneSeed(request));
+    for (const request of requests) if (wanted(request)) record(await runOneSeed(request));
   } else {
-    await runInWorkers(requests, jobs, record);
+    await runInWorkers(requests, jobs, record, wanted);
   }
   outcomes.sort((a, b) => a.seed - b.seed);
   const failures = outcomes.filter((outcome) => outcome.outcome !== 'pass');
@@ -140,6 +155,7 @@ async function runInWorkers(
   requests: readonly SeedRequest[],
   jobs: number,
   record: (outcome: SeedOutcome) => void,
+  wanted: (request: SeedRequest) => boolean,
 ): Promise<void> {
   const path = workerPath();
   let next = 0;
@@ -151,7 +167,7 @@ async function runInWorkers(
         workers.push(worker);
         for (;;) {
           const request = requests[next];
-          if (request === undefined) break;
+          if (request === undefined || !wanted(request)) break;
           next += 1;
           record(await ask(worker, request));
         }

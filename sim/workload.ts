@@ -3,15 +3,17 @@
  * stamped blocks (checkers/write-stamps.ts) over a small set of LBAs, so every path and every
  * target keeps meeting on the same sheep objects, and new objects get allocated through all of
  * them. Every operation is recorded twice: in the event log (`workload.invoked`,
- * `workload.completed`) and in the History the checkers read.
+ * `workload.completed`) and in the History the checkers read. Clients that are not multipath
+ * devices (a lock-less writer, a DISCARD) are recorded the same way (recordWrite, recordZeroing).
  *
- * Times given to the register checker are event-log instants: the virtual ms of the event plus
- * its sequence number times 1e-9, a total order that respects causality inside one millisecond
- * (many operations start and end in the same virtual ms).
+ * Times given to the register checker are Instants of events (instantOf): the event's sequence
+ * number, an integer and a total order that respects causality even inside one virtual
+ * millisecond (many operations start and end in the same ms), and its virtual ms for messages.
  *
  * A write whose outcome is unknown (the device failed it: no path, an IO error, closed) stays
  * open in the checker: it may land at any time after its invocation, or never. A read that
- * failed says nothing and is not checked; a read that returned bytes nobody wrote is "garbage".
+ * failed says nothing about the register (the liveness check in run.ts judges it); a read that
+ * returned bytes nobody wrote is "garbage".
  */
 
 import type { LogEvent } from '../src/core/event.js';
@@ -19,10 +21,11 @@ import type { EventLog } from '../src/core/event-log.js';
 import type { Rng } from '../src/core/rng.js';
 import { sleepMs } from '../src/core/sleep.js';
 import type { VirtualClock } from '../src/core/virtual-clock.js';
-import { BlockRegisterChecker } from './checkers/block-register-checker.js';
+import { BlockRegisterChecker, type Instant } from './checkers/block-register-checker.js';
 import { decodeBlock, stampBlock } from './checkers/write-stamps.js';
 import { type MultipathDevice, MultipathError } from './multipath/multipath-device.js';
 
+export type { Instant } from './checkers/block-register-checker.js';
 export type OpKind = 'read' | 'write';
 export type OpOutcome = 'ok' | 'failed' | 'garbage';
 
@@ -33,19 +36,29 @@ export interface OpRecord {
   readonly block: number;
   /** The write's stamp; for a completed read, the stamp it found. */
   stamp: string | undefined;
-  readonly invokedSeq: number;
-  readonly invokedAt: number;
-  completedSeq: number | undefined;
-  completedAt: number | undefined;
+  /** A write of zeros (a DISCARD) rather than of a stamped block. */
+  readonly zeros?: boolean;
+  /** Its `workload.invoked` event: `.seq` orders it, `.ms` is for messages. */
+  readonly invokedAt: Instant;
+  /** Its `workload.completed` event, once completed. */
+  completedAt: Instant | undefined;
   outcome: OpOutcome | undefined;
   path: string | undefined;
   error: string | undefined;
 }
 
-/** An event's place in the run's total order, in virtual ms (see the file comment). */
-export function instantOf(event: LogEvent): number {
-  return event.t + event.seq * 1e-9;
+/** An event's place in the run: its sequence number (the order) and virtual ms (messages). */
+export function instantOf(event: LogEvent): Instant {
+  return { seq: event.seq, ms: event.t };
 }
+
+/** "Name: message" of an error an outside client's run rejected with. */
+export type DescribeFailure = (error: unknown) => string;
+
+const describeAnyError: DescribeFailure = (error) => {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  throw error;
+};
 
 export class History {
   readonly checker = new BlockRegisterChecker();
@@ -75,16 +88,17 @@ export class History {
     return this.ops.find((op) => op.kind === 'write' && op.stamp === stamp);
   }
 
+  /** The operation whose completion is event `seq`. */
+  opCompletedAt(seq: number): OpRecord | undefined {
+    return this.ops.find((op) => op.completedAt?.seq === seq);
+  }
+
   async write(device: MultipathDevice, client: string, block: number): Promise<OpRecord> {
-    const count = (this.#writesByClient.get(client) ?? 0) + 1;
-    this.#writesByClient.set(client, count);
-    const stamp = `${client}.w${count}`;
+    const stamp = this.#nextStamp(client, 'w');
     const op = this.#invoke(client, 'write', block, stamp);
-    this.checker.writeInvoked(stamp, block, op.invokedAt);
     try {
       const path = await device.write(block, stampBlock(stamp, block));
-      const done = this.#complete(op, 'ok', { path });
-      this.checker.writeAcknowledged(stamp, done);
+      this.#complete(op, 'ok', { path });
     } catch (error) {
       if (!(error instanceof MultipathError)) throw error;
       this.#complete(op, 'failed', { error: `${error.code}: ${error.message}` });
@@ -109,18 +123,68 @@ export class History {
       return op;
     }
     op.stamp = decoded.stamp;
-    const done = this.#complete(op, 'ok', { path });
-    this.checker.read({ block, invokedAtMs: op.invokedAt, completedAtMs: done, stamp: decoded.stamp, path });
+    const completed = this.#complete(op, 'ok', { path });
+    this.checker.read({ block, invoked: op.invokedAt, completed, stamp: decoded.stamp, path });
     return op;
   }
 
-  #invoke(client: string, kind: OpKind, block: number, stamp: string | undefined): OpRecord {
+  /**
+   * A write by `client`, not a multipath device (a lock-less writer), of consecutive `blocks`,
+   * each block a stamped write of its own: `run` gets the stamped bytes of all of them, in block
+   * order. Every block is invoked before `run` starts and acknowledged together when it
+   * resolves; when it rejects each stays open (indeterminate). An error that `describe` rethrows
+   * (default: anything not an Error) is not a failure of the write but a bug, and propagates.
+   * Resolves true when acknowledged.
+   */
+  async recordWrite(
+    client: string,
+    blocks: readonly number[],
+    run: (data: Buffer) => Promise<void>,
+    describe: DescribeFailure = describeAnyError,
+  ): Promise<boolean> {
+    const ops = blocks.map((block) => this.#invoke(client, 'write', block, this.#nextStamp(client, 'w')));
+    const data = Buffer.concat(ops.map((op) => stampBlock(op.stamp!, op.block)));
+    return this.#completeAll(ops, await attempt(() => run(data), describe), client);
+  }
+
+  /**
+   * A write of zeros over `blocks` (any order) by `client` (a DISCARD), recorded like
+   * recordWrite; a later read of zeros may name any zeroing of its block, or the initial value.
+   */
+  async recordZeroing(
+    client: string,
+    blocks: readonly number[],
+    run: () => Promise<void>,
+    describe: DescribeFailure = describeAnyError,
+  ): Promise<boolean> {
+    const stamp = this.#nextStamp(client, 'z');
+    const ops = blocks.map((block) => this.#invoke(client, 'write', block, `${stamp}@${block}`, true));
+    return this.#completeAll(ops, await attempt(run, describe), client);
+  }
+
+  #completeAll(ops: readonly OpRecord[], error: string | undefined, path: string): boolean {
+    for (const op of ops) {
+      if (error === undefined) this.#complete(op, 'ok', { path });
+      else this.#complete(op, 'failed', { error });
+    }
+    return error === undefined;
+  }
+
+  #nextStamp(client: string, kind: 'w' | 'z'): string {
+    const key = `${client}.${kind}`;
+    const count = (this.#writesByClient.get(key) ?? 0) + 1;
+    this.#writesByClient.set(key, count);
+    return `${client}.${kind}${count}`;
+  }
+
+  #invoke(client: string, kind: OpKind, block: number, stamp: string | undefined, zeros = false): OpRecord {
     const id = this.ops.length + 1;
     const event = this.#eventLog.append(`workload/${client}`, 'workload.invoked', {
       op: id,
       kind,
       block,
       ...(stamp === undefined ? {} : { stamp }),
+      ...(zeros ? { zeroing: true } : {}),
     });
     const op: OpRecord = {
       id,
@@ -128,31 +192,42 @@ export class History {
       kind,
       block,
       stamp,
-      invokedSeq: event.seq,
+      ...(zeros ? { zeros } : {}),
       invokedAt: instantOf(event),
-      completedSeq: undefined,
       completedAt: undefined,
       outcome: undefined,
       path: undefined,
       error: undefined,
     };
     this.ops.push(op);
+    if (kind === 'write') this.checker.writeInvoked(stamp!, block, op.invokedAt, { zeros });
     return op;
   }
 
-  #complete(op: OpRecord, outcome: OpOutcome, extra: { path?: string; error?: string }): number {
+  /** Logs the completion, and tells the checker of an acknowledged write. */
+  #complete(op: OpRecord, outcome: OpOutcome, extra: { path?: string; error?: string }): Instant {
     const event = this.#eventLog.append(`workload/${op.client}`, 'workload.completed', {
       op: op.id,
       outcome,
       ...(op.kind === 'read' && op.stamp !== undefined ? { stamp: op.stamp } : {}),
       ...extra,
     });
-    op.completedSeq = event.seq;
-    op.completedAt = instantOf(event);
+    const completed = instantOf(event);
+    op.completedAt = completed;
     op.outcome = outcome;
     op.path = extra.path;
     op.error = extra.error;
-    return op.completedAt;
+    if (op.kind === 'write' && outcome === 'ok') this.checker.writeAcknowledged(op.stamp!, completed);
+    return completed;
+  }
+}
+
+async function attempt(run: () => Promise<void>, describe: DescribeFailure): Promise<string | undefined> {
+  try {
+    await run();
+    return undefined;
+  } catch (error) {
+    return describe(error);
   }
 }
 

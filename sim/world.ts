@@ -18,6 +18,15 @@
  * service starts on the same portal.
  *
  * The store's objects sit behind a SlowObjectStore (`slowStore.delayMsMax`, off by default).
+ *
+ * A store crash (crashStore) kills the whole store process at once: every endpoint stops
+ * listening and every connection resets, object operations in flight are dropped, applied or torn
+ * (SlowObjectStore.crash), and the in-memory lock table and VDI table are lost; the lost lock
+ * table is logged as every node leaving every VDI's participants, which is what the clients
+ * see (their participations are gone). restartStore() opens a new SheepStore on the same objects
+ * (the VDI table is rebuilt from the inodes) and listens again. Like a crashed target, the dead
+ * store's code may still sit in the heap; its transport and its object handle are retired, so it
+ * can neither listen nor touch an object again.
  */
 
 import type { EventSink } from '../src/core/event.js';
@@ -34,17 +43,20 @@ import { SheepConnection } from '../src/sheepdog/sheep-connection.js';
 import { SdRes } from '../src/sheepdog/wire/constants.js';
 import { MemoryObjectStore } from '../src/store/memory-object-store.js';
 import { SheepStore } from '../src/store/sheep-store.js';
+import type { TestOnlyStoreBug } from '../src/store/test-only-store-bugs.js';
 import { parseBackingSpec } from '../src/target/backing.js';
 import { startTargetService, type TargetService } from '../src/target/target-service.js';
 import { MemoryNetwork, type MemoryNetworkOptions } from '../transports/memory.js';
 import type { Endpoint, Transport } from '../transports/transport.js';
 import { connectError, listenError } from '../transports/transport-error.js';
-import { SlowObjectStore } from './slow-object-store.js';
+import { type CrashedOperation, SlowObjectStore } from './slow-object-store.js';
 
 export const STORE_HOST = 'store';
 export const INITIATOR_HOST = 'host';
-/** Where administrative requests (snapshots) come from. */
+/** Where administrative requests (snapshots, dog's lock-less writes, DISCARD) come from. */
 export const ADMIN_HOST = 'admin';
+/** Request timeout of administrative connections (dog waits; a bound keeps runs finite). */
+export const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
 export const ISCSI_PORT = 3260;
 export const SHEEP_PORT_BASE = 7000;
 export const TARGET_IQN = 'iqn.2026-11.org.collie:sim';
@@ -66,6 +78,8 @@ export interface WorldOptions {
   readonly backend?: SheepdogBackendOptions;
   /** A bug injected into every target's client on purpose (simulator self-test only). */
   readonly clientBug?: TestOnlyClientBug;
+  /** A mistake put into the store on purpose (the simulator's mutants only). */
+  readonly storeBug?: TestOnlyStoreBug;
 }
 
 export interface TargetNodeHandle {
@@ -80,10 +94,13 @@ export interface TargetNodeHandle {
 }
 
 export class World {
-  readonly options: Required<Omit<WorldOptions, 'network' | 'backend' | 'clientBug' | 'sinks'>> & {
+  readonly options: Required<
+    Omit<WorldOptions, 'network' | 'backend' | 'clientBug' | 'storeBug' | 'sinks'>
+  > & {
     network: Partial<MemoryNetworkOptions>;
     backend: SheepdogBackendOptions;
     clientBug: TestOnlyClientBug | undefined;
+    storeBug: TestOnlyStoreBug | undefined;
   };
   readonly clock: VirtualClock;
   readonly rng: Rng;
@@ -93,6 +110,12 @@ export class World {
   readonly objects = new MemoryObjectStore();
   readonly slowStore: SlowObjectStore;
   store!: SheepStore;
+  /** True from crashStore() until restartStore() serves again. */
+  storeCrashed = false;
+  /** Store processes started so far; a crash retires the current one's transport. */
+  storeIncarnation = 0;
+  /** Snapshots taken through snapshot(), oldest first. */
+  readonly snapshots: SnapshotResult[] = [];
   readonly targets: TargetNodeHandle[] = [];
   /** Initiator hosts in use (a crashed target is cut off from each). */
   readonly initiatorHosts = new Set<string>([INITIATOR_HOST]);
@@ -108,6 +131,7 @@ export class World {
       network: options.network ?? {},
       backend: options.backend ?? {},
       clientBug: options.clientBug,
+      storeBug: options.storeBug,
     };
     this.clock = new VirtualClock(0);
     this.rng = createRng(options.seed);
@@ -141,19 +165,17 @@ export class World {
   }
 
   /**
-   * Takes a snapshot of the VDI as `dog vdi snapshot -s TAG` does, from an admin host through the
-   * first store endpoint that listens.
+   * Takes a snapshot of the VDI as `dog vdi snapshot -s TAG` does, from an admin host through
+   * `endpoint` (default: the first store endpoint that listens).
    */
-  async snapshot(tag: string): Promise<SnapshotResult> {
-    const node = this.store.nodes()[0];
-    if (!node) throw new Error('cannot snapshot: no store endpoint listens');
-    const conn = await SheepConnection.open(this.network.transport(ADMIN_HOST), node.endpoint, {
-      clock: this.clock,
-    });
+  async snapshot(tag: string, endpoint?: Endpoint): Promise<SnapshotResult> {
+    const conn = await this.adminConnection(endpoint);
     try {
       const result = await snapshotVdi(conn, { name: this.options.vdiName, tag });
+      this.snapshots.push(result);
       this.eventLog.append('sim/admin', 'sim.snapshot_taken', {
         tag,
+        endpoint: conn.endpoint,
         snapshotVid: result.snapshotVid,
         workingVid: result.workingVid,
       });
@@ -161,6 +183,62 @@ export class World {
     } finally {
       conn.close();
     }
+  }
+
+  /**
+   * A sheep connection from the admin host (as dog opens one) to `endpoint`, default the first
+   * store endpoint that listens. Rejects when nothing listens there. The caller closes it.
+   */
+  async adminConnection(endpoint?: Endpoint): Promise<SheepConnection> {
+    const address = endpoint ?? (this.storeCrashed ? undefined : this.store.nodes()[0]?.endpoint);
+    if (!address) throw new Error('no store endpoint listens');
+    return SheepConnection.open(this.network.transport(ADMIN_HOST), address, {
+      clock: this.clock,
+      requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS,
+    });
+  }
+
+  /**
+   * The store process crashes (see the file comment). Resolves once the in-flight object
+   * operations got their fates; returns them. No-op (empty) when it is down already.
+   */
+  async crashStore(rng: Rng): Promise<CrashedOperation[]> {
+    if (this.storeCrashed) return [];
+    this.storeCrashed = true;
+    this.storeIncarnation += 1;
+    const dead = this.store;
+    // The lock table lives in memory: every participation is gone with it.
+    for (const node of dead.nodes()) dead.locks.nodeLeft(node.key);
+    this.network.crashHost(STORE_HOST);
+    const inFlight = await this.slowStore.crash(rng);
+    this.eventLog.append('sim/store', 'sim.store_crashed', {
+      incarnation: this.storeIncarnation,
+      inFlight: inFlight.map((op) => ({
+        kind: op.kind,
+        oid: op.oid,
+        offset: op.offset,
+        lengthBytes: op.lengthBytes,
+        fate: op.fate ?? null,
+        appliedBytes: op.appliedBytes,
+      })),
+    });
+    return inFlight;
+  }
+
+  /**
+   * Starts the store process again on the same objects, listening on `listen` (default: every
+   * target node's endpoint). Resolves once it serves. No-op when it is not down.
+   */
+  async restartStore(listen?: readonly Endpoint[]): Promise<void> {
+    if (!this.storeCrashed) return;
+    const endpoints = listen ?? this.targets.map((target) => target.storeEndpoint);
+    this.eventLog.append('sim/store', 'sim.store_restarting', { incarnation: this.storeIncarnation });
+    this.store = await this.#openStore(endpoints);
+    this.storeCrashed = false;
+    this.eventLog.append('sim/store', 'sim.store_restarted', {
+      incarnation: this.storeIncarnation,
+      endpoints: endpoints.map((endpoint) => `${endpoint.host}:${endpoint.port}`),
+    });
   }
 
   /** The target node called `name` (target-a, target-b, ...); throws for an unknown name. */
@@ -204,8 +282,11 @@ export class World {
     // Streams still open from before a power-off are reset by the rebooted host (nothing they
     // held may be delivered late), then the node's sheep daemon rejoins.
     this.network.crashHost(node.host);
-    await this.store.leave(key);
-    await this.store.join(node.storeEndpoint);
+    // While the store is down there is nothing to leave: its restart listens afresh.
+    if (!this.storeCrashed) {
+      await this.store.leave(key);
+      await this.store.join(node.storeEndpoint);
+    }
     this.network.heal(node.host);
     node.crashed = false;
     this.eventLog.append(`sim/${node.name}`, 'sim.target_restarting', { incarnation: node.incarnation });
@@ -228,16 +309,7 @@ export class World {
       host: STORE_HOST,
       port: SHEEP_PORT_BASE + index,
     }));
-    this.store = await SheepStore.open({
-      objects: this.slowStore,
-      defaults: { copies: 1, copyPolicy: 0, blockSizeShift: this.options.blockSizeShift },
-      locking: this.options.coherence,
-      transport: this.network.transport(STORE_HOST),
-      listen,
-      clock: this.clock,
-      eventLog: this.eventLog,
-      logger: silentLogger,
-    });
+    this.store = await this.#openStore(listen);
     const created = await this.store.vdis.newVdi({
       name: this.options.vdiName,
       sizeBytes: BigInt(this.options.vdiSizeBytes),
@@ -264,6 +336,33 @@ export class World {
       node.service = await this.#startTarget(node);
       this.targets.push(node);
     }
+  }
+
+  /** One store process: a SheepStore over the objects, through this incarnation's handles. */
+  #openStore(listen: readonly Endpoint[]): Promise<SheepStore> {
+    const incarnation = this.storeIncarnation;
+    const base = this.network.transport(STORE_HOST);
+    const transport: Transport = {
+      connect: (address) =>
+        this.storeIncarnation === incarnation
+          ? base.connect(address)
+          : Promise.reject(connectError('ECONNABORTED', address)),
+      listen: (address, onConnection) =>
+        this.storeIncarnation === incarnation
+          ? base.listen(address, onConnection)
+          : Promise.reject(listenError('EADDRNOTAVAIL', address)),
+    };
+    return SheepStore.open({
+      objects: this.slowStore.process(),
+      defaults: { copies: 1, copyPolicy: 0, blockSizeShift: this.options.blockSizeShift },
+      locking: this.options.coherence,
+      transport,
+      listen,
+      clock: this.clock,
+      eventLog: this.eventLog,
+      logger: silentLogger,
+      ...(this.options.storeBug === undefined ? {} : { testOnlyBug: this.options.storeBug }),
+    });
   }
 
   /** A transport that works only while `node` is in the incarnation it was made for. */

@@ -9,6 +9,7 @@
  * Seeds vary how many objects are written, where, whether A also writes an object both already
  * know, whether the crash cuts a write in half, and how A dies: killed (the host sees the reset
  * at once) or powered off (the host notices through its path checker or command timeout).
+ * Every read after the crash must succeed, through B (scenario expectation).
  */
 import type { Scenario } from './scenario.js';
 
@@ -42,7 +43,15 @@ export const seedFailover: Scenario = {
     context.step('A crashes', { mode });
     world.crashTarget('target-a', mode);
     context.step('the host reads everything back (through B)');
-    for (const block of blocks) await history.read(device, 'host', block);
+    for (const block of blocks) {
+      // B is healthy and A is down: every read must succeed, through B (a backend whose reads
+      // fail must not pass; the fault window of A's crash would otherwise excuse it).
+      const read = await history.read(device, 'host', block);
+      context.expect(
+        read.outcome === 'ok' && read.path === 'target-b',
+        `after the failover, the read of block ${block} (op ${read.id}) should succeed through B; it ${read.outcome === 'ok' ? `went through ${read.path}` : `ended ${read.outcome}: ${read.error}`}`,
+      );
+    }
     await inFlight;
   },
 };

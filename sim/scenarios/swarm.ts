@@ -2,12 +2,13 @@
  * The swarm: hosts, clients, path policies and fault classes all drawn from the seed
  * (faults.ts drawSwarmOptions). Each host has one multipath device; each client runs random single-block reads and writes over a
  * few objects while faults come and go for the safety phase. Hosts prefer different targets
- * only when the seed switched activeActive on.
+ * only when the seed switched activeActive on. The workload classes (snapshots, lock-less
+ * writers, DISCARD) act on the same blocks, through the fault injector. Faults come within
+ * about the time the clients take (faultWindowMs), so that they meet IO.
  */
+import { faultWindowMs } from '../faults.js';
 import { runClient, workloadBlocks } from '../workload.js';
 import type { Scenario } from './scenario.js';
-
-const SAFETY_WINDOW_MS = 20_000;
 
 export const swarm: Scenario = {
   name: 'swarm',
@@ -48,7 +49,8 @@ export const swarm: Scenario = {
         );
       }
     }
-    const faults = context.faults.runSafety(SAFETY_WINDOW_MS);
+    context.faults.attachWorkload({ history, blocks, blocksPerObject: context.blocksPerObject });
+    const faults = context.faults.runSafety(faultWindowMs(options));
     await Promise.all([...clients, faults]);
   },
 };

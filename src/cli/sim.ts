@@ -5,6 +5,7 @@
  *   collie sim run --scenario NAME [--seed N] [--no-coherence] [--events FILE] [--client-bug BUG] [--faults LIST]
  *   collie sim swarm --seeds N [--jobs K] [--scenario NAME] [--seed-first S] [--no-coherence] ...
  *   collie sim replay FILE
+ *   collie sim mutants [--seeds N] [--jobs K] [--only LIST]
  *   collie sim bench [--scenario NAME] [--seeds N]
  *
  * Exit codes: 0 the checkers passed, 1 a violation, 2 a usage error, 3 a liveness failure (the
@@ -13,6 +14,7 @@
 import { type Command, type CommanderError, InvalidArgumentError } from 'commander';
 import { describeBench, runBench } from '../../sim/bench.js';
 import { FAULT_CLASSES, type FaultClass } from '../../sim/faults.js';
+import { allMutants, describeMutants, resolveMutant, runMutants } from '../../sim/mutants.js';
 import { replayFile } from '../../sim/replay.js';
 import { ReplayFileError } from '../../sim/replay-header.js';
 import { type RunResult, runScenario } from '../../sim/run.js';
@@ -210,6 +212,41 @@ export function registerSimCommand(program: Command): void {
         print(`    replayed: ${replay.firstDifference.replayed}`);
       }
       process.exitCode = SIM_EXIT.violation;
+    });
+
+  sim
+    .command('mutants')
+    .description('run the default swarm with each test-only bug switch on; every one must be found')
+    .option('--seeds <n>', 'seeds per switch (it stops at the first failing one)', integer('--seeds', 1), 300)
+    .option('--jobs <k>', 'worker processes', integer('--jobs', 1), 2)
+    .option('--only <list>', 'comma list of switch names (default: all)')
+    .action(async (flags: { seeds: number; jobs: number; only?: string }) => {
+      const only = flags.only?.split(',').map((name) => name.trim());
+      for (const name of only ?? []) {
+        if (resolveMutant(name) === undefined) {
+          process.stderr.write(
+            `collie sim mutants: no switch "${name}"; one of ${allMutants()
+              .map((mutant) => mutant.name)
+              .join(', ')}\n`,
+          );
+          process.exitCode = SIM_EXIT.usage;
+          return;
+        }
+      }
+      const results = await runMutants({
+        seeds: flags.seeds,
+        jobs: flags.jobs,
+        ...(only === undefined ? {} : { only }),
+        progress: (result) =>
+          process.stderr.write(
+            `mutants: ${result.mutant.name} ${result.foundAtSeed === undefined ? 'not found' : `found at seed ${result.foundAtSeed}`}\n`,
+          ),
+      });
+      for (const line of describeMutants(results, flags.seeds)) print(line);
+      // Every switch must be found: one that is not means the simulator lacks teeth there.
+      process.exitCode = results.every((result) => result.foundAtSeed !== undefined)
+        ? SIM_EXIT.pass
+        : SIM_EXIT.violation;
     });
 
   sim

@@ -41,7 +41,7 @@ export interface RunUntilIdleOptions {
  */
 export function drainMicrotasks(): Promise<void> {
   return new Promise<void>((resolve) => {
-    setImmediate(resolve);
+    setImmediate(resolve); // determinism-ok: one event-loop turn drains microtasks; reads no time
   });
 }
 

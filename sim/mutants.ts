@@ -1,0 +1,116 @@
+/**
+ * The mutation table: realistic mistakes, each behind a test-only switch in the layer where it
+ * would be made (the store, the sheepdog client, the simulator's own checking), and the proof
+ * that the default swarm has teeth: `collie sim mutants` runs the default swarm with each switch
+ * on and reports whether it failed, and at which seed. A switch the swarm does not find within
+ * the seed budget is a hole in the simulator (a fault class, workload or checker missing), not
+ * a pass.
+ *
+ * A mutant names one switch; sim/run.ts resolves it to its layer (RunOptions.mutant).
+ */
+import { TEST_ONLY_CLIENT_BUGS, type TestOnlyClientBug } from '../src/sheepdog/client/io-runner.js';
+import { TEST_ONLY_STORE_BUGS, type TestOnlyStoreBug } from '../src/store/test-only-store-bugs.js';
+import { runSwarm, type SeedOutcome } from './swarm.js';
+import { wallNowMs } from './wallclock.js';
+
+/** Mistakes in the simulator's own checking: the swarm must notice it stopped looking. */
+export const TEST_ONLY_SIM_BUGS = {
+  'skip-final-read-back': "the run's final read-back of every written block is skipped",
+} as const;
+export type TestOnlySimBug = keyof typeof TEST_ONLY_SIM_BUGS;
+
+export type MutantLayer = 'store' | 'client' | 'sim';
+
+export interface Mutant {
+  readonly name: string;
+  readonly layer: MutantLayer;
+}
+
+/** Client switches that are guards rather than mistakes the swarm should hunt. */
+const NOT_MUTANTS: readonly string[] = ['reads-fail'];
+
+/** Every switch of every layer, in a stable order (store, client, simulator). */
+export function allMutants(): Mutant[] {
+  return [
+    ...Object.keys(TEST_ONLY_STORE_BUGS).map((name) => ({ name, layer: 'store' as const })),
+    ...(TEST_ONLY_CLIENT_BUGS as readonly string[])
+      .filter((name) => !NOT_MUTANTS.includes(name))
+      .map((name) => ({ name, layer: 'client' as const })),
+    ...Object.keys(TEST_ONLY_SIM_BUGS).map((name) => ({ name, layer: 'sim' as const })),
+  ];
+}
+
+/** The switch a mutant name turns on, by layer; undefined for an unknown name. */
+export function resolveMutant(name: string):
+  | {
+      readonly storeBug?: TestOnlyStoreBug;
+      readonly clientBug?: TestOnlyClientBug;
+      readonly simBug?: TestOnlySimBug;
+    }
+  | undefined {
+  if (Object.hasOwn(TEST_ONLY_STORE_BUGS, name)) return { storeBug: name as TestOnlyStoreBug };
+  if ((TEST_ONLY_CLIENT_BUGS as readonly string[]).includes(name))
+    return { clientBug: name as TestOnlyClientBug };
+  if (Object.hasOwn(TEST_ONLY_SIM_BUGS, name)) return { simBug: name as TestOnlySimBug };
+  return undefined;
+}
+
+export interface MutantResult {
+  readonly mutant: Mutant;
+  /** The lowest seed whose run failed, or undefined when every seed passed. */
+  readonly foundAtSeed: number | undefined;
+  readonly seedsRun: number;
+  readonly realMs: number;
+  readonly firstFailure: SeedOutcome | undefined;
+}
+
+export interface MutantsOptions {
+  readonly seeds: number;
+  readonly jobs?: number;
+  readonly only?: readonly string[];
+  /** Called as each mutant's search ends. */
+  readonly progress?: (result: MutantResult) => void;
+}
+
+/** For each mutant, the default swarm from seed 1 up to `seeds`, stopping at its first failure. */
+export async function runMutants(options: MutantsOptions): Promise<MutantResult[]> {
+  const mutants = allMutants().filter(
+    (mutant) => options.only === undefined || options.only.includes(mutant.name),
+  );
+  const results: MutantResult[] = [];
+  for (const mutant of mutants) {
+    const startMs = wallNowMs();
+    const summary = await runSwarm({
+      scenario: 'swarm',
+      seeds: options.seeds,
+      jobs: options.jobs ?? 1,
+      mutant: mutant.name,
+      stopAtFirstFailure: true,
+    });
+    const result: MutantResult = {
+      mutant,
+      foundAtSeed: summary.firstFailure?.seed,
+      seedsRun: summary.seeds,
+      realMs: wallNowMs() - startMs,
+      firstFailure: summary.firstFailure,
+    };
+    options.progress?.(result);
+    results.push(result);
+  }
+  return results;
+}
+
+/** One line per mutant, then a summary line: `mutants: N switches, F found within S seeds`. */
+export function describeMutants(results: readonly MutantResult[], seeds: number): string[] {
+  const width = Math.max(...results.map((result) => result.mutant.name.length), 8);
+  const lines = results.map((result) => {
+    const where = `${result.mutant.layer.padEnd(6)} ${result.mutant.name.padEnd(width)}`;
+    if (result.foundAtSeed === undefined)
+      return `${where}  NOT FOUND in ${result.seedsRun} seeds (${(result.realMs / 1000).toFixed(1)} s)`;
+    const why = result.firstFailure?.firstProblem ?? result.firstFailure?.outcome ?? '';
+    return `${where}  found at seed ${result.foundAtSeed} (${(result.realMs / 1000).toFixed(1)} s): ${why.slice(0, 160)}`;
+  });
+  const found = results.filter((result) => result.foundAtSeed !== undefined).length;
+  lines.push(`mutants: ${results.length} switches, ${found} found within ${seeds} seeds`);
+  return lines;
+}
