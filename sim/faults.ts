@@ -559,8 +559,11 @@ export class FaultInjector {
 
 /** Classes that need the workload (attachWorkload) to act. */
 const NEEDS_WORKLOAD: readonly FaultClass[] = ['locklessWriter', 'discard'];
-/** Classes whose actions end by themselves (the liveness phase does not end them). */
-const WORKLOAD_CLASSES: readonly FaultClass[] = ['snapshots', ...NEEDS_WORKLOAD];
+/**
+ * Classes whose actions end by themselves (the liveness phase does not end them). They are
+ * traffic, not faults: sim/run.ts opens no fault window for them.
+ */
+export const WORKLOAD_CLASSES: readonly FaultClass[] = ['snapshots', ...NEEDS_WORKLOAD];
 
 function sleep(world: World, ms: number): Promise<void> {
   return new Promise((resolve) => {

@@ -39,6 +39,7 @@ import {
   drawSwarmOptions,
   type FaultClass,
   FaultInjector,
+  WORKLOAD_CLASSES,
 } from './faults.js';
 import { MULTIPATH_DEFAULTS, MultipathDevice } from './multipath/multipath-device.js';
 import { resolveMutant } from './mutants.js';
@@ -244,6 +245,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     ...collectViolations(history, coherenceChecker, world, coherence),
     ...expectations,
     ...livenessViolations(history, all.events, readBackOps),
+    ...(pending === null ? readBackCoverage(history, all.events, readBackOps) : []),
   ];
   const digest = world.digest.digestHex();
   const stats: RunStats = {
@@ -429,6 +431,12 @@ export interface FaultWindow {
 const INSTANT_FAULT_CLASSES: ReadonlySet<string> = new Set(['connectionReset']);
 
 /**
+ * Classes that are ordinary traffic, not faults: a snapshot, a lock-less writer, a DISCARD.
+ * Operations must succeed through them, so they open no window that would excuse a failure.
+ */
+const TRAFFIC_CLASSES: ReadonlySet<string> = new Set(WORKLOAD_CLASSES);
+
+/**
  * The fault windows of a run, from its event log alone (see the file comment). Keyed on event
  * types, not on fault classes: any class that logs `fault.injected` / `fault.healed` with a
  * `fault` field and an `id` is covered.
@@ -456,6 +464,7 @@ export function faultWindows(events: Iterable<LogEvent>): FaultWindow[] {
     switch (event.type) {
       case 'fault.injected': {
         const what = `${String(data.fault)}#${String(data.id)}`;
+        if (TRAFFIC_CLASSES.has(String(data.fault))) break;
         if (INSTANT_FAULT_CLASSES.has(String(data.fault))) instant(what, event);
         else opened(`fault:${String(data.id)}`, what, event);
         break;
@@ -521,6 +530,32 @@ export function faultWindowOf(op: OpRecord, windows: readonly FaultWindow[]): Fa
       completedSeq >= window.openSeq &&
       op.invokedAt.ms <= (window.closeMs ?? Number.POSITIVE_INFINITY) + FAULT_GRACE_MS,
   );
+}
+
+/**
+ * The read-back is the harness's own duty: every block the workload touched is read once more
+ * after healing. A block it did not read is a hole in the checking (the mutant
+ * skip-final-read-back), never a pass.
+ */
+export function readBackCoverage(
+  history: History,
+  events: readonly LogEvent[],
+  readBackOps: readonly OpRecord[],
+): Violation[] {
+  const violations: Violation[] = [];
+  const readBackBlocks = new Set(readBackOps.map((op) => op.block));
+  const touched = [...new Set(history.ops.filter((op) => !readBackOps.includes(op)).map((op) => op.block))];
+  const unread = touched.filter((block) => !readBackBlocks.has(block));
+  if (unread.length > 0) {
+    const lastSeq = events[events.length - 1]?.seq ?? 1;
+    violations.push({
+      checker: 'liveness',
+      kind: 'read-back-missing',
+      message: `the final read-back did not read ${unread.length} of the ${touched.length} blocks the workload touched (first: block ${unread[0]}): acknowledged writes there were never verified`,
+      windowSeqs: [lastSeq, lastSeq],
+    });
+  }
+  return violations;
 }
 
 /**

@@ -8,7 +8,13 @@
  */
 import { describe, expect, test } from 'vitest';
 import { type MultipathDevice, MultipathError } from '../../sim/multipath/multipath-device.js';
-import { DOCUMENTED_RECOVERY_MS, FAULT_GRACE_MS, faultWindows, livenessViolations } from '../../sim/run.js';
+import {
+  DOCUMENTED_RECOVERY_MS,
+  FAULT_GRACE_MS,
+  faultWindows,
+  livenessViolations,
+  readBackCoverage,
+} from '../../sim/run.js';
 import { History, type OpRecord } from '../../sim/workload.js';
 import type { LogEvent } from '../../src/core/event.js';
 import { EventLog } from '../../src/core/event-log.js';
@@ -226,5 +232,28 @@ describe('liveness: the final read-back', () => {
     const op = await history.read(device, 'verifier', 1);
     expect(op.outcome).toBe('ok');
     expect(history.checker.check().map((violation) => violation.kind)).toEqual(['stale-read']);
+  });
+});
+
+describe('liveness: the final read-back covers every touched block', () => {
+  test('a block the workload wrote but the read-back skipped is reported', async () => {
+    const { events, history, device, at } = setup();
+    at(1_000);
+    await history.write(device, 'h1c1', 8);
+    await history.write(device, 'h1c1', 9);
+    const readBack = [await history.read(device, 'verifier', 8)];
+    expect(readBackCoverage(history, events, readBack).map((violation) => violation.kind)).toEqual([
+      'read-back-missing',
+    ]);
+    readBack.push(await history.read(device, 'verifier', 9));
+    expect(readBackCoverage(history, events, readBack)).toEqual([]);
+  });
+
+  test('traffic classes (snapshots, lock-less writers, DISCARD) open no fault window', () => {
+    const { events, log } = setup();
+    log('fault.injected', { fault: 'snapshots', id: 1 });
+    log('fault.injected', { fault: 'locklessWriter', id: 2 });
+    log('fault.injected', { fault: 'discard', id: 3 });
+    expect(faultWindows(events)).toEqual([]);
   });
 });
