@@ -17,6 +17,8 @@ export interface RunHeader {
   readonly coherence: boolean;
   readonly clientBug: TestOnlyClientBug | null;
   readonly faults: readonly FaultClass[];
+  /** A test-only switch of any layer (sim/mutants.ts); absent in files written before it. */
+  readonly mutant?: string | null;
 }
 
 /** Creates (truncates) `path` with the header line; the events are appended after it. */
@@ -59,6 +61,7 @@ export function readEventsFile(path: string): { header: RunHeader; lines: string
     coherence: parsed.coherence !== false,
     clientBug: (parsed.clientBug as TestOnlyClientBug | null) ?? null,
     faults: (parsed.faults as FaultClass[] | undefined) ?? [],
+    mutant: typeof parsed.mutant === 'string' ? parsed.mutant : null,
   };
   if (!Number.isSafeInteger(header.seed))
     throw new ReplayFileError(`${path}: the header's seed is not an integer`);

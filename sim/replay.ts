@@ -35,6 +35,7 @@ export async function replayFile(path: string, print?: (line: string) => void): 
     coherence: header.coherence,
     ...(header.clientBug === null ? {} : { clientBug: header.clientBug }),
     faults: header.faults,
+    ...(header.mutant ? { mutant: header.mutant } : {}),
     ...(print === undefined ? {} : { print }),
     extraSinks: [collect],
   });

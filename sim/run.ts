@@ -188,6 +188,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       coherence,
       clientBug: options.clientBug ?? null,
       faults: [...allowed],
+      mutant: options.mutant ?? null,
     });
     file = new JsonlFileSink(options.events, { append: true });
     sinks.push(file);

@@ -25,6 +25,7 @@ import { TEST_ONLY_CLIENT_BUGS, type TestOnlyClientBug } from '../sheepdog/clien
 export const SIM_EXIT = { pass: 0, violation: 1, usage: 2, stuck: 3 } as const;
 
 interface RunFlags {
+  mutant?: string;
   scenario: string;
   seed?: number;
   coherence: boolean;
@@ -34,6 +35,7 @@ interface RunFlags {
 }
 
 interface SwarmFlags {
+  mutant?: string;
   scenario: string;
   seeds: number;
   seedFirst: number;
@@ -65,6 +67,16 @@ function clientBug(value: string): TestOnlyClientBug {
   if (!(TEST_ONLY_CLIENT_BUGS as readonly string[]).includes(value))
     throw new InvalidArgumentError(`--client-bug: one of ${TEST_ONLY_CLIENT_BUGS.join(', ')}`);
   return value as TestOnlyClientBug;
+}
+
+function mutantName(value: string): string {
+  if (resolveMutant(value) === undefined)
+    throw new InvalidArgumentError(
+      `--mutant: one of ${allMutants()
+        .map((mutant) => mutant.name)
+        .join(', ')}`,
+    );
+  return value;
 }
 
 function faultList(value: string): FaultClass[] {
@@ -122,6 +134,11 @@ export function registerSimCommand(program: Command): void {
       clientBug,
     )
     .option(
+      '--mutant <name>',
+      'test only: turn on one switch of the mutation table (collie sim mutants)',
+      mutantName,
+    )
+    .option(
       '--faults <list>',
       `fault classes the swarm may use: comma list of ${FAULT_CLASSES.join(', ')}, all or none`,
       faultList,
@@ -135,6 +152,7 @@ export function registerSimCommand(program: Command): void {
         coherence: flags.coherence,
         ...(flags.events === undefined ? {} : { events: flags.events }),
         ...(flags.clientBug === undefined ? {} : { clientBug: flags.clientBug }),
+        ...(flags.mutant === undefined ? {} : { mutant: flags.mutant }),
         ...(flags.faults === undefined ? {} : { faults: flags.faults }),
         print,
       });
@@ -154,6 +172,11 @@ export function registerSimCommand(program: Command): void {
       `test only: inject a client bug (${TEST_ONLY_CLIENT_BUGS.join(', ')})`,
       clientBug,
     )
+    .option(
+      '--mutant <name>',
+      'test only: turn on one switch of the mutation table (collie sim mutants)',
+      mutantName,
+    )
     .option('--faults <list>', 'fault classes the swarm may use (comma list, all or none)', faultList)
     .action(async (flags: SwarmFlags) => {
       const tty = process.stderr.isTTY === true;
@@ -164,6 +187,7 @@ export function registerSimCommand(program: Command): void {
         jobs: flags.jobs,
         coherence: flags.coherence,
         ...(flags.clientBug === undefined ? {} : { clientBug: flags.clientBug }),
+        ...(flags.mutant === undefined ? {} : { mutant: flags.mutant }),
         ...(flags.faults === undefined ? {} : { faults: flags.faults }),
         progress: (done, total, failed) => {
           const step = Math.max(1, Math.floor(total / 20));
