@@ -44,3 +44,18 @@ export async function collieFeatures(conn: SheepRequester): Promise<number> {
 export async function storeInvalidatesLocklessWriters(conn: SheepRequester): Promise<boolean> {
   return ((await collieFeatures(conn)) & CollieFeature.LOCKLESS_WRITERS_INVALIDATE) !== 0;
 }
+
+/**
+ * True when a CREATE of an object that exists writes the request's range into it (Collie's
+ * store). False (sheep 1.0) means a second CREATE replaces the object: a client that shares a VDI
+ * with other writers must make sure only one of them creates each object (allocation claims,
+ * src/sheepdog/client/allocation-claims.ts).
+ */
+export function createsNeverReplace(features: number): boolean {
+  return (features & CollieFeature.CREATE_NEVER_REPLACES) !== 0;
+}
+
+/** True when a LOCK_VDI / RELEASE_VDI carrying a client id is honoured (Collie's store). */
+export function honoursLockClientIds(features: number): boolean {
+  return (features & CollieFeature.LOCK_CLIENT_IDS) !== 0;
+}

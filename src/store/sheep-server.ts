@@ -15,7 +15,9 @@
  * - With locking off, LOCK is a lookup, RELEASE a no-op, and no coherence check runs.
  *
  * Rules past sheep 1.0 (multipath safety, docs/store.md "Past sheep 1.0"; COLLIE_FEATURES says
- * which a client may rely on):
+ * which a client may rely on). Each is a field of StoreRules, decided once by storeRules() from
+ * the compat mode ('sheep-1.0' turns every one off, to test clients against sheep 1.0's
+ * semantics) and the test-only bug; the handlers below only read those fields:
  * - Object order: every request that changes an object (CREATE, WRITE, DISCARD, REMOVE) runs
  *   alone per object, in arrival order, and one whose connection closed before its turn is not
  *   started. A write a client gave up on (and resent) can then never land after a newer one.
@@ -26,7 +28,12 @@
  *   an inode that is already a snapshot is refused READONLY (the client redoes it on the new
  *   working VDI).
  * - A data_vdi_id write or DISCARD by an outside writer (not a participant, or no TGT flag)
- *   invalidates every participant; DISCARD passes the refusals writes pass.
+ *   invalidates every participant; DISCARD passes the refusals writes pass. (Sheep 1.0: a
+ *   participant's data_vdi_id write invalidates the others, with or without TGT; a
+ *   non-participant's invalidates nobody; DISCARD neither refuses nor invalidates.)
+ * - A snapshot invalidates every participant of the VDI it retires (snapshotInvalidates).
+ * - LOCK_VDI / RELEASE_VDI honour a client id in vdi_size (sheep 1.0 ignores it).
+ * - COLLIE_FEATURES answers (sheep 1.0: INVALID_PARMS, an unknown opcode).
  * - A store invariant that breaks (AssertionError) is never answered as EIO: it is logged as
  *   `store.invariant_broken`, reported to onInvariantBroken, and the connection is dropped.
  */
@@ -38,7 +45,6 @@ import type { EventLog } from '../core/event-log.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { Logger } from '../core/logger.js';
 import {
-  CollieFeature,
   LockState,
   LockType,
   opcodeName,
@@ -79,6 +85,7 @@ import { sdHashVdi } from '../sheepdog/wire/vdi-hash.js';
 import { encodeVdiState } from '../sheepdog/wire/vdi-state.js';
 import type { LockTable } from './lock-table.js';
 import type { ObjectStore } from './object-store.js';
+import { type StoreCompat, type StoreRules, storeRules } from './store-rules.js';
 import type { TestOnlyStoreBug } from './test-only-store-bugs.js';
 import type { VdiTable } from './vdi-table.js';
 
@@ -110,7 +117,15 @@ export interface SheepServerOptions {
   readonly nodes: () => readonly StoreNode[];
   /** KILL_NODE: the node that received it leaves (its endpoint closes). */
   readonly onNodeKill?: (node: StoreNode) => void;
-  /** Invalidate every participant of a VDI that becomes a snapshot (past sheep 1.0). */
+  /**
+   * 'collie' (default): every rule past sheep 1.0; 'sheep-1.0': none, answering as sheep 1.0 does
+   * (store-rules.ts), to test clients against sheep 1.0's semantics.
+   */
+  readonly compat?: StoreCompat;
+  /**
+   * Invalidate every participant of a VDI that becomes a snapshot (past sheep 1.0). Default: on
+   * for compat 'collie', off for 'sheep-1.0'.
+   */
   readonly snapshotInvalidates?: boolean;
   /** Bytes of capacity and free space, for STAT_SHEEP. */
   readonly capacity?: () => Promise<{ sizeBytes: bigint; freeBytes: bigint }>;
@@ -119,12 +134,6 @@ export interface SheepServerOptions {
   /** Test only: a mistake put in on purpose for the simulator to find (test-only-store-bugs.ts). */
   readonly testOnlyBug?: TestOnlyStoreBug;
 }
-
-/** What COLLIE_FEATURES answers: every rule past sheep 1.0 that clients may rely on here. */
-const FEATURES =
-  CollieFeature.LOCKLESS_WRITERS_INVALIDATE |
-  CollieFeature.CREATE_NEVER_REPLACES |
-  CollieFeature.LOCK_CLIENT_IDS;
 
 /** sheep's cluster epoch; a single-node store never changes membership. */
 const EPOCH = 1;
@@ -140,11 +149,17 @@ export class SheepServer {
   readonly #inodeMutex = new KeyedMutex<number>();
   /** Runs the requests that change one object one at a time, in arrival order, per oid. */
   readonly #objectOrder = new KeyedMutex<bigint>();
-  readonly #bug: TestOnlyStoreBug | undefined;
+  /** Which rules this store keeps (store-rules.ts): the one place each is decided. */
+  readonly rules: StoreRules;
 
   constructor(options: SheepServerOptions) {
     this.#options = options;
-    this.#bug = options.testOnlyBug;
+    this.rules = storeRules({
+      compat: options.compat,
+      locking: options.locks.enabled,
+      snapshotInvalidates: options.snapshotInvalidates,
+      testOnlyBug: options.testOnlyBug,
+    });
     this.#objects = options.objects;
     this.#vdis = options.vdis;
     this.#locks = options.locks;
@@ -233,6 +248,8 @@ export class SheepServer {
       case SdOp.INODE_COHERENCE:
         return this.#inodeCoherence(request, node);
       case SdOp.COLLIE_FEATURES:
+        if (!this.rules.collieFeatures)
+          return this.#fail(request, SdRes.INVALID_PARMS, node, 'unknown opcode');
         return this.#features(request);
       default:
         return this.#fail(request, SdRes.INVALID_PARMS, node, 'unknown opcode');
@@ -252,7 +269,7 @@ export class SheepServer {
     work: () => Promise<Reply>,
   ): Promise<Reply> {
     const args = objArgs(request);
-    if (!args || this.#bug === 'no-object-order') return work();
+    if (!args || !this.rules.objectOrder) return work();
     return this.#objectOrder.run(args.oid, async () => {
       if (origin?.closed) {
         this.#options.eventLog.append('store/server', 'store.request_dropped', {
@@ -296,7 +313,7 @@ export class SheepServer {
     const checked = this.#checkWrite(request, payload, node);
     if ('header' in checked) return checked;
     const { args, sizeBytes } = checked;
-    if (isDataOid(args.oid) && this.#bug !== 'create-replaces' && (await this.#objects.exists(args.oid))) {
+    if (isDataOid(args.oid) && this.rules.createNeverReplaces && (await this.#objects.exists(args.oid))) {
       // Another client created it first (its cache and ours both said unallocated): write our
       // range into it. The COW source is not needed: the object already holds its copy.
       this.#options.eventLog.append('store/server', 'store.create_of_existing', {
@@ -355,7 +372,11 @@ export class SheepServer {
     const write = async () => {
       if (updatesDataIndex) {
         // Checked inside the section a snapshot holds: the VDI cannot become one meanwhile.
-        if (this.#vdis.isSnapshot(vid) && mapsAnything(payload) && this.#bug !== 'no-readonly-refusal') {
+        if (
+          this.#vdis.isSnapshot(vid) &&
+          mapsAnything(payload) &&
+          this.rules.readonlyAllocationIntoSnapshot
+        ) {
           return this.#fail(
             request,
             SdRes.READONLY,
@@ -390,11 +411,13 @@ export class SheepServer {
     const idx = dataOidToIdx(args.oid);
     const offset = SD_INODE_HEADER_SIZE + 4 * idx;
     if (offset + 4 > SD_INODE_DATA_END) return this.#reply(request, SdRes.INVALID_PARMS);
+    const isAWrite = this.rules.discardIsAWrite;
     return this.#inodeMutex.run(vid, async () => {
-      const refused = this.#refusal(request, args.oid, node);
+      // Sheep 1.0 neither refuses nor invalidates for a DISCARD (protocol doc §8.3, "Not triggers").
+      const refused = isAWrite ? this.#refusal(request, args.oid, node) : undefined;
       if (refused !== undefined) return this.#reply(request, refused);
       if (this.#vdis.header(vid) === undefined) return this.#reply(request, SdRes.NO_VDI);
-      this.#invalidateForInodeWrite(vid, node, request);
+      if (isAWrite) this.#invalidateForInodeWrite(vid, node, request);
       const written = await this.#objects.write(vidToVdiOid(vid), offset, Buffer.alloc(4));
       if (!written) return this.#reply(request, SdRes.NO_VDI);
       await this.#objects.remove(args.oid);
@@ -419,7 +442,7 @@ export class SheepServer {
     if (
       (request.flags & SdFlag.TGT) !== 0 &&
       this.#locks.isInvalidated(vid, node.key) &&
-      this.#bug !== 'no-invalidated-refusal'
+      this.rules.invalidatedRefusal
     ) {
       return SdRes.INODE_INVALIDATED;
     }
@@ -427,15 +450,24 @@ export class SheepServer {
       request.opcode !== SdOp.READ_OBJ &&
       isDataOid(oid) &&
       this.#vdis.isSnapshot(vid) &&
-      this.#bug !== 'no-readonly-refusal'
+      this.rules.readonlyDataWriteIntoSnapshot
     )
       return SdRes.READONLY;
     return undefined;
   }
 
-  /** Before a data_vdi_id change (an inode update, a DISCARD): the coherence protocol's step. */
+  /**
+   * Before a data_vdi_id change (an inode update, a DISCARD): the coherence protocol's step.
+   * Sheep 1.0's rule (outsideWritersInvalidate off): the writing node, if it participates,
+   * becomes MODIFIED and the others INVALIDATED, TGT flag or not; a non-participant invalidates
+   * nobody.
+   */
   #invalidateForInodeWrite(vid: number, node: StoreNode, request: RequestHeader): void {
-    if (this.#bug === 'no-invalidation-on-inode-update') return;
+    if (!this.rules.inodeUpdateInvalidates) return;
+    if (!this.rules.outsideWritersInvalidate) {
+      this.#locks.invalidateOthers(vid, node.key);
+      return;
+    }
     this.#locks.invalidateForInodeWrite(vid, node.key, (request.flags & SdFlag.TGT) !== 0);
   }
 
@@ -465,12 +497,12 @@ export class SheepServer {
         storePolicy: args.storePolicy,
         blockSizeShift: args.blockSizeShift,
       });
-      if (this.#options.snapshotInvalidates && 'retiredVid' in result && result.retiredVid !== undefined) {
+      if (this.rules.snapshotInvalidates && 'retiredVid' in result && result.retiredVid !== undefined) {
         this.#locks.invalidateAll(result.retiredVid);
       }
       return result;
     };
-    if (args.snapid === 0 || this.#bug === 'snapshot-copies-stale-map')
+    if (args.snapid === 0 || !this.rules.snapshotHoldsInodeSection)
       return this.#vdiReply(request, await run());
     // A snapshot or rollback retires the working VDI: hold its inode section throughout, so no
     // inode update falls between the copy of data_vdi_id and the mark (see the file comment).
@@ -496,7 +528,7 @@ export class SheepServer {
     if (!('vid' in found)) return this.#reply(request, found.result);
     const type = request.args.kind === 'vdi' && request.args.type === LockType.SHARED ? 'shared' : 'normal';
     // vdi_size is unused by LOCK in sheep: a Collie client puts its id there (docs/store.md).
-    const client = request.args.kind === 'vdi' ? request.args.vdiSize : 0n;
+    const client = request.args.kind === 'vdi' && this.rules.lockClientIds ? request.args.vdiSize : 0n;
     if (this.#locks.lock(found.vid, node.key, type, client) === 'locked')
       return this.#reply(request, SdRes.VDI_LOCKED);
     return this.#vdiReply(request, found);
@@ -505,7 +537,8 @@ export class SheepServer {
   #releaseVdi(request: RequestHeader, node: StoreNode): Reply {
     if (request.args.kind !== 'vdi') return this.#reply(request, SdRes.INVALID_PARMS);
     const type = request.args.type === LockType.SHARED ? 'shared' : 'normal';
-    this.#locks.release(request.args.baseVdiId, node.key, type, request.args.vdiSize);
+    const client = this.rules.lockClientIds ? request.args.vdiSize : 0n;
+    this.#locks.release(request.args.baseVdiId, node.key, type, client);
     return this.#reply(request, SdRes.SUCCESS);
   }
 
@@ -543,7 +576,9 @@ export class SheepServer {
   /**
    * GET_VDI_ATTR: find (or create, or delete) the attribute object for (VDI, key). Attribute
    * objects are keyed by the *name* hash so that attributes survive snapshots; collisions are
-   * probed linearly, as sheep does.
+   * probed linearly, as sheep does. A delete leaves the object as a tombstone (its name emptied),
+   * as sheep's does: removing it would end the probe chain of a key stored past it, which a
+   * CREAT|EXCL would then create a second time.
    */
   async #getVdiAttr(request: RequestHeader, payload: Buffer, node: StoreNode): Promise<Reply> {
     if (request.args.kind !== 'vdi' || payload.length !== SD_ATTR_OBJ_SIZE) {
@@ -560,7 +595,7 @@ export class SheepServer {
     const found = this.#vdis.lookup({ name: attr.name, tag: attr.tag, snapid: request.args.snapid });
     if (!('vid' in found)) return this.#reply(request, found.result);
     const nameVid = sdHashVdi(attr.name);
-    const keyBytes = payload.subarray(0, 528 + 256);
+    const wanted = attrKeyOf(payload);
     let attrId = vdiAttrId(payload);
     for (let probe = 0; probe < ATTR_PROBES_MAX; probe++, attrId = (attrId + 1) >>> 0) {
       const oid = vidToAttrOid(nameVid, attrId);
@@ -579,9 +614,9 @@ export class SheepServer {
         await this.#objects.create(oid, { sizeBytes: SD_ATTR_OBJ_SIZE, data: payload, offset: 0 });
         return answer(SdRes.SUCCESS);
       }
-      if (!sameAttrKey(existing, keyBytes)) continue;
+      if (!sameAttrKey(attrKeyOf(existing), wanted)) continue;
       if ((request.flags & SdFlag.DEL) !== 0) {
-        await this.#objects.remove(oid);
+        await this.#objects.write(oid, 0, Buffer.alloc(1));
         return answer(SdRes.SUCCESS);
       }
       if ((request.flags & SdFlag.EXCL) !== 0) return answer(SdRes.VDI_EXIST);
@@ -672,10 +707,7 @@ export class SheepServer {
   /** COLLIE_FEATURES (Collie's own opcode): 8 bytes, the first u32 LE the feature bits. */
   #features(request: RequestHeader): Reply {
     const body = Buffer.alloc(8);
-    body.writeUInt32LE(
-      this.#locks.enabled ? FEATURES : FEATURES & ~CollieFeature.LOCKLESS_WRITERS_INVALIDATE,
-      0,
-    );
+    body.writeUInt32LE(this.rules.features, 0);
     return this.#reply(request, SdRes.SUCCESS, body);
   }
 
@@ -741,13 +773,38 @@ function cString(bytes: Buffer, offset: number, length: number): string {
   return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
 }
 
-/** name, tag, ctime, snap_id and key: what makes two attribute objects the same attribute. */
-function sameAttrKey(existing: Buffer, keyBytes: Buffer): boolean {
+interface AttrKey {
+  readonly name: Buffer;
+  readonly tag: Buffer;
+  readonly snapId: number;
+  readonly key: Buffer;
+}
+
+/** The fields sheep compares, as strcmp sees them: the bytes before the first NUL. */
+function attrKeyOf(attr: Buffer): AttrKey {
+  return {
+    name: cBytes(attr, 0, 256),
+    tag: cBytes(attr, 256, 256),
+    snapId: attr.readUInt32LE(520),
+    key: cBytes(attr, 528, 256),
+  };
+}
+
+/** Same attribute (an emptied name, a deleted attribute's tombstone, matches nothing). */
+function sameAttrKey(existing: AttrKey, wanted: AttrKey): boolean {
   return (
-    existing.subarray(0, 512).equals(keyBytes.subarray(0, 512)) &&
-    existing.subarray(520, 524).equals(keyBytes.subarray(520, 524)) &&
-    existing.subarray(528, 784).equals(keyBytes.subarray(528, 784))
+    existing.name.length > 0 &&
+    existing.name.equals(wanted.name) &&
+    existing.tag.equals(wanted.tag) &&
+    existing.snapId === wanted.snapId &&
+    existing.key.equals(wanted.key)
   );
+}
+
+function cBytes(bytes: Buffer, offset: number, length: number): Buffer {
+  const field = bytes.subarray(offset, offset + length);
+  const end = field.indexOf(0);
+  return end === -1 ? field : field.subarray(0, end);
 }
 
 /** True when some data_vdi_id entry in `entries` (u32 LE each) maps an object (is not 0). */

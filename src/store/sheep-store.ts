@@ -16,6 +16,7 @@ import { LockTable } from './lock-table.js';
 import type { ObjectStore } from './object-store.js';
 import { SheepServer, type StoreNode } from './sheep-server.js';
 import { StoreEndpoint } from './store-endpoint.js';
+import type { StoreCompat } from './store-rules.js';
 import type { TestOnlyStoreBug } from './test-only-store-bugs.js';
 import { type ClusterDefaults, VdiTable } from './vdi-table.js';
 
@@ -25,8 +26,14 @@ export interface SheepStoreOptions {
   /** Locks and inode coherence on (a cluster formatted with --lock). */
   readonly locking: boolean;
   /**
-   * Invalidate every participant of a VDI that becomes a snapshot (default true). Sheep 1.0 does
-   * not, which leaves a reading target stale after another copied on write; false reproduces it.
+   * 'collie' (default): every rule past sheep 1.0 (docs/multipath-safety.md). 'sheep-1.0': none
+   * of them, answering as a sheep 1.0 cluster does (store-rules.ts), to test clients against it.
+   */
+  readonly compat?: StoreCompat;
+  /**
+   * Invalidate every participant of a VDI that becomes a snapshot (default: true for 'collie',
+   * false for 'sheep-1.0'). Sheep 1.0 does not, which leaves a reading target stale after another
+   * copied on write; false reproduces it on Collie's store.
    */
   readonly snapshotInvalidates?: boolean;
   readonly transport: Transport;
@@ -62,7 +69,8 @@ export class SheepStore {
       nodes: () => this.nodes(),
       onNodeKill: (node) => void this.leave(node.key),
       capacity: options.capacity,
-      snapshotInvalidates: options.snapshotInvalidates ?? true,
+      compat: options.compat,
+      snapshotInvalidates: options.snapshotInvalidates,
       onInvariantBroken: options.onInvariantBroken,
       testOnlyBug: options.testOnlyBug,
     });

@@ -21,8 +21,7 @@ import {
 } from '../../src/sheepdog/wire/constants.js';
 import { objRequest, plainRequest, vdiRequest } from '../../src/sheepdog/wire/header.js';
 import { vidToDataOid, vidToVdiOid } from '../../src/sheepdog/wire/oid.js';
-import type { MemoryObjectStore } from '../../src/store/memory-object-store.js';
-import type { CreateObject, ObjectStore } from '../../src/store/object-store.js';
+import { GatedObjects } from '../support/gated-objects.js';
 import {
   call,
   createVdi,
@@ -40,67 +39,6 @@ const MiB = 1024 * 1024;
 const P1 = 7000;
 const P2 = 7001;
 const P3 = 7002;
-
-type GatedOp = { kind: 'create' | 'write'; oid: bigint; offset: number; length: number };
-
-/** An ObjectStore that holds the operations a predicate picks until the test releases them. */
-class GatedObjects implements ObjectStore {
-  readonly #inner: MemoryObjectStore;
-  #gate: { pick: (op: GatedOp) => boolean; held: Array<() => void>; armed: boolean } | undefined;
-
-  constructor(inner: MemoryObjectStore) {
-    this.#inner = inner;
-  }
-
-  /** Holds the next operation `pick` matches (only that one) until release() is called. */
-  hold(pick: (op: GatedOp) => boolean): { release: () => void; heldCount: () => number } {
-    const gate = { pick, held: [] as Array<() => void>, armed: true };
-    this.#gate = gate;
-    return {
-      release: () => {
-        gate.armed = false;
-        for (const wake of gate.held.splice(0)) wake();
-      },
-      heldCount: () => gate.held.length,
-    };
-  }
-
-  async #pass(op: GatedOp): Promise<void> {
-    const gate = this.#gate;
-    if (gate === undefined || !gate.armed || gate.held.length > 0 || !gate.pick(op)) return;
-    await new Promise<void>((resolve) => gate.held.push(resolve));
-  }
-
-  read(oid: bigint, offset: number, length: number) {
-    return this.#inner.read(oid, offset, length);
-  }
-  async create(oid: bigint, object: CreateObject) {
-    await this.#pass({ kind: 'create', oid, offset: object.offset, length: object.data.length });
-    return this.#inner.create(oid, object);
-  }
-  async write(oid: bigint, offset: number, data: Buffer) {
-    await this.#pass({ kind: 'write', oid, offset, length: data.length });
-    return this.#inner.write(oid, offset, data);
-  }
-  remove(oid: bigint) {
-    return this.#inner.remove(oid);
-  }
-  exists(oid: bigint) {
-    return this.#inner.exists(oid);
-  }
-  sizeOf(oid: bigint) {
-    return this.#inner.sizeOf(oid);
-  }
-  flush() {
-    return this.#inner.flush();
-  }
-  list() {
-    return this.#inner.list();
-  }
-  close() {
-    return this.#inner.close();
-  }
-}
 
 async function gatedWorld(): Promise<{ world: StoreWorld; gated: GatedObjects }> {
   let gated: GatedObjects | undefined;

@@ -18,8 +18,9 @@ import {
 } from '../../src/sheepdog/wire/constants.js';
 import { encodeRequestHeader, objRequest, plainRequest, vdiRequest } from '../../src/sheepdog/wire/header.js';
 import { decodeInodeHeader } from '../../src/sheepdog/wire/inode.js';
-import { vidToDataOid, vidToVdiOid } from '../../src/sheepdog/wire/oid.js';
-import { encodeVdiAttr } from '../../src/sheepdog/wire/vdi-attr.js';
+import { vidToAttrOid, vidToDataOid, vidToVdiOid } from '../../src/sheepdog/wire/oid.js';
+import { encodeVdiAttr, vdiAttrId } from '../../src/sheepdog/wire/vdi-attr.js';
+import { sdHashVdi } from '../../src/sheepdog/wire/vdi-hash.js';
 import {
   call,
   createVdi,
@@ -167,6 +168,34 @@ describe('object I/O and VDI operations', () => {
     expect((await ask(SdFlag.CREAT | SdFlag.EXCL)).header.result).toBe(SdRes.VDI_EXIST);
     expect((await ask(SdFlag.DEL)).header.result).toBe(SdRes.SUCCESS);
     expect((await ask(0)).header.result).toBe(SdRes.NO_OBJ);
+  });
+
+  test('a deleted attribute stays as a tombstone, so a key stored past it in the probe chain is still found', async () => {
+    const world = await storeWorld();
+    const conn = await world.connect('client', 7000);
+    await createVdi(world, conn, 'attrs');
+    const attr = (key: string) =>
+      encodeVdiAttr({ name: 'attrs', tag: '', ctime: 0n, snapId: 0, key, value: Buffer.alloc(0) });
+    const ask = (key: string, flags: number) =>
+      call(
+        world,
+        conn,
+        vdiRequest({ opcode: SdOp.GET_VDI_ATTR, flags: SdFlag.WRITE | flags, dataLength: SD_ATTR_OBJ_SIZE }),
+        attr(key),
+      );
+    // Two keys whose attr ids collide (found by search): the second is stored one slot on.
+    const [first, second] = ['k479938', 'k1001811'];
+    const id = vdiAttrId(attr(first));
+    expect(vdiAttrId(attr(second))).toBe(id);
+    expect((await ask(first, SdFlag.CREAT | SdFlag.EXCL)).header.args).toMatchObject({ attrId: id });
+    expect((await ask(second, SdFlag.CREAT | SdFlag.EXCL)).header.args).toMatchObject({ attrId: id + 1 });
+    // Deleting the first must not hide the second: an exclusive create of it is still refused.
+    expect((await ask(first, SdFlag.DEL)).header.result).toBe(SdRes.SUCCESS);
+    expect((await ask(first, 0)).header.result).toBe(SdRes.NO_OBJ);
+    expect((await ask(second, SdFlag.CREAT | SdFlag.EXCL)).header.result).toBe(SdRes.VDI_EXIST);
+    expect(await world.settle(world.objects.exists(vidToAttrOid(sdHashVdi('attrs'), id)))).toBe(true);
+    // A new claim of the first key goes past its tombstone and past the second.
+    expect((await ask(first, SdFlag.CREAT | SdFlag.EXCL)).header.args).toMatchObject({ attrId: id + 2 });
   });
 
   test('FLUSH_VDI really flushes and answers SUCCESS', async () => {

@@ -13,6 +13,7 @@ import { SheepConnection } from '../../src/sheepdog/sheep-connection.js';
 import { MemoryObjectStore } from '../../src/store/memory-object-store.js';
 import type { ObjectStore } from '../../src/store/object-store.js';
 import { SheepStore } from '../../src/store/sheep-store.js';
+import type { StoreCompat } from '../../src/store/store-rules.js';
 import { MemoryNetwork } from '../../transports/memory.js';
 
 export const STORE_HOST = 'store';
@@ -34,6 +35,8 @@ export async function storeWorld(
     locking?: boolean;
     seed?: number;
     snapshotInvalidates?: boolean;
+    /** 'sheep-1.0': the store answers as sheep 1.0 does (src/store/store-rules.ts). */
+    compat?: StoreCompat;
     /** Wraps the memory objects the store uses (a gate that holds chosen operations, say). */
     wrapObjects?: (objects: MemoryObjectStore) => ObjectStore;
   } = {},
@@ -56,6 +59,7 @@ export async function storeWorld(
       defaults: { copies: 1, copyPolicy: 0, blockSizeShift: 22 },
       locking: options.locking ?? true,
       snapshotInvalidates: options.snapshotInvalidates,
+      compat: options.compat,
       transport: network.transport(STORE_HOST),
       listen: (options.ports ?? [7000, 7001]).map((port) => ({ host: STORE_HOST, port })),
       clock,

@@ -16,7 +16,8 @@
  *   taken meanwhile) and loads again.
  *
  * Rules (shared-lock)
- * - Open = COLLIE_FEATURES (does the store honour client ids?), LOCK_VDI shared by name (join
+ * - Open = COLLIE_FEATURES (asked once: does the store honour client ids, does a second CREATE
+ *   replace an object; storeFeatures keeps the answer), LOCK_VDI shared by name (join
  *   the participants, learn the working vid), then the refresh read. Only flat VDIs (store_policy
  *   0) with block_size_shift 20..31 are served.
  * - A reload for 'invalidated' refresh-reads the current vid (that re-validates us). If that
@@ -73,10 +74,9 @@ import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Rng } from '../../core/rng.js';
 import { sleepMs } from '../../core/sleep.js';
-import { collieFeatures } from '../collie-features.js';
+import { collieFeatures, createsNeverReplace, honoursLockClientIds } from '../collie-features.js';
 import { SheepConnectionError, type SheepRequestHeader, type SheepResponse } from '../sheep-connection.js';
 import {
-  CollieFeature,
   resultName,
   SD_INODE_DATA_END,
   SD_INODE_DATA_INDEX,
@@ -185,6 +185,8 @@ export class InodeCache {
   #reconnectsAtJoin = 0;
   /** The store answers a LOCK carrying our id SUCCESS when the lock is ours (COLLIE_FEATURES). */
   #lockClientIds = false;
+  /** COLLIE_FEATURES' answer at open (shared-lock mode; 0 for sheep 1.0). */
+  #storeFeatures: number | undefined;
 
   private constructor(options: InodeCacheOptions) {
     this.vdiName = options.vdiName;
@@ -220,10 +222,12 @@ export class InodeCache {
     try {
       if (cache.mode === 'shared-lock') {
         const features = await collieFeatures(cache.#pool);
-        cache.#lockClientIds = (features & CollieFeature.LOCK_CLIENT_IDS) !== 0;
+        cache.#storeFeatures = features;
+        cache.#lockClientIds = honoursLockClientIds(features);
         cache.#log('inode.store_features', {
           features,
           lockClientIds: cache.#lockClientIds,
+          createsNeverReplace: createsNeverReplace(features),
           client: cache.clientId.toString(16),
         });
       }
@@ -261,6 +265,14 @@ export class InodeCache {
 
   get vid(): number {
     return this.#vid;
+  }
+
+  /**
+   * The CollieFeature bits the store answered at open (0 for sheep 1.0, which does not know
+   * COLLIE_FEATURES); undefined in lock-less mode, which does not ask here.
+   */
+  get storeFeatures(): number | undefined {
+    return this.#storeFeatures;
   }
 
   get header(): InodeHeader {

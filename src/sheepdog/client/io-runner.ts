@@ -25,6 +25,14 @@
  * at, so the pool does not resend them over a newer connection (SheepReconnectedError): such a
  * request reads as INODE_INVALIDATED too, and the IO reloads and replans.
  *
+ * On a store where a second CREATE replaces an object (sheep 1.0; the backend decides from
+ * COLLIE_FEATURES and passes `allocationClaims`), a round that creates objects is preceded by
+ * their allocation claims (allocation-claims.ts): the step either lets the round go, or hands
+ * the machine an outcome it already knows (a stale plan reads as 'invalidated' and is reloaded
+ * and replanned). An object whose dead claimant created it is written with WRITE_OBJ and still
+ * mapped by our inode update. The IO deletes its claims when it ends (after its inode update,
+ * or after a failure whose answers are all in).
+ *
  * A lock-less cache (inode-cache.ts mode 'lockless', for `collie vdi read/write`) runs the same
  * plans and the same table, with three differences: no request carries the TGT flag (each is
  * checked by assertLockless), reads carry no probe, and the check after an inode update reads
@@ -43,7 +51,9 @@ import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { SheepRequestHeader, SheepResponse } from '../sheep-connection.js';
 import { opcodeName, resultName, SdRes } from '../wire/constants.js';
+import { AllocationClaims, IoClaims } from './allocation-claims.js';
 import type { InodeCache } from './inode-cache.js';
+import { outcomeForResult, rankOutcome } from './io-outcome.js';
 import { type IoPiece, type IoPlan, planProbe, planRead, planWrite } from './io-plan.js';
 import { type IoRun, ioTable } from './io-table.js';
 import {
@@ -57,8 +67,8 @@ import {
   assertLockless,
   createDataRequest,
   inodeUpdateRequest,
-  PROBE_LENGTH_BYTES,
   probeRequest,
+  probeResult,
   readDataRequest,
   writeDataRequest,
 } from './tgt-requests.js';
@@ -96,6 +106,11 @@ export interface IoRunnerOptions {
   readonly ioEvents?: boolean;
   /** A bug injected on purpose for the simulator's self-test; never set outside tests. */
   readonly testOnlyBug?: TestOnlyClientBug;
+  /**
+   * Claim each object before creating it (a store without CREATE_NEVER_REPLACES: sheep 1.0);
+   * undefined: no claims (Collie's store, or a lock-less client, which never claims).
+   */
+  readonly allocationClaims?: { readonly waitMs: number };
 }
 
 /** One IO in flight. */
@@ -113,6 +128,8 @@ interface Io {
   failedWhat: string;
   /** Why the pool or the reload gave up. */
   cause: Error | undefined;
+  /** Its allocation claims (only with allocationClaims). */
+  readonly claims: IoClaims | undefined;
 }
 
 const STEPS_MAX_EXTRA = 8;
@@ -127,6 +144,7 @@ export class IoRunner {
   readonly #probeEveryRead: boolean;
   readonly #ioEvents: boolean;
   readonly #testOnlyBug: TestOnlyClientBug | undefined;
+  readonly #claims: AllocationClaims | undefined;
   #ioCount = 0;
 
   constructor(options: IoRunnerOptions) {
@@ -143,6 +161,28 @@ export class IoRunner {
       Number.isSafeInteger(this.#reloadsMax) && this.#reloadsMax >= 0,
       `reloadsMax ${this.#reloadsMax} must be an integer >= 0`,
     );
+    const claims = options.allocationClaims;
+    assert(
+      claims === undefined || this.#cache.coherent,
+      `VDI "${this.#cache.vdiName}": allocation claims need a shared-lock (coherent) inode cache`,
+    );
+    this.#claims =
+      claims === undefined
+        ? undefined
+        : new AllocationClaims({
+            pool: this.#pool,
+            cache: this.#cache,
+            clock: this.#clock,
+            eventLog: this.#eventLog,
+            actor: this.#actor,
+            waitMs: claims.waitMs,
+            request: (header) => this.#request(header),
+          });
+  }
+
+  /** True when this runner claims objects before creating them (see the file comment). */
+  get claimsAllocations(): boolean {
+    return this.#claims !== undefined;
   }
 
   /** Runs the IO to completion; reads resolve with the bytes. Failures reject with BackendError. */
@@ -170,18 +210,31 @@ export class IoRunner {
       failedCode: SdRes.SUCCESS,
       failedWhat: '',
       cause: undefined,
+      claims: this.#claims === undefined ? undefined : new IoClaims(),
     };
     const stepsMax = 4 * (RELOADS_TOTAL_FACTOR * Math.max(1, this.#reloadsMax) + 1) + STEPS_MAX_EXTRA;
     let event: IoRequestEvent | undefined = { type: 'SEND', creates: io.plan.createCount };
-    for (let steps = 0; event !== undefined; steps++) {
-      assert(steps < stepsMax, `io ${io.id} took more than ${stepsMax} steps; the io machine loops`);
-      const outputs = this.#step(io, event);
-      event = undefined;
-      for (const output of outputs) {
-        const next = await this.#perform(io, output);
-        if (next === 'complete') return io.buffer;
-        event = next ?? event;
+    try {
+      for (let steps = 0; event !== undefined; steps++) {
+        assert(steps < stepsMax, `io ${io.id} took more than ${stepsMax} steps; the io machine loops`);
+        const outputs = this.#step(io, event);
+        event = undefined;
+        for (const output of outputs) {
+          const next = await this.#perform(io, output);
+          if (next === 'complete') {
+            if (io.claims !== undefined) await this.#claims!.release(io.claims, 'completed');
+            return io.buffer;
+          }
+          event = next ?? event;
+        }
       }
+    } catch (error) {
+      if (io.claims !== undefined) {
+        // 'unavailable': a CREATE of ours may still be on its way; keep the claims (see allocation-claims.ts).
+        const answersIn = error instanceof BackendError && error.kind !== 'unavailable';
+        await this.#claims!.release(io.claims, answersIn ? 'failed' : 'unavailable');
+      }
+      throw error;
     }
     assert(false, `io ${io.id} stopped in ${ioTable.stateName(io.run.state)} without completing or failing`);
   }
@@ -305,6 +358,18 @@ export class IoRunner {
       return { type: 'RESULT', outcome: 'invalidated' };
     }
     if (this.#cache.rejoinNeeded) return this.#rejoinFirst(io);
+    if (io.claims !== undefined && plan.createCount > 0) {
+      const step = await this.#claims!.prepare(plan, io.claims);
+      if (step.kind === 'unavailable') return this.#unavailable(io, step.error);
+      if (step.kind === 'result') {
+        io.failedCode = step.code;
+        io.failedWhat = step.what;
+        return { type: 'RESULT', outcome: step.outcome };
+      }
+      // Another IO may have reloaded the cache (or the pool reconnected) while this one claimed.
+      if (await this.#planOutdated(io)) return { type: 'RESULT', outcome: 'invalidated' };
+      if (this.#cache.rejoinNeeded) return this.#rejoinFirst(io);
+    }
     const copies = this.#cache.copies;
     const coherent = this.#cache.coherent;
     const data = io.spec.data;
@@ -320,10 +385,13 @@ export class IoRunner {
       // The test-only bug 'wrong-cow-oid': copy from our own (missing) object, not the ancestor's.
       const cowFrom =
         this.#testOnlyBug === 'wrong-cow-oid' && piece.sourceVid !== 0 ? plan.vid : piece.sourceVid;
+      // An object a dead claimant created is written into; our inode update still maps it.
+      const adopted = piece.action === 'create' && io.claims?.isAdopted(plan.vid, piece.idx) === true;
       const header =
-        piece.action === 'write'
+        piece.action === 'write' || adopted
           ? writeDataRequest(plan.vid, piece, copies, coherent)
           : createDataRequest(plan.vid, piece, copies, cowFrom, coherent);
+      if (piece.action === 'create' && !adopted) io.claims?.markSent(plan.vid, piece.idx);
       sent.push({ piece, answer: this.#request(header, bytes) });
     }
     if (plan.probe) {
@@ -350,7 +418,7 @@ export class IoRunner {
       const response = responses[i];
       const piece = sent[i]!.piece;
       if (response === undefined) {
-        if (rank('invalidated') > rank(outcome)) {
+        if (rankOutcome('invalidated') > rankOutcome(outcome)) {
           outcome = 'invalidated';
           io.failedCode = SdRes.INODE_INVALIDATED;
           io.failedWhat = `the pool (reconnected to sheep before ${piece === undefined ? 'the coherence probe' : `the request for object ${piece.idx}`} was sent; rejoining the VDI)`;
@@ -359,9 +427,9 @@ export class IoRunner {
       }
       const { header, payload } = response;
       let code = header.result;
-      if (piece === undefined) code = probeCode(code, payload);
-      const pieceOutcome = outcomeOf(code);
-      if (rank(pieceOutcome) > rank(outcome)) {
+      if (piece === undefined) code = probeResult(code, payload);
+      const pieceOutcome = outcomeForResult(code);
+      if (rankOutcome(pieceOutcome) > rankOutcome(outcome)) {
         outcome = pieceOutcome;
         io.failedCode = code;
         io.failedWhat =
@@ -406,7 +474,7 @@ export class IoRunner {
     const code = response.header.result;
     io.failedCode = code;
     io.failedWhat = `the inode update of data_vdi_id[${plan.createMinIdx}..${plan.createMaxIdx}] of vid ${hex(plan.vid)}`;
-    if (code !== SdRes.SUCCESS) return { type: 'RESULT', outcome: outcomeOf(code) };
+    if (code !== SdRes.SUCCESS) return { type: 'RESULT', outcome: outcomeForResult(code) };
     return this.#checkNotSnapshotted(io);
   }
 
@@ -428,14 +496,14 @@ export class IoRunner {
     } catch (error) {
       return this.#unavailable(io, error);
     }
-    const code = probeCode(response.header.result, response.payload);
+    const code = probeResult(response.header.result, response.payload);
     if (code === SdRes.SUCCESS || code === SdRes.INODE_INVALIDATED) {
       io.failedCode = SdRes.SUCCESS;
       return { type: 'RESULT', outcome: 'ok' };
     }
     io.failedCode = code;
     io.failedWhat = `the probe after the inode update of vid ${hex(io.plan.vid)}`;
-    return { type: 'RESULT', outcome: outcomeOf(code) };
+    return { type: 'RESULT', outcome: outcomeForResult(code) };
   }
 
   /**
@@ -499,40 +567,6 @@ export class IoRunner {
 
 function hex(vid: number): string {
   return `0x${vid.toString(16)}`;
-}
-
-/** The probe's answer as a result code: a snapshot (or a missing inode) reads as READONLY. */
-function probeCode(code: number, payload: Buffer): number {
-  if (code === SdRes.NO_OBJ) return SdRes.READONLY;
-  if (code !== SdRes.SUCCESS) return code;
-  if (payload.length >= PROBE_LENGTH_BYTES && payload.readBigUInt64LE(0) !== 0n) return SdRes.READONLY;
-  return code;
-}
-
-function outcomeOf(code: number): IoOutcome {
-  switch (code) {
-    case SdRes.SUCCESS:
-      return 'ok';
-    case SdRes.INODE_INVALIDATED:
-      return 'invalidated';
-    case SdRes.READONLY:
-      return 'readonly';
-    default:
-      return 'error';
-  }
-}
-
-function rank(outcome: IoOutcome): number {
-  switch (outcome) {
-    case 'ok':
-      return 0;
-    case 'readonly':
-      return 1;
-    case 'invalidated':
-      return 2;
-    case 'error':
-      return 3;
-  }
 }
 
 /** Which SCSI-facing kind a sheep result that reloading cannot fix maps to. */

@@ -19,6 +19,9 @@
  *   A write with `fua` is followed by a flush before it resolves.
  * - close() waits for IOs in flight, RELEASEs every vid this backend locked (a crash leaves
  *   them locked, as with tgt), then closes the pool. IO after close is refused.
+ * - On a store whose COLLIE_FEATURES lacks CREATE_NEVER_REPLACES (sheep 1.0: a second CREATE
+ *   replaces an object), every object is claimed before it is created (allocation-claims.ts),
+ *   and open logs one warning naming what stays unsafe there with several writers.
  * - Errors are BackendErrors whose messages name the VDI, the vid and the sheep endpoint.
  */
 import { type Endpoint, endpointToString, type Transport } from '../../../transports/transport.js';
@@ -28,13 +31,19 @@ import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
 import type { Rng } from '../../core/rng.js';
+import { createsNeverReplace } from '../collie-features.js';
 import { SheepConnectionError } from '../sheep-connection.js';
 import { resultName, SdRes } from '../wire/constants.js';
 import { InodeCache } from './inode-cache.js';
 import { objectRange } from './io-plan.js';
 import { IoRunner, type IoSpec, type TestOnlyClientBug } from './io-runner.js';
 import { ObjectRangeLock, type RangeLockMode } from './range-lock.js';
-import { SheepPool, SheepUnavailableError } from './sheep-pool.js';
+import {
+  POOL_REQUEST_TIMEOUT_MS_DEFAULT,
+  POOL_UNAVAILABLE_AFTER_MS_DEFAULT,
+  SheepPool,
+  SheepUnavailableError,
+} from './sheep-pool.js';
 import { flushRequest } from './tgt-requests.js';
 
 export const SHEEPDOG_BLOCK_SIZE_BYTES = 512;
@@ -55,6 +64,12 @@ export interface SheepdogBackendOptions {
   readonly reloadsMax?: number;
   /** Probe coherence on every read (closes the snapshot-under-multipath gap at one extra request per read). */
   readonly probeEveryRead?: boolean;
+  /**
+   * Sheep 1.0 only (allocation claims): how long another target's claim may hold an object that
+   * stays unmapped before its holder counts as dead. Default: unavailableAfterMs + requestTimeoutMs
+   * (45 s), by when a live holder has given up on its own requests.
+   */
+  readonly allocationClaimWaitMs?: number;
   /** Log every IO transition to the event log. Default true. */
   readonly ioEvents?: boolean;
   /** Event log actor prefix; default "sheepdog/<vdi name>@<endpoint>". */
@@ -104,6 +119,7 @@ export class SheepdogBackend implements BlockBackend {
     this.#actor = actor;
     this.identity = `sheepdog:${init.vdiName}`;
     this.sizeBytes = Number(cache.header.vdiSize);
+    const claims = !createsNeverReplace(cache.storeFeatures ?? 0);
     this.#runner = new IoRunner({
       pool,
       cache,
@@ -114,6 +130,7 @@ export class SheepdogBackend implements BlockBackend {
       probeEveryRead: options.probeEveryRead,
       ioEvents: options.ioEvents,
       testOnlyBug: options.testOnlyBug,
+      allocationClaims: claims ? { waitMs: allocationClaimWaitMs(options) } : undefined,
     });
   }
 
@@ -178,7 +195,14 @@ export class SheepdogBackend implements BlockBackend {
       vid: cache.vid,
       sizeBytes: backend.sizeBytes,
       objectBytes: cache.objectBytes,
+      allocationClaims: backend.#runner.claimsAllocations,
     });
+    if (backend.#runner.claimsAllocations) {
+      init.logger.warn(
+        { vdi: init.vdiName, endpoint: where, features: cache.storeFeatures },
+        `VDI "${init.vdiName}": sheep at ${where} may replace an object on a second CREATE (no CREATE_NEVER_REPLACES: sheep 1.0), so this target claims every object before it creates it; with other targets writing this VDI at once, two things stay unsafe on sheep 1.0: a snapshot taken while they write, and a request held inside sheep past a timeout. Pause writers for snapshots, or run single-writer; see docs/multipath-safety.md ("Against a real sheep 1.0 cluster")`,
+      );
+    }
     return backend;
   }
 
@@ -325,4 +349,17 @@ export class SheepdogBackend implements BlockBackend {
     work.then(forget, forget);
     return work;
   }
+}
+
+/** SheepdogBackendOptions.allocationClaimWaitMs, defaulted (see there). */
+function allocationClaimWaitMs(options: SheepdogBackendOptions): number {
+  const waitMs =
+    options.allocationClaimWaitMs ??
+    (options.unavailableAfterMs ?? POOL_UNAVAILABLE_AFTER_MS_DEFAULT) +
+      (options.requestTimeoutMs ?? POOL_REQUEST_TIMEOUT_MS_DEFAULT);
+  assert(
+    Number.isFinite(waitMs) && waitMs > 0,
+    `allocationClaimWaitMs ${waitMs} must be a positive number of milliseconds`,
+  );
+  return waitMs;
 }

@@ -15,6 +15,10 @@
  * - LOCK_VDI and RELEASE_VDI carry the client's id in vdi_size (unused by both in sheep 1.0, so
  *   real sheep ignores it). Collie's store answers a shared LOCK from the client that already
  *   holds the node's participation SUCCESS, and ignores a RELEASE carrying another client's id.
+ * - Allocation claims (sheep 1.0 only, allocation-claims.ts) are GET_VDI_ATTR requests, an
+ *   internal op (proto_ver 0x0a) with the full 66,320-byte sheepdog_vdi_attr as payload, on the
+ *   VDI by name with an empty tag and snapid 0. The claimant reads a holder's value (the attr
+ *   object at offset 784) without the TGT flag: attr objects are not the inode's business.
  * - A lock-less client (not `coherent`: `collie vdi read/write`) holds no lock, so it must never
  *   act on the node's participant, which belongs to a target: no TGT flag anywhere and never the
  *   refresh read (it would VALIDATE a target's stale participant). It loads the inode with dog's
@@ -25,16 +29,20 @@ import type { SheepRequestHeader } from '../sheep-connection.js';
 import {
   LockType,
   opcodeName,
+  SD_ATTR_OBJ_SIZE,
   SD_CLIENT_PROTO_VER,
   SD_INODE_DATA_END,
   SD_INODE_SIZE,
   SD_MAX_VDI_LEN,
   SD_MAX_VDI_TAG_LEN,
+  SD_SHEEP_PROTO_VER,
   SdFlag,
   SdOp,
+  SdRes,
 } from '../wire/constants.js';
 import { objRequest, type RequestHeader, vdiRequest } from '../wire/header.js';
-import { dataVidOffset, isVdiOid, vidToDataOid, vidToVdiOid } from '../wire/oid.js';
+import { dataVidOffset, isVdiOid, vidToAttrOid, vidToDataOid, vidToVdiOid } from '../wire/oid.js';
+import { encodeVdiAttr, VDI_ATTR_VALUE_OFFSET } from '../wire/vdi-attr.js';
 import { FixedWriter } from '../wire/writer.js';
 
 const PROTO_VER = SD_CLIENT_PROTO_VER;
@@ -116,6 +124,17 @@ export function probeRequest(vid: number, coherent = true): RequestHeader {
     offset: PROBE_OFFSET,
     dataLength: PROBE_LENGTH_BYTES,
   });
+}
+
+/**
+ * The probe's answer as a result code: a snapshot (snap_ctime != 0), or a missing inode (the
+ * VDI is mid-snapshot or gone), reads as READONLY: re-resolve the working VDI.
+ */
+export function probeResult(code: number, payload: Buffer): number {
+  if (code === SdRes.NO_OBJ) return SdRes.READONLY;
+  if (code !== SdRes.SUCCESS) return code;
+  if (payload.length >= PROBE_LENGTH_BYTES && payload.readBigUInt64LE(0) !== 0n) return SdRes.READONLY;
+  return code;
 }
 
 /**
@@ -244,4 +263,48 @@ export function inodeUpdateRequest(
 /** FLUSH_VDI of `vid` (SYNCHRONIZE CACHE). sheep 1.0 answers INVALID_PARMS; that counts as done. */
 export function flushRequest(vid: number): RequestHeader {
   return objRequest({ opcode: SdOp.FLUSH_VDI, protoVer: PROTO_VER, oid: vidToVdiOid(vid) });
+}
+
+/**
+ * GET_VDI_ATTR of the VDI named in the payload (vdiAttrPayload); `flags` adds SdFlag.CREAT,
+ * EXCL or DEL (none: look the attribute up). Internal op: proto_ver 0x0a.
+ */
+export function vdiAttrRequest(flags = 0): RequestHeader {
+  return vdiRequest({
+    opcode: SdOp.GET_VDI_ATTR,
+    protoVer: SD_SHEEP_PROTO_VER,
+    flags: SdFlag.WRITE | flags,
+    dataLength: SD_ATTR_OBJ_SIZE,
+  });
+}
+
+/** The sheepdog_vdi_attr of attribute `key` of VDI `vdiName` (empty tag, snap_id 0). */
+export function vdiAttrPayload(vdiName: string, key: string, value: Buffer = Buffer.alloc(0)): Buffer {
+  return encodeVdiAttr({ name: vdiName, tag: '', ctime: 0n, snapId: 0, key, value });
+}
+
+/**
+ * READ_OBJ of the first `lengthBytes` of an attribute's value: the attr object found by
+ * GET_VDI_ATTR (`nameVid` and `attrId` from its answer), without the TGT flag.
+ */
+export function attrValueReadRequest(nameVid: number, attrId: number, lengthBytes: number): RequestHeader {
+  return objRequest({
+    opcode: SdOp.READ_OBJ,
+    protoVer: PROTO_VER,
+    oid: vidToAttrOid(nameVid, attrId),
+    offset: VDI_ATTR_VALUE_OFFSET,
+    dataLength: lengthBytes,
+  });
+}
+
+/** Does data object `idx` of `vid` exist? One byte of it, read with the TGT flag (NO_OBJ: no). */
+export function objectExistsRequest(vid: number, idx: number): RequestHeader {
+  return objRequest({
+    opcode: SdOp.READ_OBJ,
+    protoVer: PROTO_VER,
+    flags: SdFlag.TGT,
+    oid: vidToDataOid(vid, idx),
+    offset: 0,
+    dataLength: 1,
+  });
 }

@@ -31,6 +31,7 @@ import {
 } from '../../../src/sheepdog/wire/header.js';
 import { isVdiOid } from '../../../src/sheepdog/wire/oid.js';
 import type { Reply, StoreNode } from '../../../src/store/sheep-server.js';
+import type { StoreCompat } from '../../../src/store/store-rules.js';
 import type { ByteStream } from '../../../transports/transport.js';
 import { STORE_HOST, type StoreWorld, storeWorld } from '../../support/store-world.js';
 
@@ -63,14 +64,19 @@ export interface ClientWorld extends StoreWorld {
   eventsOf(type: string, actorPrefix?: string): Array<{ actor: string; data: Record<string, unknown> }>;
 }
 
-/** `sheep10`: the store behaves exactly as sheep 1.0 (a snapshot invalidates nobody). */
+/**
+ * `sheep10`: a snapshot invalidates nobody, as in sheep 1.0 (the other rules stay Collie's).
+ * `compat: 'sheep-1.0'`: the store keeps none of the rules past sheep 1.0 (store-rules.ts): a
+ * second CREATE replaces the object, COLLIE_FEATURES is unknown, client ids are ignored, ...
+ */
 export async function clientWorld(
-  options: { ports?: number[]; seed?: number; sheep10?: boolean } = {},
+  options: { ports?: number[]; seed?: number; sheep10?: boolean; compat?: StoreCompat } = {},
 ): Promise<ClientWorld> {
   const world = await storeWorld({
     ports: options.ports ?? [7000, 7001],
     seed: options.seed,
     snapshotInvalidates: options.sheep10 ? false : undefined,
+    compat: options.compat,
   });
   const admin = await world.connect('admin', 7000);
   return {

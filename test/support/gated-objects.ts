@@ -1,0 +1,68 @@
+/**
+ * An ObjectStore wrapper for store tests: it holds the one create or write a predicate picks
+ * until the test releases it, so a test can land a request inside another one's window (a
+ * snapshot between its copy of data_vdi_id and its mark, a write the client gave up on).
+ */
+import type { MemoryObjectStore } from '../../src/store/memory-object-store.js';
+import type { CreateObject, ObjectStore } from '../../src/store/object-store.js';
+
+export type GatedOp = { kind: 'create' | 'write'; oid: bigint; offset: number; length: number };
+
+/** An ObjectStore that holds the operations a predicate picks until the test releases them. */
+export class GatedObjects implements ObjectStore {
+  readonly #inner: MemoryObjectStore;
+  #gate: { pick: (op: GatedOp) => boolean; held: Array<() => void>; armed: boolean } | undefined;
+
+  constructor(inner: MemoryObjectStore) {
+    this.#inner = inner;
+  }
+
+  /** Holds the next operation `pick` matches (only that one) until release() is called. */
+  hold(pick: (op: GatedOp) => boolean): { release: () => void; heldCount: () => number } {
+    const gate = { pick, held: [] as Array<() => void>, armed: true };
+    this.#gate = gate;
+    return {
+      release: () => {
+        gate.armed = false;
+        for (const wake of gate.held.splice(0)) wake();
+      },
+      heldCount: () => gate.held.length,
+    };
+  }
+
+  async #pass(op: GatedOp): Promise<void> {
+    const gate = this.#gate;
+    if (gate === undefined || !gate.armed || gate.held.length > 0 || !gate.pick(op)) return;
+    await new Promise<void>((resolve) => gate.held.push(resolve));
+  }
+
+  read(oid: bigint, offset: number, length: number) {
+    return this.#inner.read(oid, offset, length);
+  }
+  async create(oid: bigint, object: CreateObject) {
+    await this.#pass({ kind: 'create', oid, offset: object.offset, length: object.data.length });
+    return this.#inner.create(oid, object);
+  }
+  async write(oid: bigint, offset: number, data: Buffer) {
+    await this.#pass({ kind: 'write', oid, offset, length: data.length });
+    return this.#inner.write(oid, offset, data);
+  }
+  remove(oid: bigint) {
+    return this.#inner.remove(oid);
+  }
+  exists(oid: bigint) {
+    return this.#inner.exists(oid);
+  }
+  sizeOf(oid: bigint) {
+    return this.#inner.sizeOf(oid);
+  }
+  flush() {
+    return this.#inner.flush();
+  }
+  list() {
+    return this.#inner.list();
+  }
+  close() {
+    return this.#inner.close();
+  }
+}
