@@ -44,6 +44,7 @@ import type { Clock } from '../core/clock.js';
 import type { EventLog } from '../core/event-log.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { Logger } from '../core/logger.js';
+import { ObjectRangeLock } from '../sheepdog/client/range-lock.js';
 import {
   LockState,
   LockType,
@@ -149,6 +150,11 @@ export class SheepServer {
   readonly #inodeMutex = new KeyedMutex<number>();
   /** Runs the requests that change one object one at a time, in arrival order, per oid. */
   readonly #objectOrder = new KeyedMutex<bigint>();
+  /**
+   * Per vid (as a one-index range): data-object writes hold it shared, a snapshot retiring the
+   * vid holds it exclusive from its copy of data_vdi_id through its mark.
+   */
+  readonly #snapshotGate = new ObjectRangeLock();
   /** Which rules this store keeps (store-rules.ts): the one place each is decided. */
   readonly rules: StoreRules;
 
@@ -208,15 +214,21 @@ export class SheepServer {
   ): Promise<Reply> | Reply {
     switch (request.opcode) {
       case SdOp.CREATE_AND_WRITE_OBJ:
-        return this.#inObjectOrder(request, origin, () => this.#createAndWrite(request, payload, node));
+        return this.#inObjectOrder(request, origin, () =>
+          this.#beforeSnapshots(request, () => this.#createAndWrite(request, payload, node)),
+        );
       case SdOp.READ_OBJ:
         return this.#readObject(request, node);
       case SdOp.WRITE_OBJ:
-        return this.#inObjectOrder(request, origin, () => this.#writeObject(request, payload, node));
+        return this.#inObjectOrder(request, origin, () =>
+          this.#beforeSnapshots(request, () => this.#writeObject(request, payload, node)),
+        );
       case SdOp.REMOVE_OBJ:
         return this.#inObjectOrder(request, origin, () => this.#removeObject(request));
       case SdOp.DISCARD_OBJ:
-        return this.#inObjectOrder(request, origin, () => this.#discardObject(request, node));
+        return this.#inObjectOrder(request, origin, () =>
+          this.#beforeSnapshots(request, () => this.#discardObject(request, node)),
+        );
       case SdOp.NEW_VDI:
         return this.#newVdi(request, payload, node);
       case SdOp.LOCK_VDI:
@@ -281,6 +293,24 @@ export class SheepServer {
       }
       return work();
     });
+  }
+
+  /**
+   * A write to a data object (CREATE, WRITE, DISCARD) runs while no snapshot retires its VDI:
+   * one in flight when a snapshot starts lands before the snapshot copies data_vdi_id (so a
+   * copy-on-write into the new working VDI copies it), and one that arrives during it waits and
+   * then meets READONLY. Its refusals are checked inside, never before.
+   */
+  async #beforeSnapshots(request: RequestHeader, work: () => Promise<Reply>): Promise<Reply> {
+    const args = objArgs(request);
+    if (!args || !isDataOid(args.oid) || !this.rules.snapshotHoldsInodeSection) return work();
+    const vid = oidToVid(args.oid);
+    const release = await this.#snapshotGate.acquire(vid, vid, 'shared');
+    try {
+      return await work();
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -371,6 +401,10 @@ export class SheepServer {
     const updatesDataIndex = args.offset >= SD_INODE_HEADER_SIZE && end <= SD_INODE_DATA_END;
     const write = async () => {
       if (updatesDataIndex) {
+        // Checked again inside the section: a DISCARD or snapshot that ran while this update
+        // waited may have invalidated the sender since #checkWrite looked.
+        const refusedNow = this.#refusal(request, args.oid, node);
+        if (refusedNow !== undefined) return this.#reply(request, refusedNow);
         // Checked inside the section a snapshot holds: the VDI cannot become one meanwhile.
         if (
           this.#vdis.isSnapshot(vid) &&
@@ -417,7 +451,9 @@ export class SheepServer {
       const refused = isAWrite ? this.#refusal(request, args.oid, node) : undefined;
       if (refused !== undefined) return this.#reply(request, refused);
       if (this.#vdis.header(vid) === undefined) return this.#reply(request, SdRes.NO_VDI);
-      if (isAWrite) this.#invalidateForInodeWrite(vid, node, request);
+      // No target sends DISCARD (tgt and Collie never do): its sender is never the participant
+      // whose cache is current, so every participant is invalidated, TGT flag or not.
+      if (isAWrite) this.#invalidateForInodeWrite(vid, node, request, { outsideWriter: true });
       const written = await this.#objects.write(vidToVdiOid(vid), offset, Buffer.alloc(4));
       if (!written) return this.#reply(request, SdRes.NO_VDI);
       await this.#objects.remove(args.oid);
@@ -462,13 +498,19 @@ export class SheepServer {
    * becomes MODIFIED and the others INVALIDATED, TGT flag or not; a non-participant invalidates
    * nobody.
    */
-  #invalidateForInodeWrite(vid: number, node: StoreNode, request: RequestHeader): void {
+  #invalidateForInodeWrite(
+    vid: number,
+    node: StoreNode,
+    request: RequestHeader,
+    how: { outsideWriter?: boolean } = {},
+  ): void {
     if (!this.rules.inodeUpdateInvalidates) return;
     if (!this.rules.outsideWritersInvalidate) {
       this.#locks.invalidateOthers(vid, node.key);
       return;
     }
-    this.#locks.invalidateForInodeWrite(vid, node.key, (request.flags & SdFlag.TGT) !== 0);
+    const participantWrite = (request.flags & SdFlag.TGT) !== 0 && how.outsideWriter !== true;
+    this.#locks.invalidateForInodeWrite(vid, node.key, participantWrite);
   }
 
   #objectSize(oid: bigint): number {
@@ -509,12 +551,15 @@ export class SheepServer {
     for (let attempt = 0; ; attempt++) {
       const working = this.#vdis.lookup({ name });
       if (!('vid' in working)) return this.#vdiReply(request, working);
-      const result = await this.#inodeMutex.run(working.vid, async () => {
-        const still = this.#vdis.lookup({ name });
-        // Another snapshot retired it while we waited: take the new working VDI's section.
-        if (!('vid' in still) || still.vid !== working.vid) return undefined;
-        return run();
-      });
+      const release = await this.#snapshotGate.acquire(working.vid, working.vid, 'exclusive');
+      const result = await this.#inodeMutex
+        .run(working.vid, async () => {
+          const still = this.#vdis.lookup({ name });
+          // Another snapshot retired it while we waited: take the new working VDI's section.
+          if (!('vid' in still) || still.vid !== working.vid) return undefined;
+          return run();
+        })
+        .finally(release);
       if (result !== undefined) return this.#vdiReply(request, result);
       assert(attempt < 1024, `NEW_VDI of "${name}": the working VDI kept changing`);
     }

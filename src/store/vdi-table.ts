@@ -266,8 +266,13 @@ export class VdiTable {
       vdiId: vid,
       parentVdiId: request.baseVid,
     };
-    await this.#writeInode(header, dataIds);
+    // The new working inode is written (durably) before the old one is marked, but published to
+    // lookups only after: until the mark, a client resolving the name gets the old VDI, whose
+    // data objects the new one shares until a copy-on-write. A crash between write and mark
+    // leaves two working inodes of one name, which open() repairs.
+    await this.#writeInode(header, dataIds, { publish: false });
     await this.#markSnapshot(working.vid);
+    this.#publish(header);
     this.#eventLog.append(`store/vdi/${vidHex(vid)}`, 'vdi.snapshotted', {
       name: header.name,
       snapshot: working.vid,
@@ -310,12 +315,21 @@ export class VdiTable {
     };
   }
 
-  async #writeInode(header: InodeHeader, dataIds: Buffer | undefined): Promise<void> {
+  async #writeInode(
+    header: InodeHeader,
+    dataIds: Buffer | undefined,
+    options: { publish: boolean } = { publish: true },
+  ): Promise<void> {
     const headerBytes = encodeInodeHeader(header);
     const data = dataIds ? Buffer.concat([headerBytes, dataIds]) : headerBytes;
     await this.#objects.create(vidToVdiOid(header.vdiId), { sizeBytes: SD_INODE_SIZE, data, offset: 0 });
     // Metadata changes are rare and must survive a crash once answered.
     await this.#objects.flush();
+    if (options.publish) this.#publish(header);
+  }
+
+  /** Lookups, READ_VDIS and GET_VDI_COPIES see the VDI from now on. */
+  #publish(header: InodeHeader): void {
     this.#headers.set(header.vdiId, header);
     setBit(this.#inUse, header.vdiId);
   }

@@ -270,7 +270,124 @@ describe('DISCARD_OBJ', () => {
     await refreshRead(world, b, vid);
     expect((await discard(b)).header.result).toBe(SdRes.SUCCESS);
     expect(await dataIndexOf(world, vid, 6)).toBe(0);
-    expect(participants(world, vid)).toEqual({ 'store:7000': 'invalidated', 'store:7001': 'modified' });
+    // No target sends DISCARD, so its sender is never the participant whose cache is current:
+    // every participant is invalidated, the sender's node too (TGT flag or not).
+    expect(participants(world, vid)).toEqual({ 'store:7000': 'invalidated', 'store:7001': 'invalidated' });
+  });
+
+  test("through a target's node, with the TGT flag, still invalidates that target", async () => {
+    const world = await storeWorld({ ports: [P1, P2] });
+    const a = await world.connect('target-a', P1);
+    const vid = await createVdi(world, a, 'vol');
+    await lockShared(world, a, 'vol');
+    await tgtCreate(world, a, vidToDataOid(vid, 2), bytes(0x22, 512));
+    await tgtInodeUpdate(world, a, vid, 2, vid);
+    const admin = await world.connect('admin', P1);
+    const discarded = await call(
+      world,
+      admin,
+      objRequest({ opcode: SdOp.DISCARD_OBJ, flags: SdFlag.TGT, oid: vidToDataOid(vid, 2) }),
+    );
+    expect(discarded.header.result).toBe(SdRes.SUCCESS);
+    // Target A's cache still maps object 2: it must be told, or it reads a removed object.
+    expect(participants(world, vid)).toEqual({ 'store:7000': 'invalidated' });
+  });
+
+  test('an inode update checked before a DISCARD that ran first is refused, never maps a removed object', async () => {
+    const { world, gated } = await gatedWorld();
+    const a = await world.connect('target-a', P1);
+    const b = await world.connect('target-b', P2);
+    const admin = await world.connect('admin', P3);
+    const vid = await createVdi(world, a, 'vol');
+    await lockShared(world, a, 'vol');
+    await lockShared(world, b, 'vol');
+    await tgtCreate(world, a, vidToDataOid(vid, 2), bytes(0x22, 512));
+    await tgtInodeUpdate(world, a, vid, 2, vid);
+    // B's refresh read holds the inode section; a DISCARD of object 2 queues behind it, then A
+    // (which just wrote object 2 again and so re-sends its inode update) is checked and queues.
+    const gate = gated.hold((op) => op.kind === 'read' && op.oid === vidToVdiOid(vid) && op.length > 4096);
+    const refresh = send(
+      b,
+      objRequest({ opcode: SdOp.READ_OBJ, flags: SdFlag.TGT, oid: vidToVdiOid(vid), dataLength: 4_198_968 }),
+    );
+    await idle(world);
+    expect(gate.heldCount()).toBe(1);
+    const discard = send(admin, objRequest({ opcode: SdOp.DISCARD_OBJ, oid: vidToDataOid(vid, 2) }));
+    await idle(world);
+    const entry = Buffer.alloc(4);
+    entry.writeUInt32LE(vid);
+    const update = send(a, write(vidToVdiOid(vid), SD_INODE_HEADER_SIZE + 4 * 2, 4), entry);
+    await idle(world);
+    gate.release();
+    const [, discarded, updated] = await world.settle(Promise.all([refresh, discard, update]));
+    expect(discarded.header.result).toBe(SdRes.SUCCESS);
+    if (updated.header.result === SdRes.SUCCESS) {
+      // Had it been applied, the VDI would map object 2, which the DISCARD removed.
+      expect(await world.settle(world.objects.exists(vidToDataOid(vid, 2)))).toBe(true);
+    }
+    expect(updated.header.result).toBe(SdRes.INODE_INVALIDATED);
+  });
+});
+
+describe('a snapshot and data writes', () => {
+  test('a data write in flight when the snapshot starts lands before its copy, not in the retired VDI only', async () => {
+    const { world, gated } = await gatedWorld();
+    const a = await world.connect('target-a', P1);
+    const admin = await world.connect('admin', P2);
+    const vid = await createVdi(world, a, 'vol');
+    const oid = vidToDataOid(vid, 1);
+    await tgtCreate(world, a, oid, bytes(0x10, 4096), { flags: 0 });
+    await tgtInodeUpdate(world, a, vid, 1, vid, 0);
+    // A write to object 1 is held inside the store; the snapshot starts meanwhile.
+    const gate = gated.hold((op) => op.kind === 'write' && op.oid === oid);
+    const written = send(a, write(oid, 0, 4096, 0), bytes(0x11, 4096));
+    await idle(world);
+    expect(gate.heldCount()).toBe(1);
+    let snapped: Awaited<ReturnType<typeof send>> | undefined;
+    const snapshot = send(admin, snapshotRequest(vid), names('vol')).then((answer) => {
+      snapped = answer;
+      return answer;
+    });
+    await idle(world);
+    // A target copies object 1 on write into the new working VDI as soon as that VDI exists.
+    const copyOnWrite = (working: number) =>
+      tgtCreate(world, a, vidToDataOid(working, 1), bytes(0x12, 512), {
+        offset: 8192,
+        cowOid: oid,
+        flags: SdFlag.COW,
+      });
+    const workingOf = (answer: Awaited<ReturnType<typeof send>>) =>
+      answer.header.args.kind === 'vdi' ? answer.header.args.vdiId : 0;
+    if (snapped !== undefined) await copyOnWrite(workingOf(snapped));
+    gate.release();
+    const [writeResult, answer] = await world.settle(Promise.all([written, snapshot]));
+    expect(writeResult.header.result).toBe(SdRes.SUCCESS);
+    const working = workingOf(answer);
+    if (snapped === undefined || (await dataIndexOf(world, working, 1)) !== working)
+      await copyOnWrite(working);
+    expectFilled((await tgtRead(world, a, vidToDataOid(working, 1), 4096)).payload, 0x11, 4096);
+  });
+
+  test('the new working VDI is not found by name before the retired one is marked', async () => {
+    const { world, gated } = await gatedWorld();
+    const a = await world.connect('target-a', P1);
+    const admin = await world.connect('admin', P2);
+    const vid = await createVdi(world, a, 'vol');
+    const gate = gated.hold((op) => op.kind === 'write' && op.oid === vidToVdiOid(vid) && op.offset === 520);
+    const snapshot = send(admin, snapshotRequest(vid), names('vol'));
+    await idle(world);
+    expect(gate.heldCount()).toBe(1);
+    // Between the copy and the mark, a client resolving the name still gets the old VDI, whose
+    // data objects are shared with the new one until someone copies them on write.
+    const found = await call(
+      world,
+      a,
+      vdiRequest({ opcode: SdOp.GET_VDI_INFO, flags: SdFlag.WRITE, dataLength: 256 }),
+      names('vol'),
+    );
+    expect(found.header.args.kind === 'vdi' ? found.header.args.vdiId : 0).toBe(vid);
+    gate.release();
+    await world.settle(snapshot);
   });
 });
 

@@ -158,7 +158,8 @@ describe.each(MODES)('compat %s', (mode) => {
       await refreshRead(w, a, vid);
       expect((await tgtInodeUpdate(w, a, vid, 6, vid)).header.result).toBe(SdRes.SUCCESS);
     } else {
-      // Collie: the update waits for the snapshot's inode section, then is refused READONLY.
+      // Collie: the update waits for the snapshot's inode section; checked again there, it is
+      // refused INODE_INVALIDATED (the snapshot invalidated A; its reload then sees snap_ctime).
       let settled = false;
       void update.then(() => {
         settled = true;
@@ -167,7 +168,7 @@ describe.each(MODES)('compat %s', (mode) => {
       expect(settled).toBe(false);
       gate.release();
       await w.settle(snapshot);
-      expect((await update).header.result).toBe(SdRes.READONLY);
+      expect((await update).header.result).toBe(SdRes.INODE_INVALIDATED);
     }
   });
 

@@ -1,12 +1,12 @@
 /**
- * An ObjectStore wrapper for store tests: it holds the one create or write a predicate picks
+ * An ObjectStore wrapper for store tests: it holds the one create, write or read a predicate picks
  * until the test releases it, so a test can land a request inside another one's window (a
  * snapshot between its copy of data_vdi_id and its mark, a write the client gave up on).
  */
 import type { MemoryObjectStore } from '../../src/store/memory-object-store.js';
 import type { CreateObject, ObjectStore } from '../../src/store/object-store.js';
 
-export type GatedOp = { kind: 'create' | 'write'; oid: bigint; offset: number; length: number };
+export type GatedOp = { kind: 'create' | 'write' | 'read'; oid: bigint; offset: number; length: number };
 
 /** An ObjectStore that holds the operations a predicate picks until the test releases them. */
 export class GatedObjects implements ObjectStore {
@@ -36,7 +36,8 @@ export class GatedObjects implements ObjectStore {
     await new Promise<void>((resolve) => gate.held.push(resolve));
   }
 
-  read(oid: bigint, offset: number, length: number) {
+  async read(oid: bigint, offset: number, length: number) {
+    await this.#pass({ kind: 'read', oid, offset, length });
     return this.#inner.read(oid, offset, length);
   }
   async create(oid: bigint, object: CreateObject) {

@@ -38,10 +38,12 @@
  *   generation g and got INODE_INVALIDATED asks reload(reason, g); if the generation moved on
  *   it returns at once (someone reloaded since), and if a reload runs it joins it. N requests
  *   hitting 0x1D together cause one reload, not N (tgt's inode_version).
- * - Allocations are recorded only after sheep acknowledged the inode update. One that is
- *   acknowledged while a reload is in flight is replayed onto the reloaded table, because the
- *   refresh read may have been served before the update: otherwise the cache would call our own
- *   new object unallocated and a later write would CREATE over it (losing data).
+ * - Allocations are recorded only after sheep acknowledged the inode update. When one is
+ *   acknowledged while a reload is in flight, the refresh read may have been served before the
+ *   update (the cache would call our own new object unallocated) or after it and after a DISCARD
+ *   that unmapped it again (replaying would map a removed object: found by the simulator, swarm
+ *   seed 49). So the reload reads again once the answer is in, up to REREADS_MAX times; only a
+ *   reload that keeps racing our own allocations replays them onto the last read.
  * - Every vid we LOCKed is remembered, so close() can RELEASE each one (the old working VDI
  *   stays locked after a snapshot otherwise).
  * - A reload waits until no request round planned from the old mapping is on the wire
@@ -105,6 +107,8 @@ import {
 
 /** Re-resolutions in one reload when each resolved vid is a snapshot again (snapshots racing). */
 const RESOLVES_MAX = 4;
+/** Refresh reads again in one reload while our own allocations are acknowledged during it. */
+const REREADS_MAX = 3;
 /** Rejoins in one reload when the pool keeps reconnecting meanwhile; IOs check again after it. */
 const REJOINS_MAX = 4;
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
@@ -464,6 +468,21 @@ export class InodeCache {
           'medium',
           `VDI "${this.vdiName}": block_size_shift changed from ${this.header.blockSizeShift} to ${loaded.header.blockSizeShift} (vid ${hex(loaded.vid)}); reopen the LU`,
         );
+      }
+      // An allocation acknowledged while the refresh read was out may have been served after it
+      // or before it; and between that update and the read, a DISCARD may have unmapped it again.
+      // Read once more, now that the update's answer is in (the store orders refresh reads after
+      // it), instead of guessing; replaying is left for a reload that keeps racing our own writes.
+      for (let again = 0; this.#replay.size > 0 && again < REREADS_MAX; again++) {
+        const replayed = new Map(this.#replay);
+        this.#replay.clear();
+        const reread = await this.#load(loaded.vid);
+        // Snapshotted meanwhile: keep the read we have; the next IO meets READONLY and re-resolves.
+        if (!this.#isTarget(reread)) {
+          for (const [idx, vid] of replayed) this.#replay.set(idx, vid);
+          break;
+        }
+        loaded = reread;
       }
       this.#apply(loaded);
       for (const [idx, vid] of this.#replay) if (vid === this.#vid) this.#table[idx] = vid;

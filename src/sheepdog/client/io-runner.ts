@@ -490,10 +490,12 @@ export class IoRunner {
     let response: SheepResponse;
     try {
       // Lock-less: the same read without the TGT flag (it only asks whether we are a snapshot).
-      const check = probeRequest(io.plan.vid, this.#cache.coherent);
-      if (!this.#cache.coherent) assertLockless(check);
-      response = await this.#round(() => this.#pool.request(check));
+      // Tied to the reconnect count like every request of the IO: a probe answered by a node
+      // that restarted and no longer counts us a participant proves nothing; the IO rejoins
+      // and redoes the write (the same bytes, so doing it twice is harmless).
+      response = await this.#round(() => this.#request(probeRequest(io.plan.vid, this.#cache.coherent)));
     } catch (error) {
+      if (error instanceof SheepReconnectedError) return this.#rejoinFirst(io);
       return this.#unavailable(io, error);
     }
     const code = probeResult(response.header.result, response.payload);
