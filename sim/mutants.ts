@@ -10,7 +10,7 @@
  */
 import { TEST_ONLY_CLIENT_BUGS, type TestOnlyClientBug } from '../src/sheepdog/client/io-runner.js';
 import { TEST_ONLY_STORE_BUGS, type TestOnlyStoreBug } from '../src/store/test-only-store-bugs.js';
-import { runSwarm, type SeedOutcome } from './swarm.js';
+import { runOneSeed, runSwarm, type SeedOutcome } from './swarm.js';
 import { wallNowMs } from './wallclock.js';
 
 /** Mistakes in the simulator's own checking: the swarm must notice it stopped looking. */
@@ -72,7 +72,10 @@ export interface MutantsOptions {
   readonly progress?: (result: MutantResult) => void;
 }
 
-/** For each mutant, the default swarm from seed 1 up to `seeds`, stopping at its first failure. */
+/**
+ * For each mutant, the default swarm from seed 1 up to `seeds`, stopping at the first seed that
+ * fails with the switch on and passes without it.
+ */
 export async function runMutants(options: MutantsOptions): Promise<MutantResult[]> {
   const mutants = allMutants().filter(
     (mutant) => options.only === undefined || options.only.includes(mutant.name),
@@ -80,19 +83,40 @@ export async function runMutants(options: MutantsOptions): Promise<MutantResult[
   const results: MutantResult[] = [];
   for (const mutant of mutants) {
     const startMs = wallNowMs();
-    const summary = await runSwarm({
-      scenario: 'swarm',
-      seeds: options.seeds,
-      jobs: options.jobs ?? 1,
-      mutant: mutant.name,
-      stopAtFirstFailure: true,
-    });
+    let seedFirst = 1;
+    let seedsRun = 0;
+    let found: SeedOutcome | undefined;
+    // A seed counts only if the swarm passes it without the switch: otherwise the failure says
+    // nothing about the mutant (it is a bug of its own, reported by the plain swarm).
+    while (found === undefined && seedFirst <= options.seeds) {
+      const summary = await runSwarm({
+        scenario: 'swarm',
+        seeds: options.seeds - seedFirst + 1,
+        seedFirst,
+        jobs: options.jobs ?? 1,
+        mutant: mutant.name,
+        stopAtFirstFailure: true,
+      });
+      seedsRun += summary.seeds;
+      const failure = summary.firstFailure;
+      if (failure === undefined) break;
+      const plain = await runOneSeed({
+        scenario: 'swarm',
+        seed: failure.seed,
+        coherence: true,
+        clientBug: null,
+        faults: null,
+        mutant: null,
+      });
+      if (plain.outcome === 'pass') found = failure;
+      else seedFirst = failure.seed + 1;
+    }
     const result: MutantResult = {
       mutant,
-      foundAtSeed: summary.firstFailure?.seed,
-      seedsRun: summary.seeds,
+      foundAtSeed: found?.seed,
+      seedsRun,
       realMs: wallNowMs() - startMs,
-      firstFailure: summary.firstFailure,
+      firstFailure: found,
     };
     options.progress?.(result);
     results.push(result);

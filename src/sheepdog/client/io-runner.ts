@@ -428,6 +428,10 @@ export class IoRunner {
       const { header, payload } = response;
       let code = header.result;
       if (piece === undefined) code = probeResult(code, payload);
+      // A lock-less client is told of nobody's changes: an object its inode maps but the store
+      // no longer has (a DISCARD since it loaded) means its mapping is stale. Reload and replan.
+      if (piece !== undefined && code === SdRes.NO_OBJ && !this.#cache.coherent)
+        code = SdRes.INODE_INVALIDATED;
       const pieceOutcome = outcomeForResult(code);
       if (rankOutcome(pieceOutcome) > rankOutcome(outcome)) {
         outcome = pieceOutcome;

@@ -268,3 +268,26 @@ describe('lockless-write-guard: may a lock-less write go ahead?', () => {
     await expect(missing).rejects.toThrow(/snapshot "nope" of VDI "vol" not found.*collie vdi list vol/);
   });
 });
+
+describe('a lock-less client whose inode went stale', () => {
+  test('a write into an object a DISCARD removed since it loaded re-reads the inode and creates it again', async () => {
+    const world = await clientWorld();
+    await world.createVdi('vol', 16 * MiB);
+    const writer = await world.openLockless('dog', 7000);
+    const first = pattern(0x31, OBJECT_BYTES, 4096);
+    await world.settle(writer.write(OBJECT_BYTES, first));
+    // Someone discards object 1 after the writer loaded the inode that maps it.
+    const admin = await world.settle(connectTo(world, 'store', 7001));
+    const { objRequest } = await import('../../../src/sheepdog/wire/header.js');
+    const { vidToDataOid } = await import('../../../src/sheepdog/wire/oid.js');
+    const discarded = await world.settle(
+      admin.request(objRequest({ opcode: SdOp.DISCARD_OBJ, oid: vidToDataOid(writer.vid, 1) })),
+    );
+    expect(discarded.header.result).toBe(0);
+    const second = pattern(0x32, OBJECT_BYTES + 8192, 4096);
+    await world.settle(writer.write(OBJECT_BYTES + 8192, second));
+    const reader = await world.openLockless('reader', 7001);
+    expect(await world.settle(reader.read(OBJECT_BYTES + 8192, 4096))).toEqual(second);
+    expect(await world.settle(reader.read(OBJECT_BYTES, 4096))).toEqual(Buffer.alloc(4096));
+  });
+});
