@@ -13,8 +13,8 @@ import type { Rng } from '../../src/core/rng.js';
 import { sleepMs } from '../../src/core/sleep.js';
 import { LocklessVdi } from '../../src/sheepdog/client/lockless-vdi.js';
 import { getVdiInfo } from '../../src/sheepdog/sheep-admin.js';
-import type { SheepConnection } from '../../src/sheepdog/sheep-connection.js';
-import { SdOp } from '../../src/sheepdog/wire/constants.js';
+import { type SheepConnection, SheepResultError } from '../../src/sheepdog/sheep-connection.js';
+import { SdOp, SdRes } from '../../src/sheepdog/wire/constants.js';
 import { objRequest } from '../../src/sheepdog/wire/header.js';
 import { vidToDataOid } from '../../src/sheepdog/wire/oid.js';
 import { type Endpoint, endpointToString } from '../../transports/transport.js';
@@ -53,6 +53,9 @@ export async function locklessWriteVdi(
     await vdi.close();
   }
 }
+
+/** Re-resolutions of the working VDI when a DISCARD meets a snapshot taken meanwhile. */
+const DISCARD_RESOLVES_MAX = 4;
 
 /** DISCARD_OBJ (0x05) of one data object, as an admin client sends it (no TGT flag). */
 export async function discardObject(conn: SheepConnection, oid: bigint): Promise<void> {
@@ -161,11 +164,20 @@ export async function runDiscard(workload: OutsideWorkload, plan: DiscardPlan): 
       .sort((a, b) => a - b);
     let error: string | undefined;
     const ok = await workload.history.recordZeroing(plan.client, zeroedBlocks, async () => {
-      try {
-        await discardObject(conn, vidToDataOid(vid, plan.idx));
-      } catch (caught) {
-        error = describeFailure(caught);
-        throw caught;
+      // A snapshot taken since the lookup retired that vid (READONLY): look the working VDI up
+      // again and discard its object, as a client that handles READONLY does. Bounded.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await discardObject(conn, vidToDataOid(vid, plan.idx));
+          return;
+        } catch (caught) {
+          const readonly = caught instanceof SheepResultError && caught.result === SdRes.READONLY;
+          if (!readonly || attempt >= DISCARD_RESOLVES_MAX) {
+            error = describeFailure(caught);
+            throw caught;
+          }
+          ({ vid } = await getVdiInfo(conn, { name: world.options.vdiName }));
+        }
       }
     });
     return { vid, ok, zeroedBlocks, error };

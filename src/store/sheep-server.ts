@@ -78,6 +78,7 @@ import {
   oidToHex,
   oidToVid,
   vidToAttrOid,
+  vidToDataOid,
   vidToVdiOid,
 } from '../sheepdog/wire/oid.js';
 import { checkRequestProtoVer } from '../sheepdog/wire/proto-ver.js';
@@ -418,6 +419,21 @@ export class SheepServer {
             `allocation into the inode of snapshot ${oidToHex(args.oid)}`,
           );
         }
+        if (this.rules.inodeMapsExistingObjectsOnly) {
+          const missing = await this.#missingOwnObject(
+            vid,
+            (args.offset - SD_INODE_HEADER_SIZE) / 4,
+            payload,
+          );
+          if (missing !== undefined) {
+            return this.#fail(
+              request,
+              SdRes.NO_OBJ,
+              node,
+              `data_vdi_id[${missing}] of vid ${oidToHex(args.oid)} would map object ${missing}, which does not exist (discarded since it was written?)`,
+            );
+          }
+        }
         this.#invalidateForInodeWrite(vid, node, request);
       }
       const written = await this.#objects.write(args.oid, args.offset, payload);
@@ -511,6 +527,16 @@ export class SheepServer {
     }
     const participantWrite = (request.flags & SdFlag.TGT) !== 0 && how.outsideWriter !== true;
     this.#locks.invalidateForInodeWrite(vid, node.key, participantWrite);
+  }
+
+  /** The first index that `entries` (from `firstIdx`) maps to `vid` itself whose object is missing. */
+  async #missingOwnObject(vid: number, firstIdx: number, entries: Buffer): Promise<number | undefined> {
+    if (!Number.isInteger(firstIdx)) return undefined;
+    for (let i = 0; 4 * i + 4 <= entries.length; i++) {
+      if (entries.readUInt32LE(4 * i) !== vid) continue;
+      if (!(await this.#objects.exists(vidToDataOid(vid, firstIdx + i)))) return firstIdx + i;
+    }
+    return undefined;
   }
 
   #objectSize(oid: bigint): number {

@@ -35,6 +35,12 @@ export interface StoreRules {
   /** An inode update that maps an entry of a snapshot's inode to a vid is refused READONLY. */
   readonly readonlyAllocationIntoSnapshot: boolean;
   /**
+   * An inode update that maps entry idx of VDI V to V itself is refused NO_OBJ unless object
+   * (V, idx) exists (a DISCARD removed it after its writer created it: mapped, every read of it
+   * would fail).
+   */
+  readonly inodeMapsExistingObjectsOnly: boolean;
+  /**
    * A data_vdi_id write from an outside writer (no participant, or no TGT flag) invalidates every
    * participant. Off: sheep's rule, a participant's write invalidates the others, a
    * non-participant's nobody.
@@ -92,6 +98,7 @@ export function storeRules(options: StoreRulesOptions): StoreRules {
     createNeverReplaces: past && bug !== 'create-replaces',
     snapshotHoldsInodeSection: past && bug !== 'snapshot-copies-stale-map',
     readonlyAllocationIntoSnapshot: past && bug !== 'no-readonly-refusal',
+    inodeMapsExistingObjectsOnly: past,
     outsideWritersInvalidate: past,
     discardIsAWrite: past,
     snapshotInvalidates: options.snapshotInvalidates ?? past,

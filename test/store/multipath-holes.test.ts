@@ -329,6 +329,31 @@ describe('DISCARD_OBJ', () => {
   });
 });
 
+describe('an inode update maps only objects that exist', () => {
+  test("a lock-less writer's update after a DISCARD removed the object it created is refused NO_OBJ", async () => {
+    const world = await storeWorld({ ports: [P1, P2] });
+    const dog = await world.connect('dog', P1);
+    const admin = await world.connect('admin', P2);
+    const vid = await createVdi(world, dog, 'vol');
+    // The lock-less writer creates object 1; a DISCARD removes it before the writer maps it.
+    await tgtCreate(world, dog, vidToDataOid(vid, 1), bytes(0x51, 512), { flags: 0 });
+    const discarded = await call(
+      world,
+      admin,
+      objRequest({ opcode: SdOp.DISCARD_OBJ, oid: vidToDataOid(vid, 1) }),
+    );
+    expect(discarded.header.result).toBe(SdRes.SUCCESS);
+    const updated = await tgtInodeUpdate(world, dog, vid, 1, vid, 0);
+    // Mapped, object 1 would answer NO_OBJ to every read from then on.
+    expect(updated.header.result).toBe(SdRes.NO_OBJ);
+    expect(await dataIndexOf(world, vid, 1)).toBe(0);
+    // Unmapping (zeros) and mapping an object that exists stay allowed.
+    expect((await tgtInodeUpdate(world, dog, vid, 1, 0, 0)).header.result).toBe(SdRes.SUCCESS);
+    await tgtCreate(world, dog, vidToDataOid(vid, 1), bytes(0x52, 512), { flags: 0 });
+    expect((await tgtInodeUpdate(world, dog, vid, 1, vid, 0)).header.result).toBe(SdRes.SUCCESS);
+  });
+});
+
 describe('a snapshot and data writes', () => {
   test('a data write in flight when the snapshot starts lands before its copy, not in the retired VDI only', async () => {
     const { world, gated } = await gatedWorld();

@@ -176,6 +176,7 @@ describe.each(MODES)('compat %s', (mode) => {
     const w = await world(mode);
     const { vid } = await twoTargets(w);
     const dog = await w.connect('dog', P3);
+    await tgtCreate(w, dog, vidToDataOid(vid, 2), Buffer.alloc(512, 2), { flags: 0 });
     expect((await tgtInodeUpdate(w, dog, vid, 2, vid, 0)).header.result).toBe(SdRes.SUCCESS);
     expect(participants(w, vid)).toEqual(
       sheep10
@@ -187,6 +188,7 @@ describe.each(MODES)('compat %s', (mode) => {
   test(`a participant's data_vdi_id write without TGT ${sheep10 ? "makes it MODIFIED (sheep's rule)" : 'invalidates every participant'}`, async () => {
     const w = await world(mode);
     const { a, vid } = await twoTargets(w);
+    await tgtCreate(w, a, vidToDataOid(vid, 2), Buffer.alloc(512, 2), { flags: 0 });
     expect((await tgtInodeUpdate(w, a, vid, 2, vid, 0)).header.result).toBe(SdRes.SUCCESS);
     expect(participants(w, vid)).toEqual(
       sheep10

@@ -478,6 +478,9 @@ export class IoRunner {
     const code = response.header.result;
     io.failedCode = code;
     io.failedWhat = `the inode update of data_vdi_id[${plan.createMinIdx}..${plan.createMaxIdx}] of vid ${hex(plan.vid)}`;
+    // Collie's store refuses to map an object that is gone (a DISCARD removed what this IO
+    // created): the plan is stale, so reload and create it again.
+    if (code === SdRes.NO_OBJ) return { type: 'RESULT', outcome: 'invalidated' };
     if (code !== SdRes.SUCCESS) return { type: 'RESULT', outcome: outcomeForResult(code) };
     return this.#checkNotSnapshotted(io);
   }
