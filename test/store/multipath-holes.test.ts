@@ -21,7 +21,7 @@ import {
 } from '../../src/sheepdog/wire/constants.js';
 import { objRequest, plainRequest, vdiRequest } from '../../src/sheepdog/wire/header.js';
 import { vidToDataOid, vidToVdiOid } from '../../src/sheepdog/wire/oid.js';
-import { GatedObjects } from '../support/gated-objects.js';
+import { gatedStoreWorld, idle } from '../support/gated-objects.js';
 import {
   call,
   createVdi,
@@ -40,21 +40,8 @@ const P1 = 7000;
 const P2 = 7001;
 const P3 = 7002;
 
-async function gatedWorld(): Promise<{ world: StoreWorld; gated: GatedObjects }> {
-  let gated: GatedObjects | undefined;
-  const world = await storeWorld({
-    ports: [P1, P2, P3],
-    wrapObjects: (objects) => {
-      gated = new GatedObjects(objects);
-      return gated;
-    },
-  });
-  return { world, gated: gated! };
-}
-
-/** Lets 100 ms of virtual time pass: every request in flight gets as far as it can (held ones stay held). */
-async function idle(world: StoreWorld): Promise<void> {
-  await world.clock.runUntilIdle({ stepsMax: 100_000, untilMs: world.clock.now() + 100 });
+function gatedWorld() {
+  return gatedStoreWorld({ ports: [P1, P2, P3] });
 }
 
 function bytes(fill: number, length: number): Buffer {

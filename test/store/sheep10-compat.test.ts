@@ -22,7 +22,7 @@ import {
 import { objRequest, plainRequest, vdiRequest } from '../../src/sheepdog/wire/header.js';
 import { vidToDataOid, vidToVdiOid } from '../../src/sheepdog/wire/oid.js';
 import { storeRules } from '../../src/store/store-rules.js';
-import { GatedObjects } from '../support/gated-objects.js';
+import { gatedStoreWorld, idle } from '../support/gated-objects.js';
 import {
   call,
   createVdi,
@@ -47,21 +47,8 @@ async function world(compat: Mode, ports = [P1, P2, P3]): Promise<StoreWorld> {
   return storeWorld({ ports, compat });
 }
 
-async function gatedWorld(compat: Mode): Promise<{ world: StoreWorld; gated: GatedObjects }> {
-  let gated: GatedObjects | undefined;
-  const built = await storeWorld({
-    ports: [P1, P2, P3],
-    compat,
-    wrapObjects: (objects) => {
-      gated = new GatedObjects(objects);
-      return gated;
-    },
-  });
-  return { world: built, gated: gated! };
-}
-
-async function idle(w: StoreWorld): Promise<void> {
-  await w.clock.runUntilIdle({ stepsMax: 100_000, untilMs: w.clock.now() + 100 });
+function gatedWorld(compat: Mode) {
+  return gatedStoreWorld({ ports: [P1, P2, P3], compat });
 }
 
 function filled(actual: Buffer, fill: number): boolean {

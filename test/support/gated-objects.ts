@@ -5,6 +5,7 @@
  */
 import type { MemoryObjectStore } from '../../src/store/memory-object-store.js';
 import type { CreateObject, ObjectStore } from '../../src/store/object-store.js';
+import { type StoreWorld, storeWorld } from './store-world.js';
 
 export type GatedOp = { kind: 'create' | 'write' | 'read'; oid: bigint; offset: number; length: number };
 
@@ -66,4 +67,25 @@ export class GatedObjects implements ObjectStore {
   close() {
     return this.#inner.close();
   }
+}
+
+/** A store world (endpoints 7000-7002 unless told) whose objects sit behind a GatedObjects. */
+export async function gatedStoreWorld(
+  options: Omit<Parameters<typeof storeWorld>[0] & object, 'wrapObjects'> = {},
+): Promise<{ world: StoreWorld; gated: GatedObjects }> {
+  let gated: GatedObjects | undefined;
+  const world = await storeWorld({
+    ports: [7000, 7001, 7002],
+    ...options,
+    wrapObjects: (objects) => {
+      gated = new GatedObjects(objects);
+      return gated;
+    },
+  });
+  return { world, gated: gated! };
+}
+
+/** Lets 100 ms of virtual time pass: requests in flight get as far as they can (held ones stay held). */
+export async function idle(world: StoreWorld): Promise<void> {
+  await world.clock.runUntilIdle({ stepsMax: 100_000, untilMs: world.clock.now() + 100 });
 }
