@@ -72,7 +72,7 @@ export interface RunOptions {
 }
 
 export interface Violation {
-  readonly checker: 'register' | 'coherence' | 'torn-block' | 'scenario' | 'liveness';
+  readonly checker: 'register' | 'coherence' | 'torn-block' | 'scenario' | 'liveness' | 'store';
   readonly kind: string;
   readonly message: string;
   /** First and last event sequence numbers of the window that shows it. */
@@ -244,6 +244,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
 
   const violations = [
     ...collectViolations(history, coherenceChecker, world, coherence),
+    ...storeInvariantViolations(all.events),
     ...expectations,
     ...livenessViolations(history, all.events, readBackOps),
     ...(pending === null ? readBackCoverage(history, all.events, readBackOps) : []),
@@ -609,6 +610,22 @@ export function livenessViolations(
 }
 
 // ---- checking and reporting ---------------------------------------------------------------------
+
+/**
+ * A store invariant that broke (the store logs `store.invariant_broken` and drops the
+ * connection; it never answers EIO, which the register checker would accept as an indeterminate
+ * write) fails the run, with the events that led to it.
+ */
+export function storeInvariantViolations(events: readonly LogEvent[]): Violation[] {
+  return events
+    .filter((event) => event.type === 'store.invariant_broken')
+    .map((event) => ({
+      checker: 'store' as const,
+      kind: 'invariant',
+      message: `a store invariant broke at ${(event.data as { op?: string }).op ?? 'a request'}: ${(event.data as { message?: string }).message ?? ''}`,
+      windowSeqs: [Math.max(1, event.seq - WINDOW_EVENTS_MAX + 1), event.seq] as const,
+    }));
+}
 
 function collectViolations(
   history: History,

@@ -14,6 +14,7 @@ import {
   faultWindows,
   livenessViolations,
   readBackCoverage,
+  storeInvariantViolations,
 } from '../../sim/run.js';
 import { History, type OpRecord } from '../../sim/workload.js';
 import type { LogEvent } from '../../src/core/event.js';
@@ -256,4 +257,20 @@ describe('liveness: the final read-back covers every touched block', () => {
     log('fault.injected', { fault: 'discard', id: 3 });
     expect(faultWindows(events)).toEqual([]);
   });
+});
+
+test('a broken store invariant fails the run with its event window', () => {
+  const { events, log } = setup();
+  for (let i = 0; i < 5; i++) log('workload.invoked', { op: i });
+  log(
+    'store.invariant_broken',
+    { op: 'WRITE_OBJ', message: 'VDI 9196e5 has 2 MODIFIED participants' },
+    'store/node/store:7000',
+  );
+  const violations = storeInvariantViolations(events);
+  expect(violations.map((violation) => [violation.checker, violation.kind])).toEqual([
+    ['store', 'invariant'],
+  ]);
+  expect(violations[0]!.message).toContain('2 MODIFIED participants');
+  expect(violations[0]!.windowSeqs).toEqual([1, 6]);
 });

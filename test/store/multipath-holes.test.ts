@@ -514,3 +514,24 @@ test('COLLIE_FEATURES names what this store guarantees past sheep 1.0', async ()
   expect(bits & CollieFeature.CREATE_NEVER_REPLACES).not.toBe(0);
   expect(bits & CollieFeature.LOCK_CLIENT_IDS).not.toBe(0);
 });
+
+test('a broken store invariant is never answered EIO: it is logged and the connection dropped', async () => {
+  const { AssertionError } = await import('../../src/core/assert.js');
+  const { world, gated } = await gatedStoreWorld({ ports: [P1] });
+  const conn = await world.connect('target-a', P1);
+  const vid = await createVdi(world, conn, 'vol');
+  await tgtCreate(world, conn, vidToDataOid(vid, 1), bytes(0x61, 512), { flags: 0 });
+  gated.failNext(
+    (op) => op.kind === 'read' && op.oid === vidToDataOid(vid, 1),
+    new AssertionError('test: broken'),
+  );
+  const answer = await world.settle(
+    conn.request(objRequest({ opcode: SdOp.READ_OBJ, oid: vidToDataOid(vid, 1), dataLength: 512 })).then(
+      (response) => `answered ${response.header.result}`,
+      (error: Error) => `rejected: ${error.name}`,
+    ),
+  );
+  expect(answer).toBe('rejected: SheepConnectionError');
+  const broken = world.events.toArray().filter((event) => event.type === 'store.invariant_broken');
+  expect(broken.map((event) => (event.data as { message: string }).message)).toEqual(['test: broken']);
+});

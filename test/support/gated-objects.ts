@@ -13,6 +13,7 @@ export type GatedOp = { kind: 'create' | 'write' | 'read'; oid: bigint; offset: 
 export class GatedObjects implements ObjectStore {
   readonly #inner: MemoryObjectStore;
   #gate: { pick: (op: GatedOp) => boolean; held: Array<() => void>; armed: boolean } | undefined;
+  #failure: { pick: (op: GatedOp) => boolean; error: Error } | undefined;
 
   constructor(inner: MemoryObjectStore) {
     this.#inner = inner;
@@ -31,7 +32,17 @@ export class GatedObjects implements ObjectStore {
     };
   }
 
+  /** The next operation `pick` matches throws `error` instead of running (once). */
+  failNext(pick: (op: GatedOp) => boolean, error: Error): void {
+    this.#failure = { pick, error };
+  }
+
   async #pass(op: GatedOp): Promise<void> {
+    const failure = this.#failure;
+    if (failure?.pick(op)) {
+      this.#failure = undefined;
+      throw failure.error;
+    }
     const gate = this.#gate;
     if (gate === undefined || !gate.armed || gate.held.length > 0 || !gate.pick(op)) return;
     await new Promise<void>((resolve) => gate.held.push(resolve));
