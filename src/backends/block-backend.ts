@@ -12,6 +12,13 @@
  * - Failures reject with BackendError, whose kind the SCSI layer maps to sense data.
  */
 
+export interface WriteOptions {
+  /** Durable before the promise resolves (FUA). */
+  readonly fua?: boolean;
+  /** The task was aborted: send nothing more (see BlockBackend.write). */
+  readonly signal?: AbortSignal;
+}
+
 export interface BlockBackend {
   /** Logical block size; 512 unless the backend says otherwise. */
   readonly blockSizeBytes: number;
@@ -26,7 +33,13 @@ export interface BlockBackend {
   readonly identity: string;
 
   read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
-  write(offsetBytes: number, data: Buffer, options?: { fua?: boolean }): Promise<void>;
+  /**
+   * `signal`: the SCSI task was aborted (task management, or its session ended and the host
+   * retries it elsewhere). A backend that has not sent everything yet sends nothing more and
+   * rejects; what it already sent may still land. Without it, a write held up by a lost store
+   * could land after the newer write the host sent instead (a ghost write).
+   */
+  write(offsetBytes: number, data: Buffer, options?: WriteOptions): Promise<void>;
   /** Makes every write that completed before the call durable. */
   flush(): Promise<void>;
   /** Deallocates a range; later reads return zeros. Only when `thin`. */

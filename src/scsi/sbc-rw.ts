@@ -111,7 +111,10 @@ export async function write(context: CommandContext): Promise<ScsiResult> {
   const fua = request.fua || !lu.mode.writeCacheEnabled;
   return lu.rangeLock.run(Number(request.lba), blocks, 'shared', () =>
     withBackend(context, 'write', async () => {
-      await lu.backend.write(offsetBytes, command.dataOut.subarray(0, lengthBytes), { fua });
+      await lu.backend.write(offsetBytes, command.dataOut.subarray(0, lengthBytes), {
+        fua,
+        signal: command.signal,
+      });
       return good();
     }),
   );

@@ -90,6 +90,8 @@ export interface IoSpec {
   readonly lengthBytes: number;
   /** The bytes to write (kind 'write'). */
   readonly data?: Buffer;
+  /** The SCSI task was aborted: send nothing more for this IO (BlockBackend.write). */
+  readonly signal?: AbortSignal;
 }
 
 export interface IoRunnerOptions {
@@ -348,7 +350,25 @@ export class IoRunner {
     }
   }
 
+  /**
+   * The task behind this IO was aborted (the host gave up on it and may retry it elsewhere):
+   * nothing more is sent, so a write that waited out a lost store cannot land after the newer
+   * write the host sent instead (a ghost write; the simulator's swarm seed 1952).
+   */
+  #abandoned(io: Io): IoRequestEvent | undefined {
+    if (io.spec.signal?.aborted !== true) return undefined;
+    return this.#unavailable(
+      io,
+      new SheepUnavailableError(
+        this.#pool.endpoint,
+        'the SCSI task was aborted before this IO was done; nothing more is sent for it',
+      ),
+    );
+  }
+
   async #sendObjects(io: Io): Promise<IoRequestEvent> {
+    const abandoned = this.#abandoned(io);
+    if (abandoned !== undefined) return abandoned;
     if (await this.#planOutdated(io)) return { type: 'RESULT', outcome: 'invalidated' };
     const { plan } = io;
     if (this.#cache.state === 'invalidated') {
@@ -456,6 +476,8 @@ export class IoRunner {
   }
 
   async #sendInodeUpdate(io: Io): Promise<IoRequestEvent> {
+    const abandoned = this.#abandoned(io);
+    if (abandoned !== undefined) return abandoned;
     const { plan } = io;
     const count = plan.createMaxIdx - plan.createMinIdx + 1;
     assert(plan.createMinIdx >= 0 && count >= 1, `io ${io.id} updates the inode without creates`);

@@ -25,7 +25,7 @@
  * - Errors are BackendErrors whose messages name the VDI, the vid and the sheep endpoint.
  */
 import { type Endpoint, endpointToString, type Transport } from '../../../transports/transport.js';
-import { BackendError, type BlockBackend } from '../../backends/block-backend.js';
+import { BackendError, type BlockBackend, type WriteOptions } from '../../backends/block-backend.js';
 import { assert } from '../../core/assert.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
@@ -221,11 +221,14 @@ export class SheepdogBackend implements BlockBackend {
     return this.#track(this.#locked({ kind: 'read', offsetBytes, lengthBytes }, 'shared') as Promise<Buffer>);
   }
 
-  async write(offsetBytes: number, data: Buffer, options: { fua?: boolean } = {}): Promise<void> {
+  async write(offsetBytes: number, data: Buffer, options: WriteOptions = {}): Promise<void> {
     this.#checkRange(offsetBytes, data.length, 'write');
     return this.#track(
       (async () => {
-        await this.#locked({ kind: 'write', offsetBytes, lengthBytes: data.length, data }, 'exclusive');
+        await this.#locked(
+          { kind: 'write', offsetBytes, lengthBytes: data.length, data, signal: options.signal },
+          'exclusive',
+        );
         if (options.fua) await this.#flush();
       })(),
     );
