@@ -10,8 +10,9 @@
  *   3. served-by-participant: with locking on, an IO a client completes through a store node that
  *      left the VDI's participants (the node left the cluster) and came back without the client
  *      joining again is served by a node nobody invalidates any more: the client's cache is out of
- *      the protocol. Reported when the IO completes after the node listened again (answers that
- *      were on their way when the node left are not counted).
+ *      the protocol. Reported when the IO's last round was sent after the node left and the IO
+ *      completes after the node listened again (a round sent before, whose answer arrives late,
+ *      was served by the participant).
  *   4. final agreement: at the end, the states it followed equal the store's lock table.
  *
  * What it does not check: whether an INVALIDATED participant's IO was refused (the store does
@@ -44,8 +45,8 @@ export class CoherenceChecker implements EventSink {
   readonly #states = new Map<string, Map<string, string>>();
   /** `${vid}\0${node}` -> when the node left that VDI's participants by leaving the cluster. */
   readonly #departed = new Map<string, NodePresence>();
-  /** Each IO's vid, from its last SEND: `${actor}\0${io}` -> vid hex. */
-  readonly #ioVid = new Map<string, string>();
+  /** Each IO's vid and the seq of its last SEND: `${actor}\0${io}` -> {vid hex, seq}. */
+  readonly #ioVid = new Map<string, { vid: string; sentSeq: number }>();
   readonly #violationsMax = 20;
 
   constructor(options: { locking: boolean }) {
@@ -149,13 +150,21 @@ export class CoherenceChecker implements EventSink {
     if (node === undefined) return;
     const data = event.data as { io: number; event: string; to: string; vid?: number };
     const key = `${event.actor}\u0000${data.io}`;
-    if (data.event === 'SEND' && data.vid !== undefined) this.#ioVid.set(key, vidKey(data.vid));
+    if (data.event === 'SEND' && data.vid !== undefined)
+      this.#ioVid.set(key, { vid: vidKey(data.vid), sentSeq: event.seq });
     if (data.to !== 'done' && data.to !== 'failed') return;
-    const vid = this.#ioVid.get(key);
+    const sent = this.#ioVid.get(key);
     this.#ioVid.delete(key);
-    if (data.to !== 'done' || vid === undefined) return;
+    if (data.to !== 'done' || sent === undefined) return;
+    const vid = sent.vid;
     const presence = this.#departed.get(`${vid}\u0000${node}`);
     if (presence?.listeningAgainSeq === undefined) return;
+    // Every request of its last round went out while the node still counted the client as a
+    // participant: the node that served them was that participant (a reset connection's held
+    // bytes are never delivered to the node's next incarnation, and the pool does not resend a
+    // round across a reconnect), even if an answer reached the client only after the node came
+    // back. Only a round sent after the node left was served outside the protocol.
+    if (sent.sentSeq < presence.leftSeq) return;
     this.#report({
       kind: 'served-by-participant',
       seq: event.seq,

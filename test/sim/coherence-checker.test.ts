@@ -83,6 +83,19 @@ describe('coherence checker', () => {
     expect(checker.violations[0]?.windowSeqs).toEqual([2, 6]);
   });
 
+  test('a round sent before the node left, answered after it listened again, was served by the participant', () => {
+    const checker = new CoherenceChecker({ locking: true });
+    feed(checker, [
+      [VDI, 'coherence.joined', { node: 'store:7000', state: 'modified' }],
+      [IO_A, 'io.transition', { io: 5, event: 'SEND', vid: 0xabcd, to: 'sending' }],
+      [VDI, 'lock.node_left', { node: 'store:7000', state: 'shared' }],
+      [VDI, 'coherence.left', { node: 'store:7000' }],
+      ['store/node/store:7000', 'node.listening', {}],
+      [IO_A, 'io.transition', { io: 5, event: 'RESULT', to: 'done' }],
+    ]);
+    expect(checker.violations).toEqual([]);
+  });
+
   test('followed states that differ from the store at the end are reported', () => {
     const checker = new CoherenceChecker({ locking: true });
     feed(checker, [[VDI, 'coherence.joined', { node: 'store:7000', state: 'modified' }]]);
