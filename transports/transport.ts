@@ -16,6 +16,16 @@ export function endpointToString(endpoint: Endpoint): string {
     : `${endpoint.host}:${endpoint.port}`;
 }
 
+/** endpointToString's "host:port" or "[v6]:port" back into an Endpoint. */
+export function endpointFromString(text: string): Endpoint {
+  const colon = text.lastIndexOf(':');
+  const host = text.slice(0, colon);
+  return {
+    host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
+    port: Number(text.slice(colon + 1)),
+  };
+}
+
 /** Why a stream closed: 'end' = the peer or we ended cleanly; 'reset' = aborted; 'error' = failed. */
 export interface CloseReason {
   readonly kind: 'end' | 'reset' | 'error';

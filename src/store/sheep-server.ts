@@ -38,7 +38,7 @@
  *   `store.invariant_broken`, reported to onInvariantBroken, and the connection is dropped.
  */
 
-import type { Endpoint } from '../../transports/transport.js';
+import { type Endpoint, endpointFromString } from '../../transports/transport.js';
 import { AssertionError, assert } from '../core/assert.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLog } from '../core/event-log.js';
@@ -721,7 +721,7 @@ export class SheepServer {
                 : LockState.UNLOCKED,
           lockOwner: lock.owner ? nodes.get(lock.owner) : undefined,
           participants: lock.participants.map((participant) => ({
-            node: nodes.get(participant.node) ?? parseNodeKey(participant.node),
+            node: nodes.get(participant.node) ?? endpointFromString(participant.node),
             state:
               participant.state === 'modified'
                 ? ParticipantState.MODIFIED
@@ -883,9 +883,4 @@ function mapsAnything(entries: Buffer): boolean {
   for (let offset = 0; offset + 4 <= entries.length; offset += 4)
     if (entries.readUInt32LE(offset) !== 0) return true;
   return false;
-}
-
-function parseNodeKey(key: string): Endpoint {
-  const colon = key.lastIndexOf(':');
-  return { host: key.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(key.slice(colon + 1)) };
 }

@@ -54,8 +54,9 @@ import { opcodeName, resultName, SdRes } from '../wire/constants.js';
 import { AllocationClaims, IoClaims } from './allocation-claims.js';
 import type { InodeCache } from './inode-cache.js';
 import { outcomeForResult, rankOutcome } from './io-outcome.js';
-import { type IoPiece, type IoPlan, planProbe, planRead, planWrite } from './io-plan.js';
+import { type IoPiece, type IoPlan, objectRange, planProbe, planRead, planWrite } from './io-plan.js';
 import { type IoRun, ioTable } from './io-table.js';
+import { ObjectRangeLock } from './range-lock.js';
 import {
   type PoolRequestOptions,
   SheepReconnectedError,
@@ -139,6 +140,8 @@ const STEPS_MAX_EXTRA = 8;
 export class IoRunner {
   readonly #pool: SheepRequestPool;
   readonly #cache: InodeCache;
+  /** Object ranges of the IOs in flight (see run). */
+  readonly #rangeLock = new ObjectRangeLock();
   readonly #clock: Clock;
   readonly #eventLog: EventLog;
   readonly #actor: string;
@@ -187,8 +190,28 @@ export class IoRunner {
     return this.#claims !== undefined;
   }
 
-  /** Runs the IO to completion; reads resolve with the bytes. Failures reject with BackendError. */
+  /**
+   * Runs the IO to completion (reads resolve with the bytes; failures reject with BackendError).
+   * A read or write holds its object range meanwhile (range-lock.ts: writes exclusive, reads
+   * shared, arrival order), so a write plans against every earlier overlapping write's recorded
+   * allocation; a probe takes no range.
+   */
   async run(spec: IoSpec): Promise<Buffer | undefined> {
+    if (spec.kind === 'probe') return this.#run(spec);
+    const { firstIdx, lastIdx } = objectRange(spec.offsetBytes, spec.lengthBytes, this.#cache.objectBytes);
+    const release = await this.#rangeLock.acquire(
+      firstIdx,
+      lastIdx,
+      spec.kind === 'write' ? 'exclusive' : 'shared',
+    );
+    try {
+      return await this.#run(spec);
+    } finally {
+      release();
+    }
+  }
+
+  async #run(spec: IoSpec): Promise<Buffer | undefined> {
     if (spec.kind === 'read' && this.#testOnlyBug === 'reads-fail') {
       throw new BackendError(
         'medium',

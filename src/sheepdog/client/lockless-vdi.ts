@@ -30,9 +30,7 @@ import { type EventLog, nullEventLog } from '../../core/event-log.js';
 import type { Rng } from '../../core/rng.js';
 import { type SheepConnection, SheepConnectionError } from '../sheep-connection.js';
 import { InodeCache, type SnapshotSelector } from './inode-cache.js';
-import { objectRange } from './io-plan.js';
-import { IoRunner, type IoSpec } from './io-runner.js';
-import { ObjectRangeLock, type RangeLockMode } from './range-lock.js';
+import { IoRunner } from './io-runner.js';
 import { SheepPool, type SheepRequestPool, SheepUnavailableError } from './sheep-pool.js';
 import { SingleConnectionPool } from './single-connection-pool.js';
 
@@ -89,7 +87,6 @@ export class LocklessVdi {
   readonly #cache: InodeCache;
   readonly #runner: IoRunner;
   readonly #closePool: () => void;
-  readonly #rangeLock = new ObjectRangeLock();
   readonly #inFlight = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
 
@@ -208,15 +205,13 @@ export class LocklessVdi {
   /** The bytes at [offset, offset + length), inside the VDI. */
   read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     this.#checkRange(offsetBytes, lengthBytes, 'read');
-    return this.#track(this.#locked({ kind: 'read', offsetBytes, lengthBytes }, 'shared') as Promise<Buffer>);
+    return this.#track(this.#runner.run({ kind: 'read', offsetBytes, lengthBytes }) as Promise<Buffer>);
   }
 
   /** Writes `data` at `offset`; resolves once the data and any inode update are in. */
   async write(offsetBytes: number, data: Buffer): Promise<void> {
     this.#checkRange(offsetBytes, data.length, 'write');
-    await this.#track(
-      this.#locked({ kind: 'write', offsetBytes, lengthBytes: data.length, data }, 'exclusive'),
-    );
+    await this.#track(this.#runner.run({ kind: 'write', offsetBytes, lengthBytes: data.length, data }));
   }
 
   close(): Promise<void> {
@@ -226,16 +221,6 @@ export class LocklessVdi {
       this.#closePool();
     })();
     return this.#closing;
-  }
-
-  async #locked(spec: IoSpec, mode: RangeLockMode): Promise<Buffer | undefined> {
-    const { firstIdx, lastIdx } = objectRange(spec.offsetBytes, spec.lengthBytes, this.#cache.objectBytes);
-    const release = await this.#rangeLock.acquire(firstIdx, lastIdx, mode);
-    try {
-      return await this.#runner.run(spec);
-    } finally {
-      release();
-    }
   }
 
   #checkOpen(what: string): void {

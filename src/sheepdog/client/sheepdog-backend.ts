@@ -12,7 +12,7 @@
  * Rules
  * - read/write split by the VDI's block_size_shift; writes are acknowledged only after every
  *   create and the partial inode update succeeded (protocol doc §6.1).
- * - IOs whose object ranges overlap run one after another in arrival order (writes exclusive,
+ * - IOs whose object ranges overlap run one after another in arrival order (IoRunner holds the range: writes exclusive,
  *   reads shared); disjoint IOs run concurrently and pipeline on the pool.
  * - flush() = FLUSH_VDI. The embedded store fsyncs and answers SUCCESS; sheep 1.0 answers
  *   INVALID_PARMS (its writes are already durable when acknowledged): both count as flushed.
@@ -35,9 +35,7 @@ import { createsNeverReplace } from '../collie-features.js';
 import { SheepConnectionError } from '../sheep-connection.js';
 import { resultName, SdRes } from '../wire/constants.js';
 import { InodeCache } from './inode-cache.js';
-import { objectRange } from './io-plan.js';
-import { IoRunner, type IoSpec, type TestOnlyClientBug } from './io-runner.js';
-import { ObjectRangeLock, type RangeLockMode } from './range-lock.js';
+import { IoRunner, type TestOnlyClientBug } from './io-runner.js';
 import {
   POOL_REQUEST_TIMEOUT_MS_DEFAULT,
   POOL_UNAVAILABLE_AFTER_MS_DEFAULT,
@@ -103,7 +101,6 @@ export class SheepdogBackend implements BlockBackend {
   readonly #pool: SheepPool;
   readonly #cache: InodeCache;
   readonly #runner: IoRunner;
-  readonly #rangeLock = new ObjectRangeLock();
   readonly #eventLog: EventLog;
   readonly #logger: Logger;
   readonly #actor: string;
@@ -218,17 +215,20 @@ export class SheepdogBackend implements BlockBackend {
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     this.#checkRange(offsetBytes, lengthBytes, 'read');
-    return this.#track(this.#locked({ kind: 'read', offsetBytes, lengthBytes }, 'shared') as Promise<Buffer>);
+    return this.#track(this.#runner.run({ kind: 'read', offsetBytes, lengthBytes }) as Promise<Buffer>);
   }
 
   async write(offsetBytes: number, data: Buffer, options: WriteOptions = {}): Promise<void> {
     this.#checkRange(offsetBytes, data.length, 'write');
     return this.#track(
       (async () => {
-        await this.#locked(
-          { kind: 'write', offsetBytes, lengthBytes: data.length, data, signal: options.signal },
-          'exclusive',
-        );
+        await this.#runner.run({
+          kind: 'write',
+          offsetBytes,
+          lengthBytes: data.length,
+          data,
+          signal: options.signal,
+        });
         if (options.fua) await this.#flush();
       })(),
     );
@@ -272,16 +272,6 @@ export class SheepdogBackend implements BlockBackend {
   }
 
   // ---- internals -------------------------------------------------------------------------------
-
-  async #locked(spec: IoSpec, mode: RangeLockMode): Promise<Buffer | undefined> {
-    const { firstIdx, lastIdx } = objectRange(spec.offsetBytes, spec.lengthBytes, this.#cache.objectBytes);
-    const release = await this.#rangeLock.acquire(firstIdx, lastIdx, mode);
-    try {
-      return await this.#runner.run(spec);
-    } finally {
-      release();
-    }
-  }
 
   async #flush(): Promise<void> {
     let code: number;

@@ -6,7 +6,7 @@
  * as the SheepConnectionError itself for a caller that asked `resend: false`. The connection
  * stays the caller's to close.
  */
-import type { Endpoint } from '../../../transports/transport.js';
+import { type Endpoint, endpointFromString } from '../../../transports/transport.js';
 import {
   type SheepConnection,
   SheepConnectionError,
@@ -19,16 +19,6 @@ import {
   type SheepRequestPool,
   SheepUnavailableError,
 } from './sheep-pool.js';
-
-/** "host:port" or "[v6]:port" back into an Endpoint. */
-export function parseEndpointString(text: string): Endpoint {
-  const colon = text.lastIndexOf(':');
-  const host = text.slice(0, colon);
-  return {
-    host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
-    port: Number(text.slice(colon + 1)),
-  };
-}
 
 export class SingleConnectionPool implements SheepRequestPool {
   readonly #conn: SheepConnection;
@@ -44,7 +34,7 @@ export class SingleConnectionPool implements SheepRequestPool {
   }
 
   get address(): Endpoint {
-    return parseEndpointString(this.#conn.endpoint);
+    return endpointFromString(this.#conn.endpoint);
   }
 
   async request(
