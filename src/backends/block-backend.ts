@@ -12,11 +12,23 @@
  * - Failures reject with BackendError, whose kind the SCSI layer maps to sense data.
  */
 
+import type { IoGuard, SharedCell } from './shared-cell.js';
+
+export interface ReadOptions {
+  /**
+   * Consulted before the IO is resent after another node changed the shared state (a backend
+   * with a `sharedCell` only; shared-cell.ts). 'restart' rejects the IO with IoRestart.
+   */
+  readonly guard?: IoGuard;
+}
+
 export interface WriteOptions {
   /** Durable before the promise resolves (FUA). */
   readonly fua?: boolean;
   /** The task was aborted: send nothing more (see BlockBackend.write). */
   readonly signal?: AbortSignal;
+  /** As ReadOptions.guard. */
+  readonly guard?: IoGuard;
 }
 
 export interface BlockBackend {
@@ -32,7 +44,13 @@ export interface BlockBackend {
    */
   readonly identity: string;
 
-  read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  /**
+   * The cell several nodes exporting this storage share (shared-cell.ts); absent when only one
+   * node can reach the storage (memory, file).
+   */
+  readonly sharedCell?: SharedCell;
+
+  read(offsetBytes: number, lengthBytes: number, options?: ReadOptions): Promise<Buffer>;
   /**
    * `signal`: the SCSI task was aborted (task management, or its session ended and the host
    * retries it elsewhere). A backend that has not sent everything yet sends nothing more and
