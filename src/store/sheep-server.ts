@@ -32,6 +32,11 @@
  *   participant's data_vdi_id write invalidates the others, with or without TGT; a
  *   non-participant's invalidates nobody; DISCARD neither refuses nor invalidates.)
  * - A snapshot invalidates every participant of the VDI it retires (snapshotInvalidates).
+ * - An invalidation is a clean cut for data writes (invalidationDrainsCheckedWrites): a data
+ *   write holds its VDI's checked-writes gate (shared) from its INODE_INVALIDATED check until it
+ *   landed, and an invalidation takes the gate exclusively, so every write checked before it has
+ *   landed before the invalidating request is answered, and every write checked after it is
+ *   refused. The shared cell's bump relies on it (src/sheepdog/client/sheep-shared-cell.ts).
  * - LOCK_VDI / RELEASE_VDI honour a client id in vdi_size (sheep 1.0 ignores it).
  * - COLLIE_FEATURES answers (sheep 1.0: INVALID_PARMS, an unknown opcode).
  * - A store invariant that breaks (AssertionError) is never answered as EIO: it is logged as
@@ -156,6 +161,11 @@ export class SheepServer {
    * vid holds it exclusive from its copy of data_vdi_id through its mark.
    */
   readonly #snapshotGate = new ObjectRangeLock();
+  /**
+   * Per vid (as a one-index range): a data-object write holds it shared from its refusal check
+   * until it landed; an invalidation holds it exclusive (invalidationDrainsCheckedWrites).
+   */
+  readonly #checkedWrites = new ObjectRangeLock();
   /** Which rules this store keeps (store-rules.ts): the one place each is decided. */
   readonly rules: StoreRules;
 
@@ -216,13 +226,17 @@ export class SheepServer {
     switch (request.opcode) {
       case SdOp.CREATE_AND_WRITE_OBJ:
         return this.#inObjectOrder(request, origin, () =>
-          this.#beforeSnapshots(request, () => this.#createAndWrite(request, payload, node)),
+          this.#beforeSnapshots(request, () =>
+            this.#asCheckedWrite(request, () => this.#createAndWrite(request, payload, node)),
+          ),
         );
       case SdOp.READ_OBJ:
         return this.#readObject(request, node);
       case SdOp.WRITE_OBJ:
         return this.#inObjectOrder(request, origin, () =>
-          this.#beforeSnapshots(request, () => this.#writeObject(request, payload, node)),
+          this.#beforeSnapshots(request, () =>
+            this.#asCheckedWrite(request, () => this.#writeObject(request, payload, node)),
+          ),
         );
       case SdOp.REMOVE_OBJ:
         return this.#inObjectOrder(request, origin, () => this.#removeObject(request));
@@ -307,6 +321,23 @@ export class SheepServer {
     if (!args || !isDataOid(args.oid) || !this.rules.snapshotHoldsInodeSection) return work();
     const vid = oidToVid(args.oid);
     const release = await this.#snapshotGate.acquire(vid, vid, 'shared');
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * A write to a data object holds its VDI's checked-writes gate (shared) from its refusal check
+   * until it landed, so an invalidation (which takes the gate exclusively) comes cleanly before
+   * or after it (see the file comment).
+   */
+  async #asCheckedWrite(request: RequestHeader, work: () => Promise<Reply>): Promise<Reply> {
+    const args = objArgs(request);
+    if (!args || !isDataOid(args.oid) || !this.rules.invalidationDrainsCheckedWrites) return work();
+    const vid = oidToVid(args.oid);
+    const release = await this.#checkedWrites.acquire(vid, vid, 'shared');
     try {
       return await work();
     } finally {
@@ -402,45 +433,70 @@ export class SheepServer {
     const updatesDataIndex = args.offset >= SD_INODE_HEADER_SIZE && end <= SD_INODE_DATA_END;
     const write = async () => {
       if (updatesDataIndex) {
-        // Checked again inside the section: a DISCARD or snapshot that ran while this update
-        // waited may have invalidated the sender since #checkWrite looked.
-        const refusedNow = this.#refusal(request, args.oid, node);
-        if (refusedNow !== undefined) return this.#reply(request, refusedNow);
-        // Checked inside the section a snapshot holds: the VDI cannot become one meanwhile.
-        if (
-          this.#vdis.isSnapshot(vid) &&
-          mapsAnything(payload) &&
-          this.rules.readonlyAllocationIntoSnapshot
-        ) {
-          return this.#fail(
-            request,
-            SdRes.READONLY,
-            node,
-            `allocation into the inode of snapshot ${oidToHex(args.oid)}`,
-          );
-        }
-        if (this.rules.inodeMapsExistingObjectsOnly) {
-          const missing = await this.#missingOwnObject(
-            vid,
-            (args.offset - SD_INODE_HEADER_SIZE) / 4,
-            payload,
-          );
-          if (missing !== undefined) {
-            return this.#fail(
-              request,
-              SdRes.NO_OBJ,
-              node,
-              `data_vdi_id[${missing}] of vid ${oidToHex(args.oid)} would map object ${missing}, which does not exist (discarded since it was written?)`,
-            );
-          }
-        }
-        this.#invalidateForInodeWrite(vid, node, request);
+        const refused = await this.#beforeInvalidation(vid, () =>
+          this.#checkInodeUpdate(request, args, payload, node),
+        );
+        if (refused !== undefined) return refused;
       }
       const written = await this.#objects.write(args.oid, args.offset, payload);
       if (written && args.offset < SD_INODE_HEADER_SIZE) await this.#vdis.reloadHeader(vid);
       return this.#reply(request, written ? SdRes.SUCCESS : SdRes.NO_OBJ);
     };
     return updatesDataIndex ? this.#inodeMutex.run(vid, write) : write();
+  }
+
+  /**
+   * The checks of an inode update (a data_vdi_id write) inside the inode section, then its
+   * invalidation; a refusal's reply, or undefined when the update may be applied.
+   */
+  async #checkInodeUpdate(
+    request: RequestHeader,
+    args: NonNullable<ReturnType<typeof objArgs>>,
+    payload: Buffer,
+    node: StoreNode,
+  ): Promise<Reply | undefined> {
+    const vid = oidToVid(args.oid);
+    // Checked again inside the section: a DISCARD or snapshot that ran while this update
+    // waited may have invalidated the sender since #checkWrite looked.
+    const refusedNow = this.#refusal(request, args.oid, node);
+    if (refusedNow !== undefined) return this.#reply(request, refusedNow);
+    // Checked inside the section a snapshot holds: the VDI cannot become one meanwhile.
+    if (this.#vdis.isSnapshot(vid) && mapsAnything(payload) && this.rules.readonlyAllocationIntoSnapshot) {
+      return this.#fail(
+        request,
+        SdRes.READONLY,
+        node,
+        `allocation into the inode of snapshot ${oidToHex(args.oid)}`,
+      );
+    }
+    if (this.rules.inodeMapsExistingObjectsOnly) {
+      const missing = await this.#missingOwnObject(vid, (args.offset - SD_INODE_HEADER_SIZE) / 4, payload);
+      if (missing !== undefined) {
+        return this.#fail(
+          request,
+          SdRes.NO_OBJ,
+          node,
+          `data_vdi_id[${missing}] of vid ${oidToHex(args.oid)} would map object ${missing}, which does not exist (discarded since it was written?)`,
+        );
+      }
+    }
+    this.#invalidateForInodeWrite(vid, node, request);
+    return undefined;
+  }
+
+  /**
+   * Runs `checkAndInvalidate` (the checks of a data_vdi_id change and its invalidation) once no
+   * data write of `vid` is between its refusal check and its landing, and keeps new ones from
+   * being checked meanwhile (invalidationDrainsCheckedWrites; see the file comment).
+   */
+  async #beforeInvalidation<T>(vid: number, checkAndInvalidate: () => Promise<T>): Promise<T> {
+    if (!this.rules.invalidationDrainsCheckedWrites) return checkAndInvalidate();
+    const release = await this.#checkedWrites.acquire(vid, vid, 'exclusive');
+    try {
+      return await checkAndInvalidate();
+    } finally {
+      release();
+    }
   }
 
   async #removeObject(request: RequestHeader): Promise<Reply> {
@@ -463,13 +519,17 @@ export class SheepServer {
     if (offset + 4 > SD_INODE_DATA_END) return this.#reply(request, SdRes.INVALID_PARMS);
     const isAWrite = this.rules.discardIsAWrite;
     return this.#inodeMutex.run(vid, async () => {
-      // Sheep 1.0 neither refuses nor invalidates for a DISCARD (protocol doc §8.3, "Not triggers").
-      const refused = isAWrite ? this.#refusal(request, args.oid, node) : undefined;
-      if (refused !== undefined) return this.#reply(request, refused);
-      if (this.#vdis.header(vid) === undefined) return this.#reply(request, SdRes.NO_VDI);
-      // No target sends DISCARD (tgt and Collie never do): its sender is never the participant
-      // whose cache is current, so every participant is invalidated, TGT flag or not.
-      if (isAWrite) this.#invalidateForInodeWrite(vid, node, request, { outsideWriter: true });
+      const refusedReply = await this.#beforeInvalidation(vid, async () => {
+        // Sheep 1.0 neither refuses nor invalidates for a DISCARD (protocol doc §8.3, "Not triggers").
+        const refused = isAWrite ? this.#refusal(request, args.oid, node) : undefined;
+        if (refused !== undefined) return this.#reply(request, refused);
+        if (this.#vdis.header(vid) === undefined) return this.#reply(request, SdRes.NO_VDI);
+        // No target sends DISCARD (tgt and Collie never do): its sender is never the participant
+        // whose cache is current, so every participant is invalidated, TGT flag or not.
+        if (isAWrite) this.#invalidateForInodeWrite(vid, node, request, { outsideWriter: true });
+        return undefined;
+      });
+      if (refusedReply !== undefined) return refusedReply;
       const written = await this.#objects.write(vidToVdiOid(vid), offset, Buffer.alloc(4));
       if (!written) return this.#reply(request, SdRes.NO_VDI);
       await this.#objects.remove(args.oid);

@@ -50,6 +50,14 @@ export interface StoreRules {
   readonly discardIsAWrite: boolean;
   /** A snapshot invalidates every participant of the VDI it retires. */
   readonly snapshotInvalidates: boolean;
+  /**
+   * An invalidation (a data_vdi_id write, a DISCARD) waits until every data write of the VDI
+   * that passed its INODE_INVALIDATED check has landed, so a write checked before it is in every
+   * read after it, and one checked after it is refused. Sheep 1.0 forwards a checked write to the
+   * replicas and invalidates without waiting for it: such a write can land after a later reader's
+   * invalidating write was answered.
+   */
+  readonly invalidationDrainsCheckedWrites: boolean;
   /** LOCK_VDI / RELEASE_VDI honour the client id in vdi_size. */
   readonly lockClientIds: boolean;
   /** COLLIE_FEATURES is answered; sheep 1.0 answers INVALID_PARMS, as for any unknown opcode. */
@@ -102,6 +110,7 @@ export function storeRules(options: StoreRulesOptions): StoreRules {
     outsideWritersInvalidate: past,
     discardIsAWrite: past,
     snapshotInvalidates: options.snapshotInvalidates ?? past,
+    invalidationDrainsCheckedWrites: past,
     lockClientIds: past,
     collieFeatures: past,
     invalidatedRefusal: bug !== 'no-invalidated-refusal',

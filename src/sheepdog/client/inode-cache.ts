@@ -191,6 +191,8 @@ export class InodeCache {
   #lockClientIds = false;
   /** COLLIE_FEATURES' answer at open (shared-lock mode; 0 for sheep 1.0). */
   #storeFeatures: number | undefined;
+  /** Told after every completed reload (onReloaded). */
+  readonly #reloadListeners = new Set<(generation: number) => void>();
 
   private constructor(options: InodeCacheOptions) {
     this.vdiName = options.vdiName;
@@ -359,6 +361,18 @@ export class InodeCache {
     return reloading;
   }
 
+  /**
+   * `listener` is called after every reload that completed (a new generation: after
+   * INODE_INVALIDATED, a snapshot, a rejoin), synchronously, with the new generation. The shared
+   * cell uses it to learn that another node may have changed it. Returns the unsubscribe function.
+   */
+  onReloaded(listener: (generation: number) => void): () => void {
+    this.#reloadListeners.add(listener);
+    return () => {
+      this.#reloadListeners.delete(listener);
+    };
+  }
+
   /** The reload running now, if any: IOs wait for it before they send a round. */
   get reloadInFlight(): Promise<void> | undefined {
     return this.#reloading;
@@ -488,6 +502,7 @@ export class InodeCache {
       for (const [idx, vid] of this.#replay) if (vid === this.#vid) this.#table[idx] = vid;
       await this.#releaseRetired();
       this.#send({ type: 'RELOADED', vid: loaded.vid });
+      for (const listener of [...this.#reloadListeners]) listener(this.#generation);
     } catch (error) {
       this.#send({ type: 'RELOAD_FAILED' });
       throw error;

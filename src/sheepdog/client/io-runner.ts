@@ -33,6 +33,29 @@
  * mapped by our inode update. The IO deletes its claims when it ends (after its inode update,
  * or after a failure whose answers are all in).
  *
+ * Guarded IO (an IoGuard, src/backends/shared-cell.ts: what several target nodes exporting one
+ * VDI need to stop an IO once another node changed their shared state). The guard is a step the
+ * runner takes, like the allocation claim, not a state of the io-request machine:
+ * - Each guarded IO has a baseline: the cache generation up to which its guard has seen the
+ *   shared state (GuardedIoSupport.baselineOf: the shared cell's last re-read, or for the cell's
+ *   own pinned guards the generation of its bump). No round of it is sent while the cache is at
+ *   another generation: the round reads as 'invalidated' (nothing is sent), and the reload step
+ *   consults the guard instead of reloading.
+ * - After every reload of a guarded IO (INODE_INVALIDATED, READONLY, a rejoin), the runner lets
+ *   the shared state catch up with the cache (GuardedIoSupport.catchUp: the cell re-reads) and
+ *   then asks guard.afterChange(); 'restart' rejects the IO with IoRestart and nothing more is
+ *   sent for it; 'continue' moves its baseline to the generation the guard saw, and the IO
+ *   replans as usual. Rounds block reloads (beginRound), so a round sent at the baseline was
+ *   checked by the store before anything this node learned later.
+ * - A guarded write never creates objects in its own rounds: its objects are first allocated by
+ *   an unguarded IO that CREATEs them with no bytes (zeros, or the ancestor's copy with COW) and
+ *   maps them, which changes nothing the LU reads; the guarded bytes then go out as WRITE_OBJ,
+ *   one round that lands whole or is refused whole. A guarded CREATE could land and its inode
+ *   update then be refused: the bytes of an IO that was restarted (a COMPARE AND WRITE that then
+ *   reports a miscompare) would sit in an unmapped object, and the next writer's CREATE into it
+ *   (Collie's store writes into an object that exists) would make them visible.
+ * - Without a guard nothing changes.
+ *
  * A lock-less cache (inode-cache.ts mode 'lockless', for `collie vdi read/write`) runs the same
  * plans and the same table, with three differences: no request carries the TGT flag (each is
  * checked by assertLockless), reads carry no probe, and the check after an inode update reads
@@ -46,6 +69,7 @@ import {
   RELOADS_TOTAL_FACTOR,
 } from '../../../machines/io-request.js';
 import { BackendError, type BackendErrorKind } from '../../backends/block-backend.js';
+import { type IoGuard, IoRestart } from '../../backends/shared-cell.js';
 import { assert } from '../../core/assert.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
@@ -93,6 +117,35 @@ export interface IoSpec {
   readonly data?: Buffer;
   /** The SCSI task was aborted: send nothing more for this IO (BlockBackend.write). */
   readonly signal?: AbortSignal;
+  /** Consulted after the shared state may have changed (see the file comment); undefined: unguarded. */
+  readonly guard?: IoGuard;
+  /** A read carries the coherence probe whatever the mapping (the shared cell's reads). */
+  readonly probe?: boolean;
+  /**
+   * A write that only allocates: its creates carry no bytes, its WRITE_OBJ pieces are not sent
+   * (the first step of a guarded write; see the file comment). `data` is not needed.
+   */
+  readonly allocateOnly?: boolean;
+}
+
+/** What the runner needs to run guarded IO: the shared cell (sheep-shared-cell.ts). */
+export interface GuardedIoSupport {
+  /** The cache generation up to which `guard` has seen the shared state. */
+  baselineOf(guard: IoGuard): number;
+  /**
+   * Brings the shared state `guard` decides on up to the cache's generation (the cell re-reads
+   * when a reload may have changed it); resolves with the generation it is current at. Rejects
+   * with SheepUnavailableError or BackendError.
+   */
+  catchUp(guard: IoGuard): Promise<number>;
+}
+
+/** What a finished IO reports (runTracked). */
+export interface IoResult {
+  /** The bytes of a read. */
+  readonly bytes: Buffer | undefined;
+  /** The cache generation of the IO's last plan: its last round was sent at it, unrefused. */
+  readonly generation: number;
 }
 
 export interface IoRunnerOptions {
@@ -133,9 +186,15 @@ interface Io {
   cause: Error | undefined;
   /** Its allocation claims (only with allocationClaims). */
   readonly claims: IoClaims | undefined;
+  /** The cache generation up to which its guard has seen the shared state (guarded IO only). */
+  guardBaseline: number;
+  /** The last 'invalidated' only meant "consult the guard": the cache itself is current. */
+  guardOnly: boolean;
 }
 
 const STEPS_MAX_EXTRA = 8;
+/** Allocations before a guarded write, when each finds its objects unowned again (snapshots racing). */
+const ALLOCATIONS_FIRST_MAX = 4;
 
 export class IoRunner {
   readonly #pool: SheepRequestPool;
@@ -150,6 +209,7 @@ export class IoRunner {
   readonly #ioEvents: boolean;
   readonly #testOnlyBug: TestOnlyClientBug | undefined;
   readonly #claims: AllocationClaims | undefined;
+  #guardSupport: GuardedIoSupport | undefined;
   #ioCount = 0;
 
   constructor(options: IoRunnerOptions) {
@@ -185,6 +245,12 @@ export class IoRunner {
           });
   }
 
+  /** Wires the shared cell in as the runner's guarded-IO support (once, by the backend). */
+  useGuardSupport(support: GuardedIoSupport): void {
+    assert(this.#guardSupport === undefined, 'the IO runner has its guarded-IO support already');
+    this.#guardSupport = support;
+  }
+
   /** True when this runner claims objects before creating them (see the file comment). */
   get claimsAllocations(): boolean {
     return this.#claims !== undefined;
@@ -197,7 +263,14 @@ export class IoRunner {
    * allocation; a probe takes no range.
    */
   async run(spec: IoSpec): Promise<Buffer | undefined> {
-    if (spec.kind === 'probe') return this.#run(spec);
+    return (await this.runTracked(spec)).bytes;
+  }
+
+  /** As run, and says at which cache generation the IO's last round went out (IoResult). */
+  async runTracked(spec: IoSpec): Promise<IoResult> {
+    // Taken before waiting for the range: what the guard has seen when the IO was handed over.
+    const guardBaseline = this.#baselineOf(spec.guard);
+    if (spec.kind === 'probe') return this.#run(spec, guardBaseline);
     const { firstIdx, lastIdx } = objectRange(spec.offsetBytes, spec.lengthBytes, this.#cache.objectBytes);
     const release = await this.#rangeLock.acquire(
       firstIdx,
@@ -205,13 +278,18 @@ export class IoRunner {
       spec.kind === 'write' ? 'exclusive' : 'shared',
     );
     try {
-      return await this.#run(spec);
+      return await this.#run(spec, guardBaseline);
     } finally {
       release();
     }
   }
 
-  async #run(spec: IoSpec): Promise<Buffer | undefined> {
+  #baselineOf(guard: IoGuard | undefined): number {
+    if (guard === undefined) return this.#cache.generation;
+    return this.#guardSupport?.baselineOf(guard) ?? this.#cache.generation;
+  }
+
+  async #run(spec: IoSpec, guardBaseline: number): Promise<IoResult> {
     if (spec.kind === 'read' && this.#testOnlyBug === 'reads-fail') {
       throw new BackendError(
         'medium',
@@ -224,6 +302,10 @@ export class IoRunner {
         `VDI "${this.#cache.vdiName}" was opened as a snapshot (vid ${hex(this.#cache.vid)}), which is read-only; write to the working VDI`,
       );
     }
+    assert(
+      spec.allocateOnly !== true || (spec.kind === 'write' && spec.guard === undefined),
+      'only an unguarded write allocates only',
+    );
     this.#ioCount += 1;
     const io: Io = {
       id: this.#ioCount,
@@ -236,10 +318,14 @@ export class IoRunner {
       failedWhat: '',
       cause: undefined,
       claims: this.#claims === undefined ? undefined : new IoClaims(),
+      guardBaseline,
+      guardOnly: false,
     };
     const stepsMax = 4 * (RELOADS_TOTAL_FACTOR * Math.max(1, this.#reloadsMax) + 1) + STEPS_MAX_EXTRA;
-    let event: IoRequestEvent | undefined = { type: 'SEND', creates: io.plan.createCount };
+    let event: IoRequestEvent | undefined;
     try {
+      await this.#allocateFirst(io);
+      event = { type: 'SEND', creates: io.plan.createCount };
       for (let steps = 0; event !== undefined; steps++) {
         assert(steps < stepsMax, `io ${io.id} took more than ${stepsMax} steps; the io machine loops`);
         const outputs = this.#step(io, event);
@@ -248,7 +334,7 @@ export class IoRunner {
           const next = await this.#perform(io, output);
           if (next === 'complete') {
             if (io.claims !== undefined) await this.#claims!.release(io.claims, 'completed');
-            return io.buffer;
+            return { bytes: io.buffer, generation: io.plan.generation };
           }
           event = next ?? event;
         }
@@ -256,12 +342,47 @@ export class IoRunner {
     } catch (error) {
       if (io.claims !== undefined) {
         // 'unavailable': a CREATE of ours may still be on its way; keep the claims (see allocation-claims.ts).
-        const answersIn = error instanceof BackendError && error.kind !== 'unavailable';
+        // IoRestart comes only after a round whose answers are all in.
+        const answersIn =
+          (error instanceof BackendError && error.kind !== 'unavailable') || error instanceof IoRestart;
         await this.#claims!.release(io.claims, answersIn ? 'failed' : 'unavailable');
       }
       throw error;
     }
     assert(false, `io ${io.id} stopped in ${ioTable.stateName(io.run.state)} without completing or failing`);
+  }
+
+  /**
+   * A guarded write's objects that its plan would create are allocated first, by an unguarded
+   * IO that creates them with no bytes (see the file comment); the write is then planned again,
+   * as WRITE_OBJ only. The caller holds the IO's object range.
+   */
+  async #allocateFirst(io: Io): Promise<void> {
+    const { spec } = io;
+    if (spec.guard === undefined || spec.kind !== 'write') return;
+    for (let allocation = 0; io.plan.createCount > 0; allocation++) {
+      // The guard is behind already: it is consulted at the first send (and then this runs again
+      // after the replan); an allocation now would invalidate the other nodes for nothing.
+      if (this.#cache.generation !== io.guardBaseline) return;
+      if (allocation >= ALLOCATIONS_FIRST_MAX) {
+        throw new BackendError(
+          'retries-exhausted',
+          `${this.#describe(io)}: its objects were unallocated again after ${ALLOCATIONS_FIRST_MAX} allocations (snapshots racing?); retry the command`,
+        );
+      }
+      await this.#run(
+        {
+          kind: 'write',
+          offsetBytes: spec.offsetBytes,
+          lengthBytes: spec.lengthBytes,
+          signal: spec.signal,
+          allocateOnly: true,
+        },
+        this.#cache.generation,
+      );
+      io.plan = this.#plan(spec);
+      io.changesAtPlan = this.#cache.changes;
+    }
   }
 
   #plan(spec: IoSpec): IoPlan {
@@ -275,7 +396,7 @@ export class IoRunner {
     switch (spec.kind) {
       case 'read':
         return planRead(mapping, spec.offsetBytes, spec.lengthBytes, {
-          probe: !cache.coherent ? 'never' : this.#probeEveryRead ? 'always' : 'unowned',
+          probe: !cache.coherent ? 'never' : this.#probeEveryRead || spec.probe ? 'always' : 'unowned',
           testOnlySkipUnallocatedProbe: this.#testOnlyBug === 'skip-unallocated-probe',
         });
       case 'write':
@@ -318,6 +439,7 @@ export class IoRunner {
       case 'replan':
         io.plan = this.#plan(io.spec);
         io.changesAtPlan = this.#cache.changes;
+        await this.#allocateFirst(io);
         return { type: 'SEND', creates: io.plan.createCount };
       case 'recordAllocation':
         this.#cache.recordAllocation(io.plan.vid, io.plan.createMinIdx, io.plan.createMaxIdx);
@@ -401,6 +523,9 @@ export class IoRunner {
       return { type: 'RESULT', outcome: 'invalidated' };
     }
     if (this.#cache.rejoinNeeded) return this.#rejoinFirst(io);
+    // Before any claim: a guarded write whose guard is behind sends nothing, claims included.
+    if (io.spec.guard !== undefined && this.#cache.generation !== io.guardBaseline)
+      return this.#guardFirst(io);
     if (io.claims !== undefined && plan.createCount > 0) {
       const step = await this.#claims!.prepare(plan, io.claims);
       if (step.kind === 'unavailable') return this.#unavailable(io, step.error);
@@ -413,18 +538,32 @@ export class IoRunner {
       if (await this.#planOutdated(io)) return { type: 'RESULT', outcome: 'invalidated' };
       if (this.#cache.rejoinNeeded) return this.#rejoinFirst(io);
     }
+    // Nothing may be awaited from here until the round is counted (beginRound), so no reload
+    // can start between this check and the requests.
+    if (io.spec.guard !== undefined && this.#cache.generation !== io.guardBaseline)
+      return this.#guardFirst(io);
     const copies = this.#cache.copies;
     const coherent = this.#cache.coherent;
     const data = io.spec.data;
+    const allocateOnly = io.spec.allocateOnly === true;
     const sent: Array<{ piece: IoPiece | undefined; answer: Promise<SheepResponse> }> = [];
-    for (const piece of plan.pieces) {
-      if (piece.action === 'zero') continue;
-      if (piece.action === 'read') {
-        sent.push({ piece, answer: this.#request(readDataRequest(piece.sourceVid, piece, coherent)) });
+    for (const originalPiece of plan.pieces) {
+      if (originalPiece.action === 'zero') continue;
+      if (originalPiece.action === 'read') {
+        sent.push({
+          piece: originalPiece,
+          answer: this.#request(readDataRequest(originalPiece.sourceVid, originalPiece, coherent)),
+        });
         continue;
       }
-      assert(data !== undefined, 'a write IO carries its data');
-      const bytes = data.subarray(piece.bufferOffset, piece.bufferOffset + piece.lengthBytes);
+      // Allocating only: our own objects need nothing; a create carries no bytes.
+      if (allocateOnly && originalPiece.action === 'write') continue;
+      const piece = allocateOnly ? { ...originalPiece, offset: 0, lengthBytes: 0 } : originalPiece;
+      assert(data !== undefined || allocateOnly, 'a write IO carries its data');
+      const bytes =
+        data === undefined || allocateOnly
+          ? EMPTY
+          : data.subarray(piece.bufferOffset, piece.bufferOffset + piece.lengthBytes);
       // The test-only bug 'wrong-cow-oid': copy from our own (missing) object, not the ancestor's.
       const cowFrom =
         this.#testOnlyBug === 'wrong-cow-oid' && piece.sourceVid !== 0 ? plan.vid : piece.sourceVid;
@@ -505,6 +644,8 @@ export class IoRunner {
     const count = plan.createMaxIdx - plan.createMinIdx + 1;
     assert(plan.createMinIdx >= 0 && count >= 1, `io ${io.id} updates the inode without creates`);
     if (this.#cache.rejoinNeeded) return this.#rejoinFirst(io);
+    // Guarded writes allocate first (#allocateFirst): their own rounds create nothing.
+    assert(io.spec.guard === undefined, `io ${io.id}: a guarded write sends an inode update`);
     // Pieces are contiguous objects, so after the round every entry in min..max is ours.
     const entries = Buffer.alloc(4 * count);
     for (let i = 0; i < count; i++) entries.writeUInt32LE(plan.vid, 4 * i);
@@ -592,12 +733,30 @@ export class IoRunner {
     return { type: 'RESULT', outcome: 'invalidated' };
   }
 
+  /** The cache moved past what the IO's guard has seen: consult it (via the reload step) before sending. */
+  #guardFirst(io: Io): IoRequestEvent {
+    io.guardOnly = true;
+    io.failedCode = SdRes.INODE_INVALIDATED;
+    io.failedWhat = `the shared state (the inode cache reloaded since this IO's guard last looked: generation ${io.guardBaseline} -> ${this.#cache.generation})`;
+    return { type: 'RESULT', outcome: 'invalidated' };
+  }
+
   async #reload(io: Io, reason: 'invalidated' | 'readonly'): Promise<IoRequestEvent> {
     // The test-only bug 'retry-without-reload': replan from the same (stale) cache and resend.
-    if (reason === 'invalidated' && this.#testOnlyBug === 'retry-without-reload')
+    if (
+      reason === 'invalidated' &&
+      this.#testOnlyBug === 'retry-without-reload' &&
+      io.spec.guard === undefined
+    )
       return { type: 'RELOADED', progress: false };
     try {
-      await this.#cache.reload(reason, io.plan.generation);
+      // Only the guard was behind: the cache is current, nothing to reload.
+      if (!io.guardOnly) await this.#cache.reload(reason, io.plan.generation);
+      io.guardOnly = false;
+      if (io.spec.guard !== undefined) {
+        const stopped = await this.#consultGuard(io, io.spec.guard);
+        if (stopped !== undefined) return stopped;
+      }
       return { type: 'RELOADED', progress: this.#cache.changes !== io.changesAtPlan };
     } catch (error) {
       if (error instanceof SheepUnavailableError) return this.#unavailable(io, error);
@@ -605,6 +764,41 @@ export class IoRunner {
       io.cause = error;
       return { type: 'RELOAD_FAILED' };
     }
+  }
+
+  /**
+   * After a reload of a guarded IO: the shared state catches up with the cache, then the guard
+   * decides. 'restart' throws IoRestart (nothing more is sent for the IO); 'continue' moves the
+   * IO's baseline. Returns the event that ends the IO when catching up failed.
+   */
+  async #consultGuard(io: Io, guard: IoGuard): Promise<IoRequestEvent | undefined> {
+    let current: number;
+    try {
+      current =
+        this.#guardSupport === undefined ? this.#cache.generation : await this.#guardSupport.catchUp(guard);
+    } catch (error) {
+      if (error instanceof SheepUnavailableError) return this.#unavailable(io, error);
+      if (!(error instanceof BackendError)) throw error;
+      io.cause = error;
+      return { type: 'RELOAD_FAILED' };
+    }
+    const decision = await guard.afterChange();
+    if (this.#ioEvents) {
+      this.#eventLog.append(this.#actor, 'io.guard_consulted', {
+        io: io.id,
+        op: io.spec.kind,
+        decision,
+        from: io.guardBaseline,
+        generation: current,
+      });
+    }
+    if (decision === 'restart') {
+      throw new IoRestart(
+        `${this.#describe(io)} stopped: the shared state changed under it (another target node changed it; the guard said restart); nothing more is sent for it, run the command again`,
+      );
+    }
+    io.guardBaseline = current;
+    return undefined;
   }
 
   #unavailable(io: Io, error: unknown): IoRequestEvent {
@@ -618,6 +812,8 @@ export class IoRunner {
     return `VDI "${this.#cache.vdiName}" (vid ${hex(io.plan.vid)}): ${kind} of ${lengthBytes} bytes at ${offsetBytes}`;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function hex(vid: number): string {
   return `0x${vid.toString(16)}`;

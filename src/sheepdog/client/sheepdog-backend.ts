@@ -23,9 +23,18 @@
  *   replaces an object), every object is claimed before it is created (allocation-claims.ts),
  *   and open logs one warning naming what stays unsafe there with several writers.
  * - Errors are BackendErrors whose messages name the VDI, the vid and the sheep endpoint.
+ * - `sharedCell` (sheep-shared-cell.ts) is the VDI's shared cell, in data object MAX_DATA_OBJS - 1
+ *   beyond the LU: the range check here keeps refusing that area to the LU's reads and writes;
+ *   only the cell touches it. read/write take an IoGuard (options.guard), which the IO runner
+ *   consults after the shared state may have changed (io-runner.ts, "Guarded IO").
  */
 import { type Endpoint, endpointToString, type Transport } from '../../../transports/transport.js';
-import { BackendError, type BlockBackend, type WriteOptions } from '../../backends/block-backend.js';
+import {
+  BackendError,
+  type BlockBackend,
+  type ReadOptions,
+  type WriteOptions,
+} from '../../backends/block-backend.js';
 import { assert } from '../../core/assert.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
@@ -42,6 +51,7 @@ import {
   SheepPool,
   SheepUnavailableError,
 } from './sheep-pool.js';
+import { type SharedCellTestOnlyBug, SheepSharedCell } from './sheep-shared-cell.js';
 import { flushRequest } from './tgt-requests.js';
 
 export const SHEEPDOG_BLOCK_SIZE_BYTES = 512;
@@ -68,6 +78,8 @@ export interface SheepdogBackendOptions {
    * (45 s), by when a live holder has given up on its own requests.
    */
   readonly allocationClaimWaitMs?: number;
+  /** Lost races before a shared cell update or exclusive section gives up (CellContention). Default 16. */
+  readonly cellAttemptsMax?: number;
   /** Log every IO transition to the event log. Default true. */
   readonly ioEvents?: boolean;
   /** Event log actor prefix; default "sheepdog/<vdi name>@<endpoint>". */
@@ -77,6 +89,8 @@ export interface SheepdogBackendOptions {
    * finds it (io-runner.ts, TestOnlyClientBug). Default off; never set it in production.
    */
   readonly testOnlyBug?: TestOnlyClientBug;
+  /** Test-only: a shared cell broken on purpose (sheep-shared-cell.ts); never set in production. */
+  readonly testOnlyCellBug?: SharedCellTestOnlyBug;
 }
 
 export interface SheepdogBackendOpenOptions {
@@ -98,6 +112,8 @@ export class SheepdogBackend implements BlockBackend {
   readonly thin = false;
   readonly readOnly = false;
   readonly identity: string;
+  /** The VDI's shared cell (see the file comment). */
+  readonly sharedCell: SheepSharedCell;
   readonly #pool: SheepPool;
   readonly #cache: InodeCache;
   readonly #runner: IoRunner;
@@ -129,6 +145,17 @@ export class SheepdogBackend implements BlockBackend {
       testOnlyBug: options.testOnlyBug,
       allocationClaims: claims ? { waitMs: allocationClaimWaitMs(options) } : undefined,
     });
+    this.sharedCell = new SheepSharedCell({
+      runner: this.#runner,
+      cache,
+      pool,
+      eventLog: init.eventLog,
+      logger: init.logger,
+      actor: `${actor}/cell`,
+      attemptsMax: options.cellAttemptsMax,
+      testOnlyBug: options.testOnlyCellBug,
+    });
+    this.#runner.useGuardSupport(this.sharedCell);
   }
 
   /**
@@ -188,6 +215,7 @@ export class SheepdogBackend implements BlockBackend {
       throw error;
     }
     const backend = new SheepdogBackend(init, pool, cache, actor);
+    backend.sharedCell.open();
     init.eventLog.append(actor, 'backend.opened', {
       vid: cache.vid,
       sizeBytes: backend.sizeBytes,
@@ -213,9 +241,11 @@ export class SheepdogBackend implements BlockBackend {
     return this.#cache.state;
   }
 
-  async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+  async read(offsetBytes: number, lengthBytes: number, options: ReadOptions = {}): Promise<Buffer> {
     this.#checkRange(offsetBytes, lengthBytes, 'read');
-    return this.#track(this.#runner.run({ kind: 'read', offsetBytes, lengthBytes }) as Promise<Buffer>);
+    return this.#track(
+      this.#runner.run({ kind: 'read', offsetBytes, lengthBytes, guard: options.guard }) as Promise<Buffer>,
+    );
   }
 
   async write(offsetBytes: number, data: Buffer, options: WriteOptions = {}): Promise<void> {
@@ -228,6 +258,7 @@ export class SheepdogBackend implements BlockBackend {
           lengthBytes: data.length,
           data,
           signal: options.signal,
+          guard: options.guard,
         });
         if (options.fua) await this.#flush();
       })(),
@@ -256,6 +287,7 @@ export class SheepdogBackend implements BlockBackend {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.allSettled([...this.#inFlight]);
+      await this.sharedCell.close();
       try {
         await this.#cache.releaseAll();
       } catch (error) {
