@@ -90,13 +90,13 @@ export const CELL_MAGIC = 0x4c454343;
 export const CELL_HEADER_BYTES = 24;
 /** Largest content: header and content fit the smallest data object (1 MiB). */
 export const CELL_BYTES_MAX = 1024 * 1024 - CELL_HEADER_BYTES;
-export const CELL_ATTEMPTS_MAX_DEFAULT = 16;
+export const CELL_ATTEMPTS_MAX_DEFAULT = 64;
 /** The first read of the cell; a longer content takes a second read. */
 const CELL_READ_PREFIX_BYTES = 4096;
 /** Reads of the cell in one catch-up while the cache keeps reloading or reads come back torn. */
 const REREADS_MAX = 8;
 /** Reloads one bump may cause before it gives up. */
-const BUMP_RELOADS_MAX = 16;
+const BUMP_RELOADS_MAX = 64;
 
 /**
  * Test-only switches that break the cell on purpose, so its tests show they would fail:
@@ -114,7 +114,7 @@ export interface SheepSharedCellOptions {
   readonly logger: Logger;
   /** Event log actor, e.g. "sheepdog/vol0@127.0.0.1:7000/cell". */
   readonly actor: string;
-  /** Lost races before update/exclusive reject with CellContention. Default 16. */
+  /** Lost races before update/exclusive reject with CellContention. Default 64. */
   readonly attemptsMax?: number;
   readonly testOnlyBug?: SharedCellTestOnlyBug;
 }

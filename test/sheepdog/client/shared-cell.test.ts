@@ -22,6 +22,7 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { createRng } from '../../../src/core/rng.js';
 import { sleepMs } from '../../../src/core/sleep.js';
 import {
+  CELL_ATTEMPTS_MAX_DEFAULT,
   CELL_OBJECT_IDX,
   decodeCell,
   type SharedCellTestOnlyBug,
@@ -368,6 +369,6 @@ describe('a VDI without a cell', () => {
       return 'done';
     };
     await expect(world.settle(a.sharedCell.exclusive(work))).rejects.toBeInstanceOf(CellContention);
-    expect(attempts.count).toBe(16);
+    expect(attempts.count).toBe(CELL_ATTEMPTS_MAX_DEFAULT);
   });
 });
