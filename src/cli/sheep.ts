@@ -2,12 +2,14 @@
  * `collie sheep`: runs the embedded sheep-compatible store in the foreground.
  *
  *   collie sheep --store DIR --listen HOST:PORT [--listen HOST:PORT ...] [--no-lock]
+ *                [--compat collie|sheep-1.0]
  *
  * A new store directory is formatted on first start (one copy, 4 MiB objects, locking on).
- * Each --listen endpoint is a distinct sheep node for locks and coherence. SIGTERM or SIGINT
- * stops it cleanly (listeners closed, objects flushed).
+ * Each --listen endpoint is a distinct sheep node for locks and coherence. --compat sheep-1.0
+ * keeps none of the rules past sheep 1.0 (store-rules.ts), to run clients against sheep 1.0's
+ * semantics. SIGTERM or SIGINT stops it cleanly (listeners closed, objects flushed).
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { TcpTransport } from '../../transports/tcp.js';
 import type { Endpoint } from '../../transports/transport.js';
 import { EventLog } from '../core/event-log.js';
@@ -17,12 +19,14 @@ import { realClock } from '../core/real-clock.js';
 import { SD_LISTEN_PORT } from '../sheepdog/wire/constants.js';
 import { SheepStore } from '../store/sheep-store.js';
 import { directoryCapacity, openStoreDirectory } from '../store/store-directory.js';
+import { STORE_COMPATS, type StoreCompat } from '../store/store-rules.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 
 interface SheepOptions {
   store: string;
   listen: Endpoint[];
   lock: boolean;
+  compat: StoreCompat;
   events?: string;
   logLevel?: string;
 }
@@ -39,11 +43,27 @@ export function registerSheepCommand(program: Command): void {
       [] as Endpoint[],
     )
     .option('--no-lock', 'behave like a cluster formatted without --lock: no locks, no inode coherence')
+    .option(
+      '--compat <mode>',
+      `${STORE_COMPATS.join(' or ')}: Collie's rules, or answer as a sheep 1.0 cluster does`,
+      (value: string) => parseCompatArg(value, '--compat'),
+      'collie' as StoreCompat,
+    )
     .option('--events <file>', 'append every event to this JSONL file')
     .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
     .action(async (options: SheepOptions) => {
       await runSheep(options);
     });
+}
+
+/** A store compat mode from the command line, else an error naming the flag and the choices. */
+export function parseCompatArg(value: string, flag: string): StoreCompat {
+  if (!(STORE_COMPATS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(
+      `${flag} ${JSON.stringify(value)} is not a compat mode (write ${STORE_COMPATS.join(' or ')})`,
+    );
+  }
+  return value as StoreCompat;
 }
 
 async function runSheep(options: SheepOptions): Promise<void> {
@@ -60,6 +80,7 @@ async function runSheep(options: SheepOptions): Promise<void> {
       objects,
       defaults: config,
       locking,
+      compat: options.compat,
       transport: new TcpTransport(),
       listen,
       clock: realClock,
@@ -92,6 +113,7 @@ async function runSheep(options: SheepOptions): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.stdout.write(
-    `collie sheep ready: store ${options.store}, nodes ${store.describe()}, locking ${locking ? 'on' : 'off'}\n`,
+    `collie sheep ready: store ${options.store}, nodes ${store.describe()}, locking ${locking ? 'on' : 'off'}` +
+      `${options.compat === 'collie' ? '' : `, compat ${options.compat}`}\n`,
   );
 }

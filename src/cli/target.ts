@@ -4,10 +4,15 @@
  *   collie target --portal 127.0.0.1:3260 --iqn IQN --lun 1=BACKING [--lun 2=BACKING ...]
  *                 [--chap USER:SECRET [--mutual-chap USER:SECRET]] [--initiator NAME ...]
  *                 [--digests none|allow|require] [--probe-every-read] [--config FILE]
+ *                 [--node-id N] [--alua active-active|single-owner]
  *
  * BACKING is mem:SIZE, file:PATH[:SIZE] or tgt's sheepdog syntax tcp:HOST:PORT:VDI. With
  * --config, targets come from the YAML file (see src/target/target-config.ts) and --portal adds
  * portals. --probe-every-read makes every sheepdog LU probe coherence on each read (docs/target.md).
+ * --node-id N (1..65535, default 1; YAML `nodeId`) is this process's id among the target nodes that
+ * export the same VDIs: its portal group tag, relative target port id and target port group. Give
+ * every node a different one. --alua (YAML per target: `alua`) is how those nodes share ALUA
+ * access; with --config it applies to the targets that do not set their own.
  * It logs a line containing "ready" once every portal listens; SIGTERM asks the initiators to
  * log out (Async Message), gives them 2 s, then stops.
  */
@@ -20,11 +25,16 @@ import { createLogger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
 import { createRng } from '../core/rng.js';
 import {
+  ALUA_POLICIES,
   type ChapAccountConfig,
   checkTarget,
   loadTargetConfig,
+  NODE_ID_MAX,
+  NODE_ID_MIN,
+  parseAluaPolicy,
   parseChapArg,
   parseLunArg,
+  parseNodeId,
   type TargetConfig,
   TargetConfigError,
 } from '../target/target-config.js';
@@ -40,6 +50,8 @@ export interface TargetOptions {
   initiator: string[];
   digests: string;
   probeEveryRead?: boolean;
+  nodeId?: string;
+  alua?: string;
   config?: string;
   events?: string;
   logLevel?: string;
@@ -70,6 +82,14 @@ export function registerTargetCommand(program: Command): void {
       '--probe-every-read',
       'sheepdog LUs probe coherence on every read (needed on sheep 1.0 when targets share a VDI)',
     )
+    .option(
+      '--node-id <n>',
+      `this target node's id, ${NODE_ID_MIN}..${NODE_ID_MAX}: its portal group tag, relative target port id and target port group (default 1; distinct per node exporting a VDI)`,
+    )
+    .option(
+      '--alua <policy>',
+      `how the nodes exporting a LU share ALUA access: ${ALUA_POLICIES.join(' or ')}`,
+    )
     .option('--config <file>', 'targets from a YAML file')
     .option('--events <file>', 'append every event to this JSONL file')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
@@ -97,12 +117,16 @@ export async function targetConfigFromFlags(options: TargetOptions): Promise<Tar
   if (digests !== 'none' && digests !== 'allow' && digests !== 'require') {
     throw new TargetConfigError('--digests must be none, allow or require');
   }
+  const nodeId = options.nodeId === undefined ? undefined : parseNodeId(options.nodeId, '--node-id');
+  const alua = options.alua === undefined ? undefined : parseAluaPolicy(options.alua, '--alua');
   if (options.config) {
     const loaded = await loadTargetConfig(options.config);
     return {
       ...loaded,
       portals: options.portal.length > 0 ? options.portal : loaded.portals,
+      targets: alua === undefined ? loaded.targets : loaded.targets.map((target) => ({ alua, ...target })),
       ...(options.probeEveryRead ? { sheepdogProbeEveryRead: true } : {}),
+      ...(nodeId === undefined ? {} : { nodeId }),
     };
   }
   if (!options.iqn) throw new TargetConfigError('give --iqn IQN and --lun N=BACKING (or --config FILE)');
@@ -114,6 +138,7 @@ export async function targetConfigFromFlags(options: TargetOptions): Promise<Tar
       chap,
       mutualChap: options.mutualChap ? parseChapArg(options.mutualChap, '--mutual-chap') : undefined,
       initiators: options.initiator.length > 0 ? options.initiator : undefined,
+      ...(alua === undefined ? {} : { alua }),
     },
     'command line',
   );
@@ -124,6 +149,7 @@ export async function targetConfigFromFlags(options: TargetOptions): Promise<Tar
     nopIntervalMs: 10_000,
     nopTimeoutMs: 15_000,
     sheepdogProbeEveryRead: options.probeEveryRead === true,
+    nodeId: nodeId ?? 1,
   };
 }
 

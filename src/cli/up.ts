@@ -5,10 +5,19 @@
  * data.
  *
  *   collie up [--data DIR] [--sheep HOST:PORT] [--portal HOST:PORT] [--vdi NAME] [--size SIZE]
+ *             [--nodes N] [--node-id ID] [--alua active-active|single-owner]
+ *             [--compat collie|sheep-1.0]
+ *
+ * --nodes N (default 1) runs N target nodes in this one process, as N `collie target` processes
+ * would be: node k (k = 0..N-1) has node id ID+k (--node-id, default 1), listens on the portal
+ * port + k, and opens the default VDI through its own sheepdog client on its own store node
+ * (the --sheep port + k: the store listens on N endpoints, one sheep node each), so every node is
+ * a separate participant of the VDI. The ready line lists one URL per node, in node order.
+ * --compat sheep-1.0 runs the store with sheep 1.0's rules (store-rules.ts); with more than one
+ * node the targets then probe coherence on every read, as on real sheep 1.0 (docs/target.md).
  */
-
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { TcpTransport } from '../../transports/tcp.js';
 import type { Endpoint } from '../../transports/transport.js';
 import { endpointToString } from '../../transports/transport.js';
@@ -19,10 +28,22 @@ import { createRng } from '../core/rng.js';
 import { SdRes } from '../sheepdog/wire/constants.js';
 import { SheepStore } from '../store/sheep-store.js';
 import { directoryCapacity, openStoreDirectory } from '../store/store-directory.js';
+import type { StoreCompat } from '../store/store-rules.js';
 import { parseBackingSpec } from '../target/backing.js';
+import {
+  ALUA_POLICIES,
+  type AluaPolicy,
+  NODE_ID_MAX,
+  parseAluaPolicy,
+  parseNodeId,
+} from '../target/target-config.js';
 import { startTargetService, type TargetService } from '../target/target-service.js';
 import { parseEndpointArg } from './endpoint-arg.js';
+import { parseCompatArg } from './sheep.js';
 import { parseSizeBytes } from './sizes.js';
+
+/** Most target nodes one `collie up` runs. */
+export const UP_NODES_MAX = 32;
 
 interface UpOptions {
   data: string;
@@ -30,7 +51,67 @@ interface UpOptions {
   portal: Endpoint;
   vdi: string;
   size: string;
+  nodes: number;
+  nodeId: number;
+  alua?: AluaPolicy;
+  compat: StoreCompat;
   logLevel?: string;
+}
+
+/** One target node of `collie up`: its id, its portal, the store node its sheepdog client uses. */
+export interface UpNode {
+  readonly nodeId: number;
+  readonly portal: Endpoint;
+  readonly sheep: Endpoint;
+}
+
+/** The target nodes `collie up --nodes N` runs; throws (naming the flag) when ids or ports run out. */
+export function upNodes(options: {
+  nodes: number;
+  nodeId: number;
+  portal: Endpoint;
+  sheep: Endpoint;
+}): UpNode[] {
+  const { nodes, nodeId, portal, sheep } = options;
+  if (nodeId + nodes - 1 > NODE_ID_MAX) {
+    throw new Error(
+      `--node-id ${nodeId} with --nodes ${nodes} needs node ids up to ${nodeId + nodes - 1}, past ${NODE_ID_MAX} (lower --node-id)`,
+    );
+  }
+  for (const [flag, endpoint] of [
+    ['--portal', portal],
+    ['--sheep', sheep],
+  ] as const) {
+    if (endpoint.port + nodes - 1 > 65_535) {
+      throw new Error(
+        `${flag} port ${endpoint.port} with --nodes ${nodes} needs ports up to ${endpoint.port + nodes - 1}, past 65535 (lower the port)`,
+      );
+    }
+  }
+  return Array.from({ length: nodes }, (_, k) => ({
+    nodeId: nodeId + k,
+    portal: { host: portal.host, port: portal.port + k },
+    sheep: { host: sheep.host, port: sheep.port + k },
+  }));
+}
+
+function parseNodesArg(value: string): number {
+  const nodes = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > UP_NODES_MAX) {
+    throw new InvalidArgumentError(
+      `--nodes ${JSON.stringify(value)}: write how many target nodes to run, 1 to ${UP_NODES_MAX}`,
+    );
+  }
+  return nodes;
+}
+
+/** Commander wants InvalidArgumentError to print a flag's problem without a stack. */
+function asArgumentError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 export function registerUpCommand(program: Command): void {
@@ -58,15 +139,44 @@ export function registerUpCommand(program: Command): void {
     )
     .option('--vdi <name>', 'the default VDI', 'vol0')
     .option('--size <size>', 'size of the default VDI when it is created', '10G')
+    .option(
+      '--nodes <n>',
+      'target nodes exporting the default VDI, each with its own node id, portal (--portal port + k) and store node (--sheep port + k)',
+      parseNodesArg,
+      1,
+    )
+    .option(
+      '--node-id <id>',
+      'node id of the first target node (the next ones count up)',
+      (value: string) => asArgumentError(() => parseNodeId(value, '--node-id')),
+      1,
+    )
+    .option(
+      '--alua <policy>',
+      `how the nodes share ALUA access: ${ALUA_POLICIES.join(' or ')}`,
+      (value: string) => asArgumentError(() => parseAluaPolicy(value, '--alua')),
+    )
+    .option(
+      '--compat <mode>',
+      "the store's rules: collie (default) or sheep-1.0",
+      (value: string) => parseCompatArg(value, '--compat'),
+      'collie' as StoreCompat,
+    )
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .action(async (options: UpOptions) => {
-      await runUp(options);
+      try {
+        await runUp(options);
+      } catch (error) {
+        process.stderr.write(`collie up: ${(error as Error).message}\n`);
+        process.exitCode = 1;
+      }
     });
 }
 
 async function runUp(options: UpOptions): Promise<void> {
   const logger = createLogger({ level: options.logLevel, bindings: { component: 'up' } });
   const sizeBytes = parseSizeBytes(options.size, '--size');
+  const nodes = upNodes(options);
   const storeDirectory = join(options.data, 'store');
   const { config, objects } = await openStoreDirectory(storeDirectory);
   const transport = new TcpTransport();
@@ -75,8 +185,10 @@ async function runUp(options: UpOptions): Promise<void> {
     objects,
     defaults: config,
     locking: config.locking,
+    compat: options.compat,
     transport,
-    listen: [options.sheep],
+    // One store node per target node: a store node is one participant of the VDI.
+    listen: nodes.map((node) => node.sheep),
     clock: realClock,
     eventLog,
     logger,
@@ -99,60 +211,84 @@ async function runUp(options: UpOptions): Promise<void> {
     if (created.result !== SdRes.SUCCESS) throw new Error(`cannot create the default VDI "${options.vdi}"`);
     logger.info({ vdi: options.vdi, sizeBytes }, 'created the default VDI');
   }
-  const sheep = endpointToString(options.sheep);
   const iqn = `iqn.2026-11.org.collie:${options.vdi.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
-  let target: TargetService;
+  // Real sheep 1.0 needs every target of a shared VDI to probe on each read (docs/target.md).
+  const probeEveryRead = options.compat === 'sheep-1.0' && nodes.length > 1;
+  const targets: TargetService[] = [];
+  const closeTargets = async () => {
+    for (const target of targets.splice(0).reverse()) await target.close().catch(() => undefined);
+  };
   try {
-    target = await startTargetService(
-      {
-        portals: [options.portal],
-        targets: [
+    for (const node of nodes) {
+      const backing = `tcp:${endpointToString(node.sheep)}:${options.vdi}`;
+      targets.push(
+        await startTargetService(
           {
-            iqn,
-            luns: [
+            portals: [node.portal],
+            targets: [
               {
-                lun: 1,
-                backing: parseBackingSpec(`tcp:${sheep}:${options.vdi}`),
-                text: `tcp:${sheep}:${options.vdi}`,
+                iqn,
+                luns: [{ lun: 1, backing: parseBackingSpec(backing), text: backing }],
+                ...(options.alua === undefined ? {} : { alua: options.alua }),
               },
             ],
+            digests: 'allow',
+            nopIntervalMs: 10_000,
+            nopTimeoutMs: 15_000,
+            nodeId: node.nodeId,
+            // Every node of the default VDI's LU runs in this process: they all start now.
+            clusterColdStart: true,
+            ...(probeEveryRead ? { sheepdogProbeEveryRead: true } : {}),
           },
-        ],
-        digests: 'allow',
-        nopIntervalMs: 10_000,
-        nopTimeoutMs: 15_000,
-      },
-      {
-        transport,
-        backendTransport: transport,
-        clock: realClock,
-        rng: createRng(`up:${process.pid}:${realClock.now()}`),
-        eventLog,
-        logger,
-      },
-    );
+          {
+            transport,
+            backendTransport: transport,
+            clock: realClock,
+            rng: createRng(`up:${process.pid}:${realClock.now()}:node-${node.nodeId}`),
+            eventLog,
+            logger: nodes.length === 1 ? logger : logger.child({ node: node.nodeId }),
+          },
+        ),
+      );
+    }
   } catch (error) {
+    await closeTargets();
     await store.close();
     throw error;
   }
-  const portal = endpointToString(options.portal);
-  const url = `iscsi://${portal}/${iqn}/1`;
-  process.stdout.write(
-    [
-      `collie up ready: ${url} (VDI "${options.vdi}" on the embedded store ${sheep}, data in ${options.data})`,
-      '',
-      `  iscsi-ls -s iscsi://${portal}`,
-      `  qemu-io -f raw ${url} -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M'`,
-      `  iscsiadm -m discovery -t sendtargets -p ${portal} && iscsiadm -m node -T ${iqn} -p ${portal} --login`,
-      `  npx collie vdi list${options.sheep.port === 7000 ? '' : ` -p ${options.sheep.port}`}`,
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(readyText(options, nodes, iqn));
   const stop = async () => {
-    await target.close();
+    await closeTargets();
     await store.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
+}
+
+/** The ready line (every node's URL, in node order) and how to reach the target. */
+function readyText(options: UpOptions, nodes: readonly UpNode[], iqn: string): string {
+  const url = (node: UpNode) => `iscsi://${endpointToString(node.portal)}/${iqn}/1`;
+  const first = nodes[0]!;
+  const portal = endpointToString(first.portal);
+  const sheep = nodes.map((node) => endpointToString(node.sheep)).join(',');
+  const compat = options.compat === 'collie' ? '' : `, compat ${options.compat}`;
+  const lines = [
+    `collie up ready: ${nodes.map(url).join(' ')} (VDI "${options.vdi}" on the embedded store ${sheep}${compat}, data in ${options.data})`,
+    '',
+  ];
+  if (nodes.length > 1) {
+    for (const node of nodes) {
+      lines.push(`  node ${node.nodeId}: ${url(node)} through store node ${endpointToString(node.sheep)}`);
+    }
+    lines.push('');
+  }
+  lines.push(
+    `  iscsi-ls -s iscsi://${portal}`,
+    `  qemu-io -f raw ${url(first)} -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M'`,
+    `  iscsiadm -m discovery -t sendtargets -p ${portal} && iscsiadm -m node -T ${iqn} -p ${portal} --login`,
+    `  npx collie vdi list${first.sheep.port === 7000 ? '' : ` -p ${first.sheep.port}`}`,
+    '',
+  );
+  return lines.join('\n');
 }

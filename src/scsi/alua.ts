@@ -1,7 +1,9 @@
 /**
- * Asymmetric logical unit access (SPC-4), implicit only (TPGS = 01b): the target tells the
- * LU which target port groups exist and their states; the LU reports them (REPORT TARGET PORT
- * GROUPS) and refuses commands a port's state does not allow.
+ * Asymmetric logical unit access (SPC-4). On a single node implicit only (TPGS = 01b): the target
+ * tells the LU which target port groups exist and their states. A clustered LU takes groups and
+ * states from the cluster document and also accepts SET TARGET PORT GROUPS (TPGS = 11b,
+ * cluster/cluster-alua.ts). Either way the LU reports them (REPORT TARGET PORT GROUPS) and
+ * refuses commands a port's state does not allow.
  *
  * - Access states (RTPG descriptor byte 0): 0 active/optimized, 1 active/non-optimized,
  *   2 standby, 3 unavailable, 4 LBA dependent, 0Eh offline, 0Fh transitioning.
@@ -10,7 +12,7 @@
  * - REPORT TARGET PORT GROUPS parameter data: SPC-4 (length header, optional
  *   extended header with IMPLICIT TRANSITION TIME, one descriptor per group with its ports).
  */
-import { MaintenanceIn, Op, readUint32, ServiceActionIn16 } from './cdb.js';
+import { MaintenanceIn, MaintenanceOut, Op, readUint32, ServiceActionIn16 } from './cdb.js';
 import type { Nexus, Sense } from './scsi-types.js';
 import { SenseKey } from './scsi-types.js';
 import { type AdditionalSenseCode, Asc, invalidFieldInCdb, senseOf } from './sense.js';
@@ -96,6 +98,11 @@ function isMaintenanceIn(cdb: Buffer, serviceAction: number): boolean {
   return cdb[0] === Op.MAINTENANCE_IN && (cdb[1]! & 0x1f) === serviceAction;
 }
 
+// SET TARGET PORT GROUPS is how a host moves a standby or unavailable group back (SPC-4).
+function isSetTargetPortGroups(cdb: Buffer): boolean {
+  return cdb[0] === Op.MAINTENANCE_OUT && (cdb[1]! & 0x1f) === MaintenanceOut.SET_TARGET_PORT_GROUPS;
+}
+
 // Allowed in every state: INQUIRY, REPORT LUNS, REQUEST SENSE, RTPG, REPORT SUPPORTED OPCODES.
 function alwaysAllowed(cdb: Buffer): boolean {
   return (
@@ -118,7 +125,8 @@ function allowedInStandby(cdb: Buffer): boolean {
       Op.PERSISTENT_RESERVE_IN,
       Op.PERSISTENT_RESERVE_OUT,
     ]) ||
-    (cdb[0] === Op.SERVICE_ACTION_IN_16 && (cdb[1]! & 0x1f) === ServiceActionIn16.READ_CAPACITY_16)
+    (cdb[0] === Op.SERVICE_ACTION_IN_16 && (cdb[1]! & 0x1f) === ServiceActionIn16.READ_CAPACITY_16) ||
+    isSetTargetPortGroups(cdb)
   );
 }
 
@@ -135,6 +143,7 @@ export function aluaRefusal(state: AluaStateCode, cdb: Buffer): Sense | undefine
       code = Asc.TARGET_PORT_IN_STANDBY_STATE;
       break;
     case AluaState.UNAVAILABLE:
+      if (isSetTargetPortGroups(cdb)) return undefined;
       code = Asc.TARGET_PORT_IN_UNAVAILABLE_STATE;
       break;
     case AluaState.OFFLINE:

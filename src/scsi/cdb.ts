@@ -74,6 +74,7 @@ export const Op = {
   SERVICE_ACTION_IN_16: 0x9e,
   REPORT_LUNS: 0xa0,
   MAINTENANCE_IN: 0xa3,
+  MAINTENANCE_OUT: 0xa4,
   READ_12: 0xa8,
   WRITE_12: 0xaa,
   WRITE_AND_VERIFY_12: 0xae,
@@ -89,12 +90,16 @@ export const MaintenanceIn = {
   REPORT_SUPPORTED_OPERATION_CODES: 0x0c,
 } as const;
 
+/** Service actions of MAINTENANCE OUT (SPC-4). */
+export const MaintenanceOut = { SET_TARGET_PORT_GROUPS: 0x0a } as const;
+
 /** Operation codes whose CDB byte 1 bits 4:0 hold a SERVICE ACTION. */
 const OPCODES_WITH_SERVICE_ACTION: ReadonlySet<number> = new Set([
   Op.PERSISTENT_RESERVE_IN,
   Op.PERSISTENT_RESERVE_OUT,
   Op.SERVICE_ACTION_IN_16,
   Op.MAINTENANCE_IN,
+  Op.MAINTENANCE_OUT,
 ]);
 
 export function hasServiceAction(opcode: number): boolean {
@@ -125,6 +130,8 @@ export interface CommandSpec {
   readonly medium: boolean;
   /** Only on thin-provisioned LUs (UNMAP). */
   readonly thinOnly?: boolean;
+  /** Only with explicit ALUA, i.e. on a clustered LU (SET TARGET PORT GROUPS). */
+  readonly explicitAluaOnly?: boolean;
 }
 
 const CONTROL = 0x04; // NACA evaluated (and refused)
@@ -134,7 +141,7 @@ function spec(
   name: string,
   opcode: number,
   usage: readonly number[],
-  options: { serviceAction?: number; medium?: boolean; thinOnly?: boolean } = {},
+  options: { serviceAction?: number; medium?: boolean; thinOnly?: boolean; explicitAluaOnly?: boolean } = {},
 ): CommandSpec {
   return {
     name,
@@ -143,6 +150,7 @@ function spec(
     medium: options.medium ?? false,
     ...(options.serviceAction === undefined ? {} : { serviceAction: options.serviceAction }),
     ...(options.thinOnly ? { thinOnly: true } : {}),
+    ...(options.explicitAluaOnly ? { explicitAluaOnly: true } : {}),
   };
 }
 
@@ -230,6 +238,11 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   spec('REPORT SUPPORTED OPERATION CODES', Op.MAINTENANCE_IN, [0x0c, 0x87, FF, FF, FF, ...LEN32, 0], {
     serviceAction: MaintenanceIn.REPORT_SUPPORTED_OPERATION_CODES,
   }),
+  // SPC-4: PARAMETER LIST LENGTH in bytes 6-9. Offered by clustered LUs only (TPGS 11b).
+  spec('SET TARGET PORT GROUPS', Op.MAINTENANCE_OUT, [0x0a, 0, 0, 0, 0, ...LEN32, 0], {
+    serviceAction: MaintenanceOut.SET_TARGET_PORT_GROUPS,
+    explicitAluaOnly: true,
+  }),
   spec('READ(12)', Op.READ_12, [RW_FLAGS, ...LBA32, ...LEN32, GROUP], { medium: true }), // SBC-3
   spec('WRITE(12)', Op.WRITE_12, [RW_FLAGS, ...LBA32, ...LEN32, GROUP], { medium: true }), // SBC-3
   spec('WRITE AND VERIFY(12)', Op.WRITE_AND_VERIFY_12, [WV_FLAGS, ...LBA32, ...LEN32, GROUP], {
@@ -251,14 +264,17 @@ export function findCommandSpec(opcode: number, serviceAction?: number): Command
   return SPEC_BY_KEY.get(key(opcode, hasServiceAction(opcode) ? (serviceAction ?? 0) : undefined));
 }
 
-/** Whether this LU offers the command (UNMAP only on thin-provisioned LUs). */
-export function isOffered(entry: CommandSpec, thin: boolean): boolean {
-  return thin || entry.thinOnly !== true;
+/**
+ * Whether this LU offers the command: UNMAP only on thin-provisioned LUs, SET TARGET PORT GROUPS
+ * only with explicit ALUA (a clustered LU).
+ */
+export function isOffered(entry: CommandSpec, thin: boolean, explicitAlua = false): boolean {
+  return (thin || entry.thinOnly !== true) && (explicitAlua || entry.explicitAluaOnly !== true);
 }
 
-/** Whether the opcode exists in the table under any service action. */
-export function isKnownOpcode(opcode: number): boolean {
-  return COMMAND_SPECS.some((entry) => entry.opcode === opcode);
+/** Whether the opcode exists in the table under any service action this LU offers. */
+export function isKnownOpcode(opcode: number, thin = true, explicitAlua = false): boolean {
+  return COMMAND_SPECS.some((entry) => entry.opcode === opcode && isOffered(entry, thin, explicitAlua));
 }
 
 /** Where a bad CDB field is: byte, and the most significant bad bit. */

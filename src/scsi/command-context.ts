@@ -5,12 +5,20 @@
  *
  * Handlers return values, never throw for protocol errors: a CHECK CONDITION is a ScsiResult with
  * typed sense. A throw out of a handler is a Collie bug; the dispatcher answers it with HARDWARE
- * ERROR / INTERNAL TARGET FAILURE and logs it.
+ * ERROR / INTERNAL TARGET FAILURE and logs it. The exceptions are the restarts of a clustered LU
+ * (IoRestart from the backend, CommandRestart from `admission.recheck`): they pass through
+ * `withBackend` untouched and the dispatcher runs the whole command again.
+ *
+ * Backend reads and writes of a command go through `readBlocks` / `writeBlocks`: in cluster mode
+ * they first re-check what the command was admitted under (no I/O) and give the backend the
+ * command's IO guard; otherwise they call the backend exactly as a single node always did.
  */
-import { BackendError, type BlockBackend } from '../backends/block-backend.js';
+import { BackendError, type BlockBackend, type WriteOptions } from '../backends/block-backend.js';
+import type { IoGuard } from '../backends/shared-cell.js';
 import type { EventLog } from '../core/event-log.js';
 import type { Logger } from '../core/logger.js';
 import type { TargetPortGroupProvider } from './alua.js';
+import type { ClusterState } from './cluster/cluster-state.js';
 import type { LbaRangeLock } from './lba-range-lock.js';
 import type { LuIdentity } from './lu-identity.js';
 import type { CompareAndWriteLock } from './sbc-compare-and-write.js';
@@ -84,6 +92,19 @@ export interface LuRuntime {
   readonly implicitTransitionTimeSec: number;
   readonly rangeLock: LbaRangeLock;
   readonly compareAndWriteLock: CompareAndWriteLock;
+  /** Cluster mode (the backend has a shared cell): the shared state; undefined on a single node. */
+  readonly cluster: ClusterState | undefined;
+}
+
+/**
+ * Cluster mode: what a command was admitted under (reservations, ALUA state and epoch, pending
+ * unit attentions; cluster/cluster-admission.ts), for every backend IO it does.
+ */
+export interface CommandAdmission {
+  /** Given to the backend with every read and write. */
+  readonly guard: IoGuard;
+  /** Throws a restart of the whole command if what it was admitted under changed (no I/O). */
+  recheck(): void;
 }
 
 export interface CommandContext {
@@ -91,6 +112,7 @@ export interface CommandContext {
   readonly cdb: Buffer;
   readonly nexus: Nexus;
   readonly lu: LuRuntime;
+  readonly admission?: CommandAdmission;
 }
 
 export type CommandHandler = (context: CommandContext) => Promise<ScsiResult> | ScsiResult;
@@ -171,6 +193,45 @@ export async function withBackend(
     );
     return checkCondition(senseForBackendError(error, direction));
   }
+}
+
+/** The command's IO guard after the admission re-check; undefined on a single node. */
+export function ioGuard(context: CommandContext): IoGuard | undefined {
+  const admission = context.admission;
+  if (admission === undefined) return undefined;
+  admission.recheck();
+  return admission.guard;
+}
+
+/** A backend read for this command; `guard` replaces the command's (COMPARE AND WRITE's lock). */
+export function readBlocks(
+  context: CommandContext,
+  offsetBytes: number,
+  lengthBytes: number,
+  guard?: IoGuard,
+): Promise<Buffer> {
+  const own = ioGuard(context);
+  const chosen = guard ?? own;
+  const backend = context.lu.backend;
+  return chosen === undefined
+    ? backend.read(offsetBytes, lengthBytes)
+    : backend.read(offsetBytes, lengthBytes, { guard: chosen });
+}
+
+/** A backend write for this command; `guard` replaces the command's (COMPARE AND WRITE's lock). */
+export function writeBlocks(
+  context: CommandContext,
+  offsetBytes: number,
+  data: Buffer,
+  options: WriteOptions,
+  guard?: IoGuard,
+): Promise<void> {
+  const own = ioGuard(context);
+  const chosen = guard ?? own;
+  const backend = context.lu.backend;
+  return chosen === undefined
+    ? backend.write(offsetBytes, data, options)
+    : backend.write(offsetBytes, data, { ...options, guard: chosen });
 }
 
 /** Byte offset of the first difference between `a` and `b` (same length), or -1. */

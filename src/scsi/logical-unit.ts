@@ -18,8 +18,29 @@
  *
  * Sense format: CHECK CONDITION results carry typed sense and `senseBytes`, the same condition
  * encoded in the format the control mode page's D_SENSE selects, which the session sends.
+ *
+ * Cluster mode: when the backend has a `sharedCell` (several target nodes export the storage),
+ * the LU's SCSI state is cluster-wide, kept in the cluster document (cluster/cluster-state.ts):
+ * reservations (over a cell-backed store), unit attention events, mode parameters and ALUA. The
+ * LU joins the document at `open` (or lazily before its first command). Then, per command:
+ * 0. Freshness: the newest document this node has is applied; every command except INQUIRY,
+ *    REPORT LUNS, REQUEST SENSE and the guarded READ/WRITE family first validates the cell (one
+ *    store round trip), so what another node changed is seen (cluster/medium-commands.ts).
+ * 1a. Fencing (single-owner): a restarted command admitted under another ownership epoch is
+ *    refused with UNIT ATTENTION 2A/06 and never touches the medium (cluster-admission.ts).
+ * 7a. Takeover (single-owner): a READ/WRITE-family command at a node that does not own the LU
+ *    first takes it over (implicit ALUA transition; refused with NOT READY 04/0A during the
+ *    hold-off after this node lost ownership) and then runs again from the top, where it meets
+ *    the 2A/06 the transition raised on every nexus (SPC-4); the host retries it.
+ * 8. The handler runs admitted: its backend IO carries a guard, and when what it was admitted
+ *    under changes (reservations, this group's ALUA state, the epoch, a new unit attention for
+ *    the nexus) the IO stops and the whole command is dispatched again, at most
+ *    RESTARTS_MAX times (then BUSY). A write may be partly written when it restarts.
+ * A lost cell race (CellContention) is BUSY; a store that cannot be reached maps like a backend
+ * error; a node configuration the document refuses is NOT READY, MANUAL INTERVENTION REQUIRED.
  */
 import type { BlockBackend } from '../backends/block-backend.js';
+import { IoRestart } from '../backends/shared-cell.js';
 import { assert } from '../core/assert.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLog } from '../core/event-log.js';
@@ -40,6 +61,15 @@ import {
   RESERVATION_OPCODES,
   serviceActionOf,
 } from './cdb.js';
+import { admit, CommandAttempt, CommandRestart, isFenced } from './cluster/cluster-admission.js';
+import { clusterCompareAndWriteLock } from './cluster/cluster-compare-and-write-lock.js';
+import type { AluaPolicy, ClusterNodeIdentity } from './cluster/cluster-document.js';
+import type { ClusterState } from './cluster/cluster-state.js';
+import { ALL, uaEvent } from './cluster/cluster-unit-attentions.js';
+import { clusterFailureResult, clusterStateFor, reservationGateFor } from './cluster/cluster-wiring.js';
+import { needsValidation, touchesMedium } from './cluster/medium-commands.js';
+import { setTargetPortGroups } from './cluster/set-target-port-groups.js';
+import type { TestOnlyClusterBug } from './cluster/test-only-cluster-bugs.js';
 import {
   type BlockLimits,
   type CommandContext,
@@ -52,6 +82,7 @@ import {
 import { LbaRangeLock } from './lba-range-lock.js';
 import { DEFAULT_IEEE_COMPANY_ID, deriveLuIdentity } from './lu-identity.js';
 import type { ReservationGate } from './reservation-gate.js';
+import type { ReservationsOptions } from './reservations/reservation-gate.js';
 import { preFetch, synchronizeCache } from './sbc-cache.js';
 import {
   type CompareAndWriteLock,
@@ -94,7 +125,16 @@ export interface LogicalUnitOptions {
   readonly backend: BlockBackend;
   readonly lun: number;
   readonly identity?: LuIdentityOptions;
-  readonly reservations: ReservationGate;
+  /**
+   * The reservation gate; default: a `Reservations` the LU builds in memory. In cluster mode the
+   * LU always builds its own over the shared cell, and one given here is not used (logged).
+   */
+  readonly reservations?: ReservationGate;
+  /** Options for the `Reservations` gate the LU builds itself. */
+  readonly reservationOptions?: Omit<
+    ReservationsOptions,
+    'unitAttentions' | 'store' | 'initialState' | 'saveAptpl' | 'isKnownTargetPort'
+  >;
   readonly unitAttentions: UnitAttentions;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -117,6 +157,22 @@ export interface LogicalUnitOptions {
   readonly physicalBlockExponent?: number;
   /** Commands slower than this are logged as warnings; default 10 s. */
   readonly slowCommandMs?: number;
+  /**
+   * Cluster mode (the backend has a sharedCell): who this node is in the LU's ALUA layout. Every
+   * node needs its own node id, target port group and relative target port ids, and keeps them.
+   */
+  readonly clusterNode?: ClusterNodeIdentity;
+  /** Cluster mode: the ALUA policy; default the cluster document's (active-active when new). */
+  readonly aluaPolicy?: AluaPolicy;
+  /**
+   * Cluster mode: every node of the LU is starting now (the service knows, e.g. `collie up`), so
+   * the join drops what a power cycle drops: registrations without APTPL, SPC-2 reservations.
+   */
+  readonly clusterColdStart?: boolean;
+  /** Cluster mode, single-owner: after losing ownership no implicit takeover for this long; 1 s. */
+  readonly takeoverHoldOffMs?: number;
+  /** Test and simulator only: a deliberate cluster bug (cluster/test-only-cluster-bugs.ts). */
+  readonly testOnlyBug?: TestOnlyClusterBug;
 }
 
 export const DEFAULT_INQUIRY_STRINGS: InquiryStrings = {
@@ -126,6 +182,14 @@ export const DEFAULT_INQUIRY_STRINGS: InquiryStrings = {
 };
 
 const MiB = 1024 * 1024;
+
+/** Cluster mode: how often one command may be dispatched again before it is answered BUSY. */
+export const RESTARTS_MAX = 8;
+const BUSY: ScsiResult = { status: ScsiStatus.BUSY };
+const UA_ALUA_CHANGED: Sense = senseOf(SenseKey.UNIT_ATTENTION, Asc.ASYMMETRIC_ACCESS_STATE_CHANGED);
+const UA_CAPACITY_CHANGED: Sense = senseOf(SenseKey.UNIT_ATTENTION, Asc.CAPACITY_DATA_HAS_CHANGED);
+const UA_BUS_DEVICE_RESET: Sense = senseOf(SenseKey.UNIT_ATTENTION, Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+const NOT_READY_TRANSITIONING: Sense = senseOf(SenseKey.NOT_READY, Asc.ASYMMETRIC_ACCESS_STATE_TRANSITION);
 
 /** Block Limits defaults for a block size (see spc-inquiry.ts for how they are reported). */
 export function defaultBlockLimits(blockSizeBytes: number, physicalBlockExponent: number): BlockLimits {
@@ -183,6 +247,7 @@ const HANDLERS: Readonly<Record<string, CommandHandler>> = {
   'REPORT LUNS': reportLuns,
   'REPORT TARGET PORT GROUPS': reportTargetPortGroups,
   'REPORT SUPPORTED OPERATION CODES': reportSupportedOperationCodes,
+  'SET TARGET PORT GROUPS': setTargetPortGroups,
   'READ(12)': read,
   'WRITE(12)': write,
   'WRITE AND VERIFY(12)': writeAndVerify,
@@ -194,6 +259,8 @@ export class LogicalUnit {
   readonly #reservations: ReservationGate;
   readonly #clock: Clock;
   readonly #slowCommandMs: number;
+  readonly #testOnlyBug: TestOnlyClusterBug | undefined;
+  #opening: Promise<void> | undefined;
 
   constructor(options: LogicalUnitOptions) {
     const { backend } = options;
@@ -219,12 +286,16 @@ export class LogicalUnit {
     );
     const identity = options.identity ?? {};
     const removable = options.removable ?? false;
-    this.#reservations = options.reservations;
+    const actor = `scsi/lu/${options.lun}`;
+    const mode = { ...DEFAULT_MODE };
+    const cluster = clusterStateFor(options, actor, mode);
+    this.#reservations = reservationGateFor(options, cluster);
     this.#clock = options.clock;
     this.#slowCommandMs = options.slowCommandMs ?? 10_000;
+    this.#testOnlyBug = options.testOnlyBug;
     this.#lu = {
       lun: options.lun,
-      actor: `scsi/lu/${options.lun}`,
+      actor,
       backend,
       geometry: { blockSizeBytes, blockCount: backend.sizeBytes / blockSizeBytes, physicalBlockExponent },
       limits: { ...defaultBlockLimits(blockSizeBytes, physicalBlockExponent), ...options.limits },
@@ -235,7 +306,7 @@ export class LogicalUnit {
         revision: identity.revision ?? DEFAULT_INQUIRY_STRINGS.revision,
       },
       multiPort: identity.multiPort ?? true,
-      mode: { ...DEFAULT_MODE },
+      mode,
       removable,
       mediumLoaded: true,
       preventingNexuses: new Set(),
@@ -243,10 +314,14 @@ export class LogicalUnit {
       eventLog: options.eventLog,
       logger: options.logger,
       reportLuns: options.reportLuns,
-      targetPortGroups: options.targetPortGroups ?? singleGroupProvider,
+      targetPortGroups:
+        cluster === undefined ? (options.targetPortGroups ?? singleGroupProvider) : () => cluster.groups(),
       implicitTransitionTimeSec: options.implicitTransitionTimeSec ?? 10,
       rangeLock: new LbaRangeLock(),
-      compareAndWriteLock: options.compareAndWriteLock ?? localCompareAndWriteLock,
+      compareAndWriteLock:
+        options.compareAndWriteLock ??
+        (cluster === undefined ? localCompareAndWriteLock : clusterCompareAndWriteLock(backend.sharedCell!)),
+      cluster,
     };
   }
 
@@ -256,6 +331,25 @@ export class LogicalUnit {
 
   get blockCount(): number {
     return this.#lu.geometry.blockCount;
+  }
+
+  /** Cluster mode: this node's view of the shared state (tests, diagnostics); else undefined. */
+  get cluster(): ClusterState | undefined {
+    return this.#lu.cluster;
+  }
+
+  /**
+   * Cluster mode: joins the cluster document (once; rejects with ClusterConfigurationError when
+   * this node's identity or policy clashes with it). Without it the first command joins. Single
+   * node: nothing to do.
+   */
+  open(): Promise<void> {
+    const cluster = this.#lu.cluster;
+    if (cluster === undefined || cluster.joined) return Promise.resolve();
+    this.#opening ??= cluster.open().finally(() => {
+      this.#opening = undefined;
+    });
+    return this.#opening;
   }
 
   /** Runs one command. Never rejects: a Collie bug becomes HARDWARE ERROR, INTERNAL TARGET FAILURE. */
@@ -294,15 +388,34 @@ export class LogicalUnit {
    * LOGICAL UNIT RESET (SAM-5): reservations and medium-removal prevention are dropped, mode
    * parameters return to their defaults (none are saved), and every nexus gets UNIT ATTENTION
    * BUS DEVICE RESET FUNCTION OCCURRED (29/03). Aborting the tasks is the session's part.
+   * Single node: all of it has happened when the call returns. Cluster mode: the SPC-2 release,
+   * the mode defaults and an `all` 29/03 event are one cell update, which every node applies; the
+   * promise resolves once it is committed, so a command through any node afterwards sees the
+   * unit attention. If the cell cannot be written the reset is logged and applied here only.
    */
-  reset(): void {
-    this.#reservations.onLunReset();
-    this.#lu.preventingNexuses.clear();
-    Object.assign(this.#lu.mode, DEFAULT_MODE);
-    this.#lu.unitAttentions.raiseAll(
-      senseOf(SenseKey.UNIT_ATTENTION, Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED),
-    );
-    this.#lu.eventLog.append(this.#lu.actor, 'lu.reset', {});
+  async reset(_by?: Nexus): Promise<void> {
+    const lu = this.#lu;
+    lu.preventingNexuses.clear();
+    const cluster = lu.cluster;
+    if (cluster === undefined) {
+      this.#reservations.onLunReset();
+      Object.assign(lu.mode, DEFAULT_MODE);
+      lu.unitAttentions.raiseAll(UA_BUS_DEVICE_RESET);
+      lu.eventLog.append(lu.actor, 'lu.reset', {});
+      return;
+    }
+    try {
+      if (!cluster.joined) await this.open();
+      await cluster.resetLun();
+      lu.eventLog.append(lu.actor, 'lu.reset', { cluster: true });
+    } catch (error) {
+      lu.logger.error(
+        { lun: lu.lun, err: error },
+        'LUN reset could not be written to the shared cell; other nodes did not see it, this node raised 29/03',
+      );
+      lu.unitAttentions.raiseAll(UA_BUS_DEVICE_RESET);
+      lu.eventLog.append(lu.actor, 'lu.reset', { cluster: false });
+    }
   }
 
   /** I_T nexus loss or logout: the nexus's reservations, prevention and pending conditions go. */
@@ -313,21 +426,79 @@ export class LogicalUnit {
     this.#lu.eventLog.append(this.#lu.actor, 'lu.nexus_lost', { nexus: nexus.id });
   }
 
-  /** The target's LUN inventory changed: REPORTED LUNS DATA HAS CHANGED (3F/0E) on every nexus. */
+  /**
+   * The target's LUN inventory changed: REPORTED LUNS DATA HAS CHANGED (3F/0E) on every nexus.
+   * The inventory is each node's own, so this stays on this node in cluster mode too.
+   */
   reportedLunsChanged(): void {
     this.#lu.unitAttentions.raiseAll(senseOf(SenseKey.UNIT_ATTENTION, Asc.REPORTED_LUNS_DATA_HAS_CHANGED));
   }
 
   /** Some target port group changed state: ASYMMETRIC ACCESS STATE CHANGED (2A/06) on every nexus. */
-  asymmetricAccessStateChanged(): void {
-    this.#lu.unitAttentions.raiseAll(senseOf(SenseKey.UNIT_ATTENTION, Asc.ASYMMETRIC_ACCESS_STATE_CHANGED));
+  asymmetricAccessStateChanged(): Promise<void> {
+    return this.#raiseEverywhere(UA_ALUA_CHANGED);
+  }
+
+  /** The capacity changed: CAPACITY DATA HAS CHANGED (2A/09) on every nexus (of every node). */
+  capacityChanged(): Promise<void> {
+    return this.#raiseEverywhere(UA_CAPACITY_CHANGED);
+  }
+
+  /** Cluster mode: stops following the shared cell (the LU is going away). */
+  close(): void {
+    this.#lu.cluster?.close();
+  }
+
+  /** A unit attention for every nexus: here (single node) or through the cluster's log. */
+  async #raiseEverywhere(sense: Sense): Promise<void> {
+    const cluster = this.#lu.cluster;
+    if (cluster === undefined) {
+      this.#lu.unitAttentions.raiseAll(sense);
+      return;
+    }
+    if (!cluster.joined) await this.open();
+    await cluster.publish([uaEvent(sense, ALL)]);
   }
 
   async #dispatch(command: ScsiCommand): Promise<ScsiResult> {
+    if (this.#lu.cluster === undefined) return this.#dispatchOnce(command, undefined);
+    const attempt = new CommandAttempt();
+    for (;;) {
+      try {
+        return await this.#dispatchOnce(command, attempt);
+      } catch (error) {
+        if (error instanceof IoRestart || error instanceof CommandRestart) {
+          attempt.restarts += 1;
+          if (attempt.restarts <= RESTARTS_MAX) {
+            this.#lu.logger.debug(
+              { lun: this.#lu.lun, opcode: command.cdb[0], restarts: attempt.restarts, why: error.message },
+              'cluster state changed under a command; dispatching it again',
+            );
+            continue;
+          }
+          this.#lu.logger.warn(
+            { lun: this.#lu.lun, opcode: command.cdb[0], restarts: attempt.restarts },
+            'cluster state kept changing under a command; answering BUSY so the initiator retries',
+          );
+          return BUSY;
+        }
+        return clusterFailureResult(command, error, this.#lu.logger, this.#lu.lun);
+      }
+    }
+  }
+
+  async #dispatchOnce(command: ScsiCommand, attempt: CommandAttempt | undefined): Promise<ScsiResult> {
     const { cdb, nexus } = command;
     const lu = this.#lu;
+    const cluster = lu.cluster;
     if (cdb.length === 0) return checkCondition(INVALID_OPCODE);
     const opcode = cdb[0]!;
+
+    if (cluster !== undefined) {
+      if (!cluster.joined) await this.open();
+      if (needsValidation(cdb)) await cluster.validate();
+      else cluster.applyCached();
+    }
 
     if (UNIT_ATTENTION_EXEMPT.has(opcode)) {
       lu.unitAttentions.register(nexus);
@@ -336,14 +507,32 @@ export class LogicalUnit {
       if (pending !== undefined) return checkCondition(pending);
     }
 
+    if (cluster !== undefined && attempt !== undefined) {
+      if (isFenced({ cluster, attempt, testOnlyBug: this.#testOnlyBug })) {
+        lu.logger.info(
+          { lun: lu.lun, nexus: nexus.id, admittedEpoch: attempt.admittedEpoch, epoch: cluster.epoch },
+          'fenced: a command admitted under an older ownership epoch is refused, not run',
+        );
+        lu.eventLog.append(lu.actor, 'cluster.fenced', {
+          nexus: nexus.id,
+          opcode,
+          admittedEpoch: attempt.admittedEpoch,
+          epoch: cluster.epoch,
+        });
+        return checkCondition(UA_ALUA_CHANGED);
+      }
+    }
+
     const refusal = aluaRefusal(this.#portState(nexus), cdb);
     if (refusal !== undefined) return checkCondition(refusal);
 
     if (RESERVATION_OPCODES.has(opcode)) return await this.#reservations.execute(command);
 
+    const explicitAlua = cluster !== undefined;
     const entry = findCommandSpec(opcode, serviceActionOf(cdb));
-    if (entry === undefined || !isOffered(entry, lu.backend.thin)) {
-      const unknownServiceAction = hasServiceAction(opcode) && isKnownOpcode(opcode);
+    if (entry === undefined || !isOffered(entry, lu.backend.thin, explicitAlua)) {
+      const unknownServiceAction =
+        hasServiceAction(opcode) && isKnownOpcode(opcode, lu.backend.thin, explicitAlua);
       return checkCondition(unknownServiceAction ? invalidFieldInCdb(1, 4) : INVALID_OPCODE);
     }
 
@@ -355,13 +544,31 @@ export class LogicalUnit {
 
     if (entry.medium && lu.removable && !lu.mediumLoaded) return checkCondition(MEDIUM_NOT_PRESENT);
 
+    let context: CommandContext = { command, cdb, nexus, lu };
+    if (cluster !== undefined && attempt !== undefined) {
+      if (touchesMedium(cdb) && cluster.needsTakeover()) {
+        if (cluster.inTakeoverHoldOff()) return checkCondition(NOT_READY_TRANSITIONING);
+        await cluster.takeOver();
+        throw new CommandRestart('this node took the LU over');
+      }
+      const admission = admit({
+        cluster,
+        unitAttentions: lu.unitAttentions,
+        nexus,
+        attempt,
+        testOnlyBug: this.#testOnlyBug,
+      });
+      context = { ...context, admission };
+    }
+
     const handler = HANDLERS[entry.name];
     assert(handler !== undefined, `LogicalUnit: no handler for ${entry.name}`);
-    const context: CommandContext = { command, cdb, nexus, lu };
     return await handler(context);
   }
 
   #portState(nexus: Nexus): AluaStateCode {
+    // Clustered: every nexus of this node comes in through this node's group.
+    if (this.#lu.cluster !== undefined) return this.#lu.cluster.myState();
     const group = this.#lu
       .targetPortGroups(nexus)
       .find((candidate) => candidate.id === nexus.targetPortGroup);

@@ -13,9 +13,12 @@
  *   first differing byte in the Data-Out buffer; nothing is written.
  * - Atomicity on this node: the LU's LBA range lock, exclusive, so no other write (or COMPARE AND
  *   WRITE) here touches the blocks between read and write. Across nodes sharing the storage: the
- *   `CompareAndWriteLock` hook, taken inside the local lock; until the cluster work supplies one,
- *   `localCompareAndWriteLock` adds nothing.
+ *   `CompareAndWriteLock` hook, taken inside the local lock. A single node uses
+ *   `localCompareAndWriteLock`, which adds nothing; a clustered LU runs the read-compare-write
+ *   inside the shared cell's exclusive section (cluster/cluster-compare-and-write-lock.ts), whose
+ *   IO guard the lock hands to `work` for the backend read and write.
  */
+import type { IoGuard } from '../backends/shared-cell.js';
 import { readUint64 } from './cdb.js';
 import {
   type CommandContext,
@@ -24,8 +27,10 @@ import {
   good,
   isAborted,
   rangeSense,
+  readBlocks,
   TASK_ABORTED_RESULT,
   withBackend,
+  writeBlocks,
   writeProtectSense,
 } from './command-context.js';
 import type { ScsiResult } from './scsi-types.js';
@@ -40,9 +45,10 @@ export interface CompareAndWriteRange {
  * Makes a read-modify-write atomic against every other node that exports the same storage. `run`
  * must not start `work` until no other holder on any node overlaps the range, and must keep others
  * out until `work` settles. The local LBA range lock is already held when `run` is called.
+ * `work` gets the IO guard its backend read and write must carry (undefined: the command's own).
  */
 export interface CompareAndWriteLock {
-  run<T>(range: CompareAndWriteRange, work: () => Promise<T>): Promise<T>;
+  run<T>(range: CompareAndWriteRange, work: (guard?: IoGuard) => Promise<T>): Promise<T>;
 }
 
 /** For a single node (or storage no other node writes): local exclusion is all there is. */
@@ -72,12 +78,12 @@ export async function compareAndWrite(context: CommandContext): Promise<ScsiResu
   const expected = command.dataOut.subarray(0, halfBytes);
   const replacement = command.dataOut.subarray(halfBytes, 2 * halfBytes);
   return lu.rangeLock.run(startLba, blocks, 'exclusive', () =>
-    lu.compareAndWriteLock.run({ startLba, blockCount: blocks }, () =>
+    lu.compareAndWriteLock.run({ startLba, blockCount: blocks }, (guard) =>
       withBackend(context, 'write', async () => {
-        const stored = await lu.backend.read(offsetBytes, halfBytes);
+        const stored = await readBlocks(context, offsetBytes, halfBytes, guard);
         const offset = firstDifference(expected, stored);
         if (offset >= 0) return checkCondition(miscompareAt(offset));
-        await lu.backend.write(offsetBytes, replacement, { fua });
+        await writeBlocks(context, offsetBytes, replacement, { fua }, guard);
         return good();
       }),
     ),

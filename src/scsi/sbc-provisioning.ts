@@ -20,18 +20,24 @@
  * - GET LBA STATUS (SBC-3): descriptors start exactly at the STARTING LBA (the backend's runs
  *   are clipped to it) and describe consecutive extents; a STARTING LBA past
  *   the last LBA is LBA OUT OF RANGE (compared as a bigint: 2^63 does not wrap to 0).
+ * - Cluster mode: WRITE SAME writes carry the command's IO guard like any write (a restarted
+ *   WRITE SAME may have written some pieces already). BlockBackend.unmap takes no guard, so an
+ *   unmap is only re-checked against the admission locally before it is sent; the LU validated
+ *   the shared cell before admitting UNMAP and WRITE SAME with UNMAP (logical-unit.ts).
  */
 import { Op, readUint16, readUint32, readUint64 } from './cdb.js';
 import {
   type CommandContext,
   checkCondition,
   good,
+  ioGuard,
   isAborted,
   type LuRuntime,
   rangeSense,
   TASK_ABORTED_RESULT,
   truncate,
   withBackend,
+  writeBlocks,
   writeProtectSense,
 } from './command-context.js';
 import type { ScsiResult } from './scsi-types.js';
@@ -114,6 +120,7 @@ export async function writeSame(context: CommandContext): Promise<ScsiResult> {
     withBackend(context, 'write', async () => {
       if (unmap) {
         if (isAborted(context)) return TASK_ABORTED_RESULT;
+        ioGuard(context);
         await lu.backend.unmap!(startLba * blockSize, blocks * blockSize);
         return good();
       }
@@ -128,7 +135,9 @@ export async function writeSame(context: CommandContext): Promise<ScsiResult> {
             piece.writeUInt32BE((startLba + done + index) % 0x100000000, index * blockSize);
           }
         }
-        await lu.backend.write((startLba + done) * blockSize, piece.subarray(0, count * blockSize), { fua });
+        await writeBlocks(context, (startLba + done) * blockSize, piece.subarray(0, count * blockSize), {
+          fua,
+        });
       }
       return good();
     }),
@@ -181,9 +190,10 @@ export async function unmap(context: CommandContext): Promise<ScsiResult> {
   return withBackend(context, 'write', async () => {
     for (const extent of extents) {
       if (isAborted(context)) return TASK_ABORTED_RESULT;
-      await lu.rangeLock.run(extent.lba, extent.blocks, 'shared', () =>
-        lu.backend.unmap!(extent.lba * blockSize, extent.blocks * blockSize),
-      );
+      await lu.rangeLock.run(extent.lba, extent.blocks, 'shared', () => {
+        ioGuard(context);
+        return lu.backend.unmap!(extent.lba * blockSize, extent.blocks * blockSize);
+      });
     }
     return good();
   });

@@ -13,6 +13,11 @@
  * - FUA, or the caching page's WCE = 0, makes the backend write durable before GOOD. DPO is a
  *   cache hint and ignored. Protection fields (xxPROTECT) are refused by the CDB usage check.
  * - Writes hold the LBA range lock in shared mode; ORWRITE (read-modify-write) holds it exclusive.
+ * - Cluster mode: every backend call carries the command's IO guard (readBlocks/writeBlocks). A
+ *   command the guard restarts is run again from the top by the LU; a write that needed several
+ *   backend calls (or several sheep objects inside one call) may already be partly written when
+ *   it restarts. SBC-3 allows that for a command that does not complete with GOOD, and the
+ *   restarted command either writes the same data again or answers an error.
  */
 import { Op, readUint16, readUint32, readUint64 } from './cdb.js';
 import {
@@ -23,8 +28,10 @@ import {
   good,
   isAborted,
   rangeSense,
+  readBlocks,
   TASK_ABORTED_RESULT,
   withBackend,
+  writeBlocks,
   writeProtectSense,
 } from './command-context.js';
 import type { ScsiResult, Sense } from './scsi-types.js';
@@ -88,9 +95,7 @@ export async function read(context: CommandContext): Promise<ScsiResult> {
   if (request.blocks === 0) return good(Buffer.alloc(0));
   if (isAborted(context)) return TASK_ABORTED_RESULT;
   const { offsetBytes, lengthBytes } = byteRange(context, request.lba, request.blocks);
-  return withBackend(context, 'read', async () =>
-    good(await context.lu.backend.read(offsetBytes, lengthBytes)),
-  );
+  return withBackend(context, 'read', async () => good(await readBlocks(context, offsetBytes, lengthBytes)));
 }
 
 /** Common prelude of the writing commands; returns the blocks to write or the refusal. */
@@ -111,7 +116,7 @@ export async function write(context: CommandContext): Promise<ScsiResult> {
   const fua = request.fua || !lu.mode.writeCacheEnabled;
   return lu.rangeLock.run(Number(request.lba), blocks, 'shared', () =>
     withBackend(context, 'write', async () => {
-      await lu.backend.write(offsetBytes, command.dataOut.subarray(0, lengthBytes), {
+      await writeBlocks(context, offsetBytes, command.dataOut.subarray(0, lengthBytes), {
         fua,
         signal: command.signal,
       });
@@ -134,7 +139,7 @@ export async function verify(context: CommandContext): Promise<ScsiResult> {
     if (blocks === 0) return good();
     const { offsetBytes, lengthBytes } = byteRange(context, request.lba, blocks);
     return withBackend(context, 'read', async () => {
-      const stored = await lu.backend.read(offsetBytes, lengthBytes);
+      const stored = await readBlocks(context, offsetBytes, lengthBytes);
       const offset = firstDifference(command.dataOut.subarray(0, lengthBytes), stored);
       return offset < 0 ? good() : checkCondition(miscompareAt(offset));
     });
@@ -149,7 +154,7 @@ export async function verify(context: CommandContext): Promise<ScsiResult> {
       if (isAborted(context)) return TASK_ABORTED_RESULT;
       const blocks = Math.min(chunkBlocks, request.blocks - done);
       const { offsetBytes, lengthBytes } = byteRange(context, request.lba + BigInt(done), blocks);
-      const stored = await lu.backend.read(offsetBytes, lengthBytes);
+      const stored = await readBlocks(context, offsetBytes, lengthBytes);
       if (pattern === undefined) continue;
       for (let block = 0; block < blocks; block++) {
         const offset = firstDifference(pattern, stored.subarray(block * blockSize, (block + 1) * blockSize));
@@ -173,9 +178,9 @@ export async function writeAndVerify(context: CommandContext): Promise<ScsiResul
   const data = command.dataOut.subarray(0, lengthBytes);
   return lu.rangeLock.run(Number(request.lba), blocks, 'shared', () =>
     withBackend(context, 'write', async () => {
-      await lu.backend.write(offsetBytes, data, { fua: true });
+      await writeBlocks(context, offsetBytes, data, { fua: true });
       if (!byteCheck) return good();
-      const stored = await lu.backend.read(offsetBytes, lengthBytes);
+      const stored = await readBlocks(context, offsetBytes, lengthBytes);
       const offset = firstDifference(data, stored);
       return offset < 0 ? good() : checkCondition(miscompareAt(offset));
     }),
@@ -195,12 +200,12 @@ export async function orWrite(context: CommandContext): Promise<ScsiResult> {
   const { offsetBytes, lengthBytes } = byteRange(context, request.lba, blocks);
   const fua = request.fua || !lu.mode.writeCacheEnabled;
   return lu.rangeLock.run(startLba, blocks, 'exclusive', () =>
-    lu.compareAndWriteLock.run({ startLba, blockCount: blocks }, () =>
+    lu.compareAndWriteLock.run({ startLba, blockCount: blocks }, (guard) =>
       withBackend(context, 'write', async () => {
-        const merged = Buffer.from(await lu.backend.read(offsetBytes, lengthBytes));
+        const merged = Buffer.from(await readBlocks(context, offsetBytes, lengthBytes, guard));
         for (let index = 0; index < lengthBytes; index++)
           merged[index] = merged[index]! | command.dataOut[index]!;
-        await lu.backend.write(offsetBytes, merged, { fua });
+        await writeBlocks(context, offsetBytes, merged, { fua }, guard);
         return good();
       }),
     ),

@@ -24,6 +24,7 @@ export interface AdditionalSenseCode {
 export const Asc = {
   NO_ADDITIONAL_SENSE: { asc: 0x00, ascq: 0x00 },
   LOGICAL_UNIT_NOT_READY: { asc: 0x04, ascq: 0x00 },
+  LOGICAL_UNIT_NOT_READY_MANUAL_INTERVENTION_REQUIRED: { asc: 0x04, ascq: 0x03 },
   ASYMMETRIC_ACCESS_STATE_TRANSITION: { asc: 0x04, ascq: 0x0a },
   TARGET_PORT_IN_STANDBY_STATE: { asc: 0x04, ascq: 0x0b },
   TARGET_PORT_IN_UNAVAILABLE_STATE: { asc: 0x04, ascq: 0x0c },

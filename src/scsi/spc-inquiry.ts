@@ -2,7 +2,8 @@
  * INQUIRY (SPC-4): standard data and the VPD pages.
  *
  * - Standard data (SPC-4): 96 bytes, peripheral device type 0 (SBC), VERSION 06h
- *   (SPC-4), HISUP, RESPONSE DATA FORMAT 2, TPGS 01b (implicit ALUA), MULTIP, CMDQUE, version
+ *   (SPC-4), HISUP, RESPONSE DATA FORMAT 2, TPGS 01b (implicit ALUA; 11b, implicit and explicit,
+ *   on a clustered LU, which accepts SET TARGET PORT GROUPS), MULTIP, CMDQUE, version
  *   descriptors SAM-5 (00A0h), SPC-4 (0460h), SBC-3 (04C0h), iSCSI (0960h) (SPC-4 version descriptor values).
  * - VPD pages: 00h supported pages, 80h unit serial number, 83h device identification, 86h
  *   Extended INQUIRY data, B0h Block Limits, B1h Block Device Characteristics, B2h Logical Block
@@ -45,7 +46,7 @@ export function standardInquiry(lu: LuRuntime): Buffer {
   data[2] = 0x06; // VERSION: SPC-4
   data[3] = 0x10 | 0x02; // HISUP, RESPONSE DATA FORMAT 2
   data[4] = STANDARD_INQUIRY_LENGTH_BYTES - 5; // ADDITIONAL LENGTH
-  data[5] = 0x10; // TPGS 01b: implicit ALUA only
+  data[5] = lu.cluster === undefined ? 0x10 : 0x30; // TPGS 01b: implicit only; 11b: and explicit
   data[6] = lu.multiPort ? 0x10 : 0x00; // MULTIP
   data[7] = 0x02; // CMDQUE
   ascii(lu.strings.vendor, 8).copy(data, 8);

@@ -9,6 +9,9 @@
  *   below 256, flat space addressing (01b) below 16384. Clears REPORTED LUNS DATA HAS CHANGED.
  * - REPORT SUPPORTED OPERATION CODES (SPC-4): all commands (8-byte command
  *   descriptors) or one (one_command format), with a command timeouts descriptor when RCTD is set.
+ *   SET TARGET PORT GROUPS is listed by clustered LUs only.
+ * - REPORT TARGET PORT GROUPS (SPC-4): the LU's groups; a clustered LU's come from the cluster
+ *   document, so every node answers the same bytes.
  * - START STOP UNIT (SBC-3): power conditions are accepted and ignored (a virtual disk has
  *   none); LOEJ on a non-removable LU is an INVALID FIELD IN CDB; on a removable LU it loads or
  *   ejects unless some nexus prevents removal (ILLEGAL REQUEST, MEDIUM REMOVAL PREVENTED).
@@ -126,14 +129,15 @@ export function reportSupportedOperationCodes(context: CommandContext): ScsiResu
   const opcode = cdb[3]!;
   const serviceAction = readUint16(cdb, 4);
   const allocationLength = readUint32(cdb, 6);
+  const explicitAlua = lu.cluster !== undefined;
   const offered = (entry: CommandSpec | undefined) =>
-    entry !== undefined && isOffered(entry, lu.backend.thin) ? entry : undefined;
+    entry !== undefined && isOffered(entry, lu.backend.thin, explicitAlua) ? entry : undefined;
   let data: Buffer;
   switch (reportingOptions) {
     case 0: {
-      const descriptors = COMMAND_SPECS.filter((entry) => isOffered(entry, lu.backend.thin)).map((entry) =>
-        allCommandsDescriptor(entry, withTimeouts),
-      );
+      const descriptors = COMMAND_SPECS.filter((entry) =>
+        isOffered(entry, lu.backend.thin, explicitAlua),
+      ).map((entry) => allCommandsDescriptor(entry, withTimeouts));
       const body = Buffer.concat(descriptors);
       const header = Buffer.alloc(4);
       header.writeUInt32BE(body.length, 0);

@@ -13,6 +13,9 @@
  *   length or page gets INVALID FIELD IN PARAMETER LIST with a field pointer into the list; a
  *   truncated list gets PARAMETER LIST LENGTH ERROR. A change of any current value raises MODE
  *   PARAMETERS CHANGED (2A/01) on every other nexus (SPC-4).
+ * - A clustered LU's mode parameters live in the cluster document: MODE SELECT writes the values
+ *   of the pages it sent there, and the 2A/01 reaches every other nexus of every node in the
+ *   same cell update (cluster/cluster-state.ts). LUN reset returns them to their defaults there.
  */
 import { Op, readUint16 } from './cdb.js';
 import {
@@ -46,7 +49,7 @@ interface PageDefinition {
   /** The page's bytes with 1s where a bit is changeable. */
   readonly changeable: Buffer;
   /** Reads the changeable values from a page body into `into`. */
-  apply(page: Buffer, into: ModeParameters): void;
+  apply(page: Buffer, into: Partial<ModeParameters>): void;
 }
 
 function pageBytes(code: number, lengthBytes: number): Buffer {
@@ -196,10 +199,14 @@ export function modeSense(context: CommandContext): ScsiResult {
 }
 
 /**
- * Validates a MODE SELECT parameter list and returns the values it asks for, or the CHECK
+ * Validates a MODE SELECT parameter list and returns the values of the pages it sent, or the CHECK
  * CONDITION that refuses it.
  */
-function parseModeSelectList(list: Buffer, ten: boolean, lu: LuRuntime): ModeParameters | ScsiResult {
+function parseModeSelectList(
+  list: Buffer,
+  ten: boolean,
+  lu: LuRuntime,
+): Partial<ModeParameters> | ScsiResult {
   const headerBytes = ten ? 8 : 4;
   if (list.length < headerBytes) return checkCondition(PARAMETER_LIST_LENGTH_ERROR);
   const mediumTypeOffset = ten ? 2 : 1;
@@ -219,7 +226,7 @@ function parseModeSelectList(list: Buffer, ten: boolean, lu: LuRuntime): ModePar
       return checkCondition(invalidFieldInParameterList(lengthOffset, 7));
     }
   }
-  const wanted: ModeParameters = { ...lu.mode };
+  const wanted: Partial<ModeParameters> = {};
   let offset = headerBytes + descriptorBytes;
   while (offset < list.length) {
     if (offset + 2 > list.length) return checkCondition(PARAMETER_LIST_LENGTH_ERROR);
@@ -246,11 +253,11 @@ function parseModeSelectList(list: Buffer, ten: boolean, lu: LuRuntime): ModePar
   return wanted;
 }
 
-function isResult(value: ModeParameters | ScsiResult): value is ScsiResult {
+function isResult(value: Partial<ModeParameters> | ScsiResult): value is ScsiResult {
   return 'status' in value;
 }
 
-export function modeSelect(context: CommandContext): ScsiResult {
+export async function modeSelect(context: CommandContext): Promise<ScsiResult> {
   const { cdb, lu, nexus, command } = context;
   const ten = cdb[0] === Op.MODE_SELECT_10;
   const pageFormat = (cdb[1]! & 0x10) !== 0;
@@ -262,12 +269,19 @@ export function modeSelect(context: CommandContext): ScsiResult {
   if (command.dataOut.length < listLength) return checkCondition(PARAMETER_LIST_LENGTH_ERROR);
   const wanted = parseModeSelectList(command.dataOut.subarray(0, listLength), ten, lu);
   if (isResult(wanted)) return wanted;
-  const changed = (Object.keys(wanted) as (keyof ModeParameters)[]).filter(
-    (name) => wanted[name] !== lu.mode[name],
-  );
+  let changed: (keyof ModeParameters)[];
+  if (lu.cluster !== undefined) {
+    changed = await lu.cluster.changeMode(nexus, wanted);
+  } else {
+    changed = (Object.keys(wanted) as (keyof ModeParameters)[]).filter(
+      (name) => wanted[name] !== lu.mode[name],
+    );
+    if (changed.length > 0) {
+      Object.assign(lu.mode, wanted);
+      lu.unitAttentions.raiseAllExcept(nexus, senseOf(SenseKey.UNIT_ATTENTION, Asc.MODE_PARAMETERS_CHANGED));
+    }
+  }
   if (changed.length > 0) {
-    Object.assign(lu.mode, wanted);
-    lu.unitAttentions.raiseAllExcept(nexus, senseOf(SenseKey.UNIT_ATTENTION, Asc.MODE_PARAMETERS_CHANGED));
     lu.eventLog.append(lu.actor, 'lu.mode_changed', { nexus: nexus.id, changed, mode: { ...lu.mode } });
   }
   return good();

@@ -16,6 +16,7 @@ import type { Clock } from '../core/clock.js';
 import type { EventLog } from '../core/event-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Rng } from '../core/rng.js';
+import type { TestOnlyClusterBug } from '../scsi/cluster/test-only-cluster-bugs.js';
 import { type BackingStoreSpec, parseBackingStoreSpec } from '../sheepdog/client/backing-store-spec.js';
 import { SheepdogBackend, type SheepdogBackendOptions } from '../sheepdog/client/sheepdog-backend.js';
 
@@ -75,6 +76,8 @@ export interface BackendEnvironment {
   readonly logger: Logger;
   /** Tunables of sheepdog backends (the simulator shortens time bounds). */
   readonly sheepdogOptions?: SheepdogBackendOptions;
+  /** Test-only: a cluster-state bug every LU gets (test-only-cluster-bugs.ts); never in production. */
+  readonly clusterBug?: TestOnlyClusterBug;
 }
 
 export async function openBackend(spec: BackingSpec, environment: BackendEnvironment): Promise<BlockBackend> {

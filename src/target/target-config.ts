@@ -10,6 +10,9 @@
  *       initiators: [iqn.1993-08.org.debian:01:abc]              # ACL by name (default: all)
  *       addresses: [127.0.0.0/8]                                 # ACL by address (default: all)
  *       sheepdogProbeEveryRead: true                             # this target only (overrides global)
+ *       alua: active-active                                      # or single-owner (ALUA policy of its LUs)
+ *   nodeId: 1               # this process's target node id (1..65535): portal group tag, relative
+ *                           # target port id and target port group of every target here
  *   digests: allow          # none | allow | require (CRC32C header and data digests)
  *   nopIntervalMs: 10000    # keepalive ping when idle; 0 = off
  *   nopTimeoutMs: 15000
@@ -42,7 +45,21 @@ export interface TargetDefinition {
   readonly addresses?: readonly string[];
   /** Sheepdog LUs of this target probe coherence on every read; unset: the config's global value. */
   readonly sheepdogProbeEveryRead?: boolean;
+  /** How the nodes exporting this target's LUs share ALUA access; unset: the logical unit's default. */
+  readonly alua?: AluaPolicy;
 }
+
+/**
+ * ALUA policy of a target's LUs when several target nodes export them: every node's port group
+ * active/optimized ('active-active'), or the owner's active/optimized and the others'
+ * active/non-optimized ('single-owner'). The SCSI side's cluster document keeps the same type.
+ */
+export type AluaPolicy = 'active-active' | 'single-owner';
+export const ALUA_POLICIES: readonly AluaPolicy[] = ['active-active', 'single-owner'];
+
+/** Target node ids: the portal group tag, relative target port id and target port group (16 bits, 0 reserved). */
+export const NODE_ID_MIN = 1;
+export const NODE_ID_MAX = 65_535;
 
 export interface TargetConfig {
   readonly portals: readonly Endpoint[];
@@ -52,6 +69,18 @@ export interface TargetConfig {
   readonly nopTimeoutMs: number;
   /** Sheepdog LUs probe coherence on every read (SheepdogBackendOptions.probeEveryRead). Default false. */
   readonly sheepdogProbeEveryRead?: boolean;
+  /**
+   * This process's target node id (NODE_ID_MIN..NODE_ID_MAX; default 1): every target here gets it
+   * as its portal group tag, relative target port id and target port group, and every LU learns
+   * it as its cluster node. Nodes exporting one VDI need distinct ids.
+   */
+  readonly nodeId?: number;
+  /**
+   * Every node exporting these LUs starts now (`collie up`, which runs them all in one process):
+   * the LUs' cluster state drops what a power cycle drops. Not a YAML key: one `collie target`
+   * cannot know that the other nodes restart with it.
+   */
+  readonly clusterColdStart?: boolean;
 }
 
 export class TargetConfigError extends Error {}
@@ -68,6 +97,28 @@ export function parseLunArg(text: string): { lun: number; backing: BackingSpec; 
   }
   const backingText = text.slice(equals + 1);
   return { lun, backing: parseBackingSpec(backingText), text: backingText };
+}
+
+/** A node id from the command line or YAML: an integer 1..65535, else an error naming `where`. */
+export function parseNodeId(value: unknown, where: string): number {
+  const id = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < NODE_ID_MIN || id > NODE_ID_MAX) {
+    throw new TargetConfigError(
+      `${where} ${JSON.stringify(value)} is not a node id (write an integer from ${NODE_ID_MIN} to ${NODE_ID_MAX}, ` +
+        'distinct for every target node exporting the same VDI)',
+    );
+  }
+  return id;
+}
+
+/** An ALUA policy from the command line or YAML, else an error naming `where`. */
+export function parseAluaPolicy(value: unknown, where: string): AluaPolicy {
+  if (typeof value !== 'string' || !(ALUA_POLICIES as readonly string[]).includes(value)) {
+    throw new TargetConfigError(
+      `${where} ${JSON.stringify(value)} is not an ALUA policy (write ${ALUA_POLICIES.join(' or ')})`,
+    );
+  }
+  return value as AluaPolicy;
 }
 
 export function checkTarget(target: TargetDefinition, where: string): TargetDefinition {
@@ -134,6 +185,7 @@ export function targetConfigFromDocument(document: unknown, where: string): Targ
         addresses:
           target.addresses === undefined ? undefined : array(target.addresses, `${at}.addresses`).map(String),
         sheepdogProbeEveryRead: boolean(target.sheepdogProbeEveryRead, `${at}.sheepdogProbeEveryRead`),
+        ...(target.alua === undefined ? {} : { alua: parseAluaPolicy(target.alua, `${at}.alua`) }),
       },
       at,
     );
@@ -149,6 +201,7 @@ export function targetConfigFromDocument(document: unknown, where: string): Targ
     nopIntervalMs: number(root.nopIntervalMs ?? 10_000, `${where}: nopIntervalMs`),
     nopTimeoutMs: number(root.nopTimeoutMs ?? 15_000, `${where}: nopTimeoutMs`),
     sheepdogProbeEveryRead: boolean(root.sheepdogProbeEveryRead, `${where}: sheepdogProbeEveryRead`) ?? false,
+    nodeId: root.nodeId === undefined ? 1 : parseNodeId(root.nodeId, `${where}: nodeId`),
   };
 }
 

@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.js';
 import type { Rng } from '../core/rng.js';
 import { IscsiTargetServer } from '../iscsi/target/iscsi-target-server.js';
 import { machineLoginDriver } from '../iscsi/target/machine-login-driver.js';
+import type { TestOnlyClusterBug } from '../scsi/cluster/test-only-cluster-bugs.js';
 import type { SheepdogBackendOptions } from '../sheepdog/client/sheepdog-backend.js';
 import { assembleTargets } from './target-assembly.js';
 import type { TargetConfig } from './target-config.js';
@@ -26,6 +27,8 @@ export interface TargetEnvironment {
   readonly logger: Logger;
   /** Tunables of the sheepdog backends (the simulator's time bounds, test-only switches). */
   readonly sheepdogOptions?: SheepdogBackendOptions;
+  /** Test-only: a cluster-state bug every LU gets (test-only-cluster-bugs.ts); never in production. */
+  readonly clusterBug?: TestOnlyClusterBug;
 }
 
 export interface TargetService {
@@ -46,6 +49,7 @@ export async function startTargetService(
     eventLog: environment.eventLog,
     logger: environment.logger,
     ...(environment.sheepdogOptions === undefined ? {} : { sheepdogOptions: environment.sheepdogOptions }),
+    ...(environment.clusterBug === undefined ? {} : { clusterBug: environment.clusterBug }),
   });
   const loginRng = environment.rng.fork('login');
   let server: IscsiTargetServer;
@@ -58,7 +62,12 @@ export async function startTargetService(
         machineLoginDriver({
           connectionId: `${endpointToString(remote)}`,
           initiatorAddress: remote.host,
-          policy: { targets: assembled.targets, digests: config.digests, portalGroupTag: 1 },
+          policy: {
+            targets: assembled.targets,
+            digests: config.digests,
+            // Every target of this process shares the node's portal group (target-assembly.ts).
+            portalGroupTag: config.nodeId ?? 1,
+          },
           rng: loginRng,
           eventLog: environment.eventLog,
         }),

@@ -6,6 +6,10 @@
  *     [--log-level LEVEL]: foreground; opens every LUN's backend (a sheepdog LUN takes its shared
  *     lock), then prints "collie target ready: URL ..." on stdout once the portal listens. Its
  *     logs are JSON lines on stdout too. SIGTERM closes it (releasing its locks); SIGKILL leaves them.
+ *   collie up --data DIR --portal HOST:PORT --sheep HOST:PORT [--nodes N] [--alua POLICY]
+ *     [--compat collie|sheep-1.0]: foreground; the store listens on the --sheep port and the N-1
+ *     ports after it, target node k (node id k+1) on the --portal port + k; prints
+ *     "collie up ready: URL_1 ... URL_N (...)" on stdout once everything listens. SIGTERM stops it.
  *   collie vdi create NAME SIZE [-a HOST] [-p PORT] | snapshot -s TAG NAME | read [-s TAG] NAME [OFF [LEN]]
  *     (data to stdout) | write NAME [OFF [LEN]] (data from stdin) | list | delete NAME
  *     | lock list | lock unlock NAME
@@ -257,6 +261,62 @@ async function launchTarget(options: StartTargetOptions): Promise<LaunchedTarget
 /** Starts `collie target` and waits until it reports ready (its LUNs are open, its portal listens). */
 export async function startTarget(options: StartTargetOptions): Promise<TargetHandle> {
   return new TargetHandle(options, await launchTarget(options));
+}
+
+export interface StartUpOptions {
+  dataDir: string;
+  /** The first node's portal; node k listens on port + k. */
+  portalPort: number;
+  /** The first store node; store node k listens on port + k. */
+  sheepPort: number;
+  /** Target nodes (`--nodes`); default 1. */
+  nodes?: number;
+  /** More `collie up` arguments, e.g. ['--alua', 'single-owner', '--compat', 'sheep-1.0']. */
+  extraArgs?: string[];
+  /** Bound on waiting for the ready line; default 30 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface UpHandle {
+  readonly process: ManagedProcess;
+  /** One `iscsi://127.0.0.1:PORT/IQN/1` per target node, in node order (node id 1 first). */
+  readonly urls: readonly string[];
+}
+
+const UP_READY = /^collie up ready: (\S+(?: iscsi:\/\/\S+)*) \(/;
+
+/** Starts `collie up` and waits for its ready line; the handle has one URL per target node. */
+export async function startUp(options: StartUpOptions): Promise<UpHandle> {
+  assertCollieBuilt();
+  const nodes = options.nodes ?? 1;
+  const child = startProcess(
+    process.execPath,
+    [
+      COLLIE_BIN,
+      'up',
+      '--data',
+      options.dataDir,
+      '--portal',
+      `127.0.0.1:${options.portalPort}`,
+      '--sheep',
+      `127.0.0.1:${options.sheepPort}`,
+      '--nodes',
+      String(nodes),
+      ...(options.extraArgs ?? []),
+    ],
+    { name: `collie up --nodes ${nodes} :${options.portalPort}`, cwd: REPO_ROOT },
+  );
+  try {
+    const line = await child.waitForLine(UP_READY, options.readyTimeoutMs ?? 30_000, { stream: 'stdout' });
+    const urls = (UP_READY.exec(line)?.[1] ?? '').split(' ').filter(Boolean);
+    if (urls.length !== nodes) {
+      throw new Error(`collie up --nodes ${nodes} announced ${urls.length} URLs: ${line}`);
+    }
+    return { process: child, urls };
+  } catch (error) {
+    await child.stop('SIGKILL', 1_000).catch(() => undefined);
+    throw error;
+  }
 }
 
 export interface CollieVdiOptions {

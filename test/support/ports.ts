@@ -85,6 +85,35 @@ export async function allocatePorts(count: number, range: PortRange = {}): Promi
   return ports;
 }
 
+/**
+ * `count` consecutive free ports P, P+1, ... (for `collie up --nodes N`, which listens on the
+ * --portal and --sheep ports counting up), none handed out before by this process.
+ */
+export async function allocateConsecutivePorts(count: number, range: PortRange = {}): Promise<number[]> {
+  const min = range.min ?? FOUR_DIGIT_PORT_MIN;
+  const max = range.max ?? FOUR_DIGIT_PORT_MAX;
+  if (!(Number.isInteger(count) && count >= 1 && count <= max - min + 1)) {
+    throw new Error(`allocateConsecutivePorts: cannot fit ${count} ports in ${min}..${max}`);
+  }
+  for (const first of candidatePorts(min, max - count + 1)) {
+    const ports = Array.from({ length: count }, (_, k) => first + k);
+    if (ports.some((port) => issuedPorts.has(port) || WELL_KNOWN_PORTS.has(port))) continue;
+    let free = true;
+    for (const port of ports) {
+      if (!(await isPortFree(port))) {
+        free = false;
+        break;
+      }
+    }
+    if (!free) continue;
+    for (const port of ports) issuedPorts.add(port);
+    return ports;
+  }
+  throw new Error(
+    `allocateConsecutivePorts: no ${count} consecutive free ports in ${min}..${max} on 127.0.0.1; stop stray servers`,
+  );
+}
+
 export const TGT_CONTROL_PORT_MIN = 100;
 const TGT_CONTROL_BLOCK = 50;
 const TGT_CONTROL_BLOCKS = 640; // 100 + 640 * 50 = 32100 <= 32767, tgtd's limit

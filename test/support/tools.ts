@@ -10,6 +10,9 @@ const debianPackageByTool: ReadonlyArray<readonly [RegExp, string]> = [
   [/^(tgtd|tgtadm|tgt-admin)$/, 'tgt'],
   [/^(qemu-io|qemu-img|qemu-nbd)$/, 'qemu-utils'],
   [/^iscsi-/, 'libiscsi-bin'],
+  // test/peers/multipath-scsi-initiator.py drives libiscsi (libiscsi7, a dependency of
+  // libiscsi-bin) through ctypes, which Debian's python3 ships.
+  [/^python3$/, 'python3'],
 ];
 
 /** The Debian package providing tool, or undefined when the tests don't know it. */

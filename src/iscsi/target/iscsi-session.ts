@@ -238,13 +238,13 @@ export class IscsiSession {
           return;
         }
         await this.#abortOnTarget((task) => task.lunNumber === lunNumber);
-        lun.reset(this.nexus);
+        await lun.reset(this.nexus);
         respond(TmfResponse.FUNCTION_COMPLETE);
         return;
       case TmfFunction.TARGET_WARM_RESET:
       case TmfFunction.TARGET_COLD_RESET:
         await this.#abortOnTarget(() => true);
-        for (const each of this.identity.target.luns.values()) each.reset(this.nexus);
+        await Promise.all([...this.identity.target.luns.values()].map((each) => each.reset(this.nexus)));
         respond(TmfResponse.FUNCTION_COMPLETE);
         if (pdu.function === TmfFunction.TARGET_COLD_RESET) this.#output?.coldReset();
         return;

@@ -9,8 +9,13 @@ import type { ChapSecrets } from '../login/chap.js';
 export interface IscsiLun {
   readonly blockSizeBytes: number;
   execute(command: ScsiCommand): Promise<ScsiResult>;
-  /** LOGICAL UNIT RESET (and the LU part of a target reset): abort, clear, raise UA 29/xx. */
-  reset(by: Nexus): void;
+  /**
+   * LOGICAL UNIT RESET (and the LU part of a target reset): clear, raise UA 29/xx. Resolves once
+   * the reset is in effect wherever the LU is served (a clustered LU: committed to the shared
+   * state, so a command through another node sees the unit attention); the session answers the
+   * task management request only then. Never rejects.
+   */
+  reset(by: Nexus): Promise<void>;
   /** The I_T nexus ended (session closed or reinstated): release what it held. */
   nexusLost(nexus: Nexus): void;
 }

@@ -28,7 +28,7 @@
  *     changed the reservation's type.
  * - REPLACE LOST RESERVATION is not supported (RLR_C 0): INVALID FIELD IN CDB.
  */
-import type { Nexus, ScsiResult, Sense } from '../scsi-types.js';
+import type { Nexus, ScsiResult } from '../scsi-types.js';
 import {
   GOOD,
   INSUFFICIENT_REGISTRATION_RESOURCES,
@@ -52,6 +52,7 @@ import {
   type PrTypeCode,
   type Registration,
   type ReservationState,
+  type ReservationUnitAttention,
   registrationHolds,
   registrationId,
   registrationsOverlap,
@@ -82,11 +83,8 @@ const UNREG = 0x02;
 /** Registrations one LU keeps before answering INSUFFICIENT REGISTRATION RESOURCES. */
 export const REGISTRATIONS_MAX = 256;
 
-export interface UnitAttentionEffect {
-  readonly sense: Sense;
-  /** Raise on every I_T nexus these registrations cover, except the sender's. */
-  readonly registrations: readonly Registration[];
-}
+/** Raise `sense` on every I_T nexus `registrations` cover, except the sender's. */
+export type UnitAttentionEffect = ReservationUnitAttention;
 
 export interface ProutEffects {
   readonly unitAttentions: readonly UnitAttentionEffect[];

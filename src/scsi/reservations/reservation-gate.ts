@@ -16,6 +16,10 @@
  *   nexus except the sender's), the APTPL save inside the turn (saves stay in order), and the
  *   abort hook after the turn (an aborted task may itself be waiting in the queue), awaited before
  *   PREEMPT AND ABORT answers GOOD.
+ * - A store that publishes unit attentions (the cluster's, cluster/cell-reservation-store.ts)
+ *   gets them with the commit, in the same atomic write, and every node raises them from there:
+ *   the gate raises none itself then. Such a store also tells the gate about other nodes'
+ *   changes through `observe`, so `check` answers from the newest state this node has seen.
  */
 import type { Logger } from '../../core/logger.js';
 import { silentLogger } from '../../core/logger.js';
@@ -61,6 +65,8 @@ export interface ReservationsOptions {
   readonly registrationsMax?: number;
   /** Relative target port identifiers of this target's ports, for REGISTER AND MOVE. */
   readonly targetPortIds?: readonly number[];
+  /** Further ports REGISTER AND MOVE may name (a cluster: every node's ports). */
+  readonly isKnownTargetPort?: (relativeTargetPortId: number) => boolean;
   readonly casAttemptsMax?: number;
 }
 
@@ -83,6 +89,7 @@ export class Reservations implements ReservationGate {
   readonly #registrationsMax: number;
   readonly #casAttemptsMax: number;
   readonly #targetPorts = new Set<number>();
+  readonly #isKnownTargetPort: (relativeTargetPortId: number) => boolean;
   /** Nexuses seen since they logged in, by id: PREEMPT AND ABORT needs Nexus values to abort. */
   readonly #nexuses = new Map<string, Nexus>();
   #snapshot: VersionedReservationState;
@@ -96,6 +103,7 @@ export class Reservations implements ReservationGate {
     this.#registrationsMax = options.registrationsMax ?? REGISTRATIONS_MAX;
     this.#casAttemptsMax = options.casAttemptsMax ?? CAS_ATTEMPTS_MAX;
     for (const id of options.targetPortIds ?? []) this.#targetPorts.add(id);
+    this.#isKnownTargetPort = options.isKnownTargetPort ?? (() => false);
     if (options.store === undefined) {
       const store = new InMemoryReservationStore(options.initialState ?? EMPTY_RESERVATION_STATE);
       this.#store = store;
@@ -117,6 +125,14 @@ export class Reservations implements ReservationGate {
   /** The state as this node last saw it. */
   get state(): ReservationState {
     return this.#snapshot.state;
+  }
+
+  /**
+   * A newer state the store learned of without a command of this gate (another cluster node's
+   * change); an older or equal version is ignored.
+   */
+  observe(snapshot: VersionedReservationState): void {
+    if (snapshot.version > this.#snapshot.version) this.#snapshot = snapshot;
   }
 
   /** Resolves once every queued command and state change has finished. */
@@ -154,7 +170,7 @@ export class Reservations implements ReservationGate {
         if (opcode === PERSISTENT_RESERVE_OUT) {
           const plan = planPersistentReserveOut(state, nexus, cdb, command.dataOut, {
             registrationsMax: this.#registrationsMax,
-            isKnownTargetPort: (id) => this.#targetPorts.has(id),
+            isKnownTargetPort: (id) => this.#targetPorts.has(id) || this.#isKnownTargetPort(id),
           });
           if (plan.kind === 'answer') return { result: plan.result, note: plan.why };
           return { result: GOOD, next: plan.next, effects: plan.effects, note: plan.what };
@@ -257,12 +273,16 @@ export class Reservations implements ReservationGate {
           }
           return decision.result;
         }
-        const committed = await this.#store.compareAndSet(current.version, decision.next);
+        const committed = await this.#store.compareAndSet(current.version, decision.next, {
+          sender,
+          unitAttentions: decision.effects?.unitAttentions ?? [],
+        });
         if (committed === undefined) continue;
-        this.#snapshot = committed;
+        if (committed.version > this.#snapshot.version) this.#snapshot = committed;
         this.#logger.info({ nexus: sender?.id, generation: committed.state.generation }, decision.note);
         if (decision.effects !== undefined) {
-          this.#raiseUnitAttentions(sender, decision.effects);
+          if (this.#store.publishesUnitAttentions !== true)
+            this.#raiseUnitAttentions(sender, decision.effects);
           onAbort(this.#nexusesCoveredBy(decision.effects.abortRegistrations, sender));
         }
         await this.#persistIfAptpl(current.state, committed.state);

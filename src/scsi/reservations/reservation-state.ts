@@ -18,7 +18,7 @@
  *   (a sheep object written under a cluster lock, or an xattr with CAS) would have, so moving
  *   the state off this node changes the store and not the rules.
  */
-import type { Nexus } from '../scsi-types.js';
+import type { Nexus, Sense } from '../scsi-types.js';
 
 /** PERSISTENT RESERVE OUT TYPE codes (SPC-4 table "Persistent reservation type codes"). */
 export const PrType = {
@@ -195,17 +195,36 @@ export interface VersionedReservationState {
   readonly state: ReservationState;
 }
 
+/** A unit attention a committed change raises: on every I_T nexus these registrations cover. */
+export interface ReservationUnitAttention {
+  readonly sense: Sense;
+  readonly registrations: readonly Registration[];
+}
+
+/** What a change does besides the next state: the gate (or a publishing store) acts on it. */
+export interface ReservationChange {
+  /** The nexus the command came in on (never given the unit attentions); none for resets. */
+  readonly sender: Nexus | undefined;
+  readonly unitAttentions: readonly ReservationUnitAttention[];
+}
+
 /**
  * Where one LU's reservation state lives. Readers get a snapshot with its version; a writer
  * computes the next state from a snapshot and commits it only if nobody wrote in between, else
  * reads again and recomputes. Asynchronous so a cluster-wide implementation fits the same shape.
+ *
+ * A store that `publishesUnitAttentions` commits the change's unit attentions together with the
+ * state (one atomic write), and every node raises them from there (cluster/cell-reservation-
+ * store.ts); the gate then raises none itself. Otherwise the gate raises them after the commit.
  */
 export interface ReservationStore {
+  readonly publishesUnitAttentions?: boolean;
   get(): Promise<VersionedReservationState>;
   /** Writes `next` if the stored version is still `expectedVersion`: the new snapshot, or undefined. */
   compareAndSet(
     expectedVersion: number,
     next: ReservationState,
+    change?: ReservationChange,
   ): Promise<VersionedReservationState | undefined>;
 }
 
@@ -237,8 +256,8 @@ export class InMemoryReservationStore implements ReservationStore {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Text form, for APTPL files and a future cluster store. Keys are hex strings because JSON has
-// no 64-bit integers.
+// Text form, for APTPL files and the cluster document (cluster/cluster-document.ts). Keys are hex
+// strings because JSON has no 64-bit integers.
 
 interface RegistrationJson {
   key: string;
@@ -247,7 +266,7 @@ interface RegistrationJson {
   relativeTargetPortId: number | null;
 }
 
-interface ReservationStateJson {
+export interface ReservationStateJson {
   format: 'collie-reservations-1';
   generation: number;
   registrations: RegistrationJson[];
@@ -256,8 +275,9 @@ interface ReservationStateJson {
   spc2: Spc2Reservation | null;
 }
 
-export function encodeReservationState(state: ReservationState): string {
-  const json: ReservationStateJson = {
+/** The state as a JSON-ready object (what `encodeReservationState` stringifies). */
+export function reservationStateToJson(state: ReservationState): ReservationStateJson {
+  return {
     format: 'collie-reservations-1',
     generation: state.generation,
     registrations: state.registrations.map((r) => ({
@@ -270,7 +290,10 @@ export function encodeReservationState(state: ReservationState): string {
     aptpl: state.aptpl,
     spc2: state.spc2,
   };
-  return JSON.stringify(json);
+}
+
+export function encodeReservationState(state: ReservationState): string {
+  return JSON.stringify(reservationStateToJson(state));
 }
 
 /** Parses what `encodeReservationState` wrote; throws an Error naming the bad field otherwise. */
@@ -284,6 +307,14 @@ export function decodeReservationState(text: string): ReservationState {
   } catch {
     return fail('not JSON');
   }
+  return reservationStateFromJson(json, fail);
+}
+
+/**
+ * Checks and converts what `reservationStateToJson` produced (already parsed from JSON); `fail` is
+ * called with the name of the first bad field and must throw.
+ */
+export function reservationStateFromJson(json: unknown, fail: (what: string) => never): ReservationState {
   if (typeof json !== 'object' || json === null) return fail('not an object');
   const o = json as Partial<ReservationStateJson>;
   if (o.format !== 'collie-reservations-1') fail(`unknown format ${String(o.format)}`);
