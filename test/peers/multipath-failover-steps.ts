@@ -48,9 +48,11 @@ export async function openPair(rig: StoreRig, vendors: [TargetVendor, TargetVend
   const a = await rig.exportVia(vendors[0], 0, `a-${vendors[0]}`);
   expect(await rig.participants(), 'after A opened').toEqual(locking ? { [p1]: 'MODIFIED' } : {});
   const b = await rig.exportVia(vendors[1], 1, `b-${vendors[1]}`);
-  expect(await rig.participants(), 'after B opened').toEqual(
-    locking ? { [p1]: 'SHARED', [p2]: 'SHARED' } : {},
-  );
+  // A Collie B joins the LU's cluster document at start (a shared-cell update, docs/cluster-scsi.md):
+  // its bump makes it MODIFIED and invalidates A. tgt's refresh read leaves both SHARED.
+  const afterB =
+    vendors[1] === 'collie' ? { [p1]: 'INVALIDATED', [p2]: 'MODIFIED' } : { [p1]: 'SHARED', [p2]: 'SHARED' };
+  expect(await rig.participants(), 'after B opened').toEqual(locking ? afterB : {});
   return { a, b, p1, p2 };
 }
 
@@ -148,9 +150,21 @@ export async function waitForEvent(
 export const isInvalidatedAnswer = (event: CollieEvent) =>
   event.type === 'io.transition' && event.data.outcome === 'invalidated';
 
+/**
+ * B learned it was INODE_INVALIDATED: an IO round was refused, or (the first command of a clustered
+ * LU validates its view, docs/cluster-scsi.md) the coherence probe was, and the inode reloaded for it.
+ */
+export const isInvalidationSeen = (event: CollieEvent) =>
+  isInvalidatedAnswer(event) ||
+  (event.type === 'inode.transition' &&
+    event.data.event === 'RELOAD_NEEDED' &&
+    event.data.reason === 'invalidated');
+
 /** A completed inode reload. */
 export const isInodeReloaded = (event: CollieEvent) =>
   event.type === 'inode.transition' && event.data.event === 'RELOADED';
 
 /** An IO that completed. */
-export const isIoDone = (event: CollieEvent) => event.type === 'io.transition' && event.data.to === 'done';
+/** An LU IO finished (the shared cell's own IO, `purpose: 'cell'`, is not the initiator's). */
+export const isIoDone = (event: CollieEvent) =>
+  event.type === 'io.transition' && event.data.to === 'done' && event.data.purpose === undefined;

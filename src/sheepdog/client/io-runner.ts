@@ -117,6 +117,8 @@ export interface IoSpec {
   readonly data?: Buffer;
   /** The SCSI task was aborted: send nothing more for this IO (BlockBackend.write). */
   readonly signal?: AbortSignal;
+  /** Whose IO this is, when not the LU's: logged with every transition (the shared cell's: 'cell'). */
+  readonly purpose?: 'cell';
   /** Consulted after the shared state may have changed (see the file comment); undefined: unguarded. */
   readonly guard?: IoGuard;
   /** A read carries the coherence probe whatever the mapping (the shared cell's reads). */
@@ -413,6 +415,7 @@ export class IoRunner {
       this.#eventLog.append(this.#actor, 'io.transition', {
         io: io.id,
         op: io.spec.kind,
+        ...(io.spec.purpose === undefined ? {} : { purpose: io.spec.purpose }),
         from: ioTable.stateName(from),
         event: event.type,
         ...(event.type === 'RESULT' ? { outcome: event.outcome, code: io.failedCode } : {}),

@@ -424,6 +424,7 @@ export class SheepSharedCell implements SharedCell, GuardedIoSupport {
   ): Promise<{ snapshot: CellSnapshot; generation: number }> {
     const base = CELL_OBJECT_IDX * this.#cache.objectBytes;
     const first = await this.#runner.runTracked({
+      purpose: 'cell',
       kind: 'read',
       offsetBytes: base,
       lengthBytes: CELL_READ_PREFIX_BYTES,
@@ -446,6 +447,7 @@ export class SheepSharedCell implements SharedCell, GuardedIoSupport {
     let whole = prefix;
     if (CELL_HEADER_BYTES + length > CELL_READ_PREFIX_BYTES) {
       const rest = await this.#runner.runTracked({
+        purpose: 'cell',
         kind: 'read',
         offsetBytes: base + CELL_READ_PREFIX_BYTES,
         lengthBytes: CELL_HEADER_BYTES + length - CELL_READ_PREFIX_BYTES,
@@ -470,6 +472,7 @@ export class SheepSharedCell implements SharedCell, GuardedIoSupport {
   async #write(snapshot: CellSnapshot, guard: IoGuard | undefined): Promise<void> {
     const encoded = encodeCell(snapshot);
     await this.#runner.runTracked({
+      purpose: 'cell',
       kind: 'write',
       offsetBytes: CELL_OBJECT_IDX * this.#cache.objectBytes,
       lengthBytes: encoded.length,
