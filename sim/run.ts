@@ -201,6 +201,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     coherence,
     ...(clientBug === undefined ? {} : { clientBug }),
     ...(mutant.storeBug === undefined ? {} : { storeBug: mutant.storeBug }),
+    ...(mutant.clusterBug === undefined ? {} : { clusterBug: mutant.clusterBug }),
     backend: SIM_BACKEND,
     ...extra,
     sinks,
@@ -309,6 +310,10 @@ function makeContext(
         paths: names.map((name) => ({ name, portal: world.target(name).portal })),
         ...(request.policy === undefined ? {} : { policy: request.policy }),
         ...(request.failback === undefined ? {} : { failback: request.failback }),
+        ...(request.stableIsid === undefined ? {} : { stableIsid: request.stableIsid }),
+        ...(request.pathSetup === undefined ? {} : { pathSetup: request.pathSetup }),
+        ...(request.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: request.commandTimeoutMs }),
+        ...(request.recoveryTimeoutMs === undefined ? {} : { recoveryTimeoutMs: request.recoveryTimeoutMs }),
       });
       devices.push(device);
       return device;
@@ -351,7 +356,9 @@ async function readBack(context: ScenarioContext, history: History, ops: OpRecor
   const blocks = [...new Set(history.ops.map((op) => op.block))].sort((a, b) => a - b);
   if (blocks.length === 0) return;
   context.step('read-back of every touched block', { blocks: blocks.length });
-  const device = await context.openDevice({ host: READ_BACK_HOST, policy: 'failover' });
+  // A host of a single-owner cluster is configured for ALUA (it reads through the owner).
+  const policy = context.world.options.alua === 'single-owner' ? 'alua' : 'failover';
+  const device = await context.openDevice({ host: READ_BACK_HOST, policy });
   for (const block of blocks) ops.push(await history.read(device, READ_BACK_HOST, block));
 }
 

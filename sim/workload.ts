@@ -11,9 +11,15 @@
  * millisecond (many operations start and end in the same ms), and its virtual ms for messages.
  *
  * A write whose outcome is unknown (the device failed it: no path, an IO error, closed) stays
- * open in the checker: it may land at any time after its invocation, or never. A read that
- * failed says nothing about the register (the liveness check in run.ts judges it); a read that
- * returned bytes nobody wrote is "garbage".
+ * open in the checker: it may land at any time after its invocation, or never. A write the LU
+ * refused in its only attempt (RESERVATION CONFLICT) is `refused`: the checker holds that it
+ * never lands. A read that failed says nothing about the register (the liveness check in run.ts
+ * judges it); a read that returned bytes nobody wrote is "garbage".
+ *
+ * COMPARE AND WRITE (`caw`) writes a stamped block if the block holds the stamp it expects:
+ * GOOD is an acknowledged write that follows the compared value (and its compare a read of it);
+ * MISCOMPARE in a single attempt is `refused`; MISCOMPARE after an attempt whose answer was lost
+ * leaves the write open (the lost attempt may have written it: field scenario 5).
  */
 
 import type { LogEvent } from '../src/core/event.js';
@@ -21,13 +27,14 @@ import type { EventLog } from '../src/core/event-log.js';
 import type { Rng } from '../src/core/rng.js';
 import { sleepMs } from '../src/core/sleep.js';
 import type { VirtualClock } from '../src/core/virtual-clock.js';
-import { BlockRegisterChecker, type Instant } from './checkers/block-register-checker.js';
+import { BlockRegisterChecker, INITIAL_STAMP, type Instant } from './checkers/block-register-checker.js';
 import { decodeBlock, stampBlock } from './checkers/write-stamps.js';
 import { type MultipathDevice, MultipathError } from './multipath/multipath-device.js';
 
 export type { Instant } from './checkers/block-register-checker.js';
-export type OpKind = 'read' | 'write';
-export type OpOutcome = 'ok' | 'failed' | 'garbage';
+export type OpKind = 'read' | 'write' | 'caw';
+/** refused: the LU answered that it did not do it (RESERVATION CONFLICT, MISCOMPARE). */
+export type OpOutcome = 'ok' | 'failed' | 'garbage' | 'refused';
 
 export interface OpRecord {
   readonly id: number;
@@ -45,6 +52,10 @@ export interface OpRecord {
   outcome: OpOutcome | undefined;
   path: string | undefined;
   error: string | undefined;
+  /** COMPARE AND WRITE: the stamp it compared against, and the LU's answer once known. */
+  readonly caw?: { readonly compared: string; answer: 'good' | 'miscompare' | undefined };
+  /** The device's answer came after an attempt whose outcome is unknown (a lost answer). */
+  uncertain?: boolean;
 }
 
 /** An event's place in the run: its sequence number (the order) and virtual ms (messages). */
@@ -85,7 +96,7 @@ export class History {
 
   /** The write that put `stamp` there. */
   writeOf(stamp: string): OpRecord | undefined {
-    return this.ops.find((op) => op.kind === 'write' && op.stamp === stamp);
+    return this.ops.find((op) => op.kind !== 'read' && op.stamp === stamp);
   }
 
   /** The operation whose completion is event `seq`. */
@@ -93,28 +104,95 @@ export class History {
     return this.ops.find((op) => op.completedAt?.seq === seq);
   }
 
-  async write(device: MultipathDevice, client: string, block: number): Promise<OpRecord> {
+  /** A stamped write of one block (only through `options.path`, when given). */
+  async write(
+    device: MultipathDevice,
+    client: string,
+    block: number,
+    options: { path?: string } = {},
+  ): Promise<OpRecord> {
     const stamp = this.#nextStamp(client, 'w');
     const op = this.#invoke(client, 'write', block, stamp);
     try {
-      const path = await device.write(block, stampBlock(stamp, block));
+      const path = await device.write(block, stampBlock(stamp, block), options);
       this.#complete(op, 'ok', { path });
     } catch (error) {
       if (!(error instanceof MultipathError)) throw error;
-      this.#complete(op, 'failed', { error: `${error.code}: ${error.message}` });
+      this.#failed(op, error);
     }
     return op;
   }
 
-  async read(device: MultipathDevice, client: string, block: number): Promise<OpRecord> {
+  /**
+   * COMPARE AND WRITE of one block: expects `compared` (a stamp, or INITIAL_STAMP for zeros),
+   * writes a new stamped block (see the file comment). `path` pins it to one path.
+   */
+  async compareAndWrite(
+    device: MultipathDevice,
+    client: string,
+    block: number,
+    compared: string,
+    options: { path?: string } = {},
+  ): Promise<OpRecord> {
+    const stamp = this.#nextStamp(client, 'w');
+    const op = this.#invoke(client, 'caw', block, stamp, false, compared);
+    const expected = compared === INITIAL_STAMP ? Buffer.alloc(512) : stampBlock(compared, block);
+    try {
+      const outcome = await device.compareAndWrite(block, expected, stampBlock(stamp, block), options);
+      op.caw!.answer = outcome.outcome;
+      op.uncertain = outcome.uncertain;
+      if (outcome.outcome === 'good') {
+        const completed = this.#complete(op, 'ok', { path: outcome.path });
+        this.checker.compareAndWriteSucceeded(stamp, {
+          block,
+          invoked: op.invokedAt,
+          completed,
+          stamp: compared,
+          path: outcome.path,
+        });
+      } else if (!outcome.uncertain) {
+        this.#complete(op, 'refused', { path: outcome.path, error: 'MISCOMPARE' });
+        this.checker.writeRefused(stamp);
+      } else {
+        this.#complete(op, 'failed', {
+          path: outcome.path,
+          error: 'MISCOMPARE after an attempt whose answer was lost (the write may have landed then)',
+        });
+      }
+    } catch (error) {
+      if (!(error instanceof MultipathError)) throw error;
+      this.#failed(op, error);
+    }
+    return op;
+  }
+
+  /** A device error: refused when the LU said no in the only attempt, else failed (open). */
+  #failed(op: OpRecord, error: MultipathError): void {
+    op.uncertain = error.uncertain;
+    const text = `${error.code}: ${error.message}`;
+    if (error.code === 'MP_RESERVATION_CONFLICT' && !error.uncertain) {
+      this.#complete(op, 'refused', { error: text });
+      if (op.kind !== 'read') this.checker.writeRefused(op.stamp!);
+      return;
+    }
+    this.#complete(op, 'failed', { error: text });
+  }
+
+  /** A read of one block (only through `options.path`, when given). */
+  async read(
+    device: MultipathDevice,
+    client: string,
+    block: number,
+    options: { path?: string } = {},
+  ): Promise<OpRecord> {
     const op = this.#invoke(client, 'read', block, undefined);
     let data: Buffer;
     let path: string;
     try {
-      ({ data, path } = await device.read(block, 1));
+      ({ data, path } = await device.read(block, 1, options));
     } catch (error) {
       if (!(error instanceof MultipathError)) throw error;
-      this.#complete(op, 'failed', { error: `${error.code}: ${error.message}` });
+      this.#failed(op, error);
       return op;
     }
     const decoded = decodeBlock(data, block);
@@ -177,7 +255,14 @@ export class History {
     return `${client}.${kind}${count}`;
   }
 
-  #invoke(client: string, kind: OpKind, block: number, stamp: string | undefined, zeros = false): OpRecord {
+  #invoke(
+    client: string,
+    kind: OpKind,
+    block: number,
+    stamp: string | undefined,
+    zeros = false,
+    compared?: string,
+  ): OpRecord {
     const id = this.ops.length + 1;
     const event = this.#eventLog.append(`workload/${client}`, 'workload.invoked', {
       op: id,
@@ -185,6 +270,7 @@ export class History {
       block,
       ...(stamp === undefined ? {} : { stamp }),
       ...(zeros ? { zeroing: true } : {}),
+      ...(compared === undefined ? {} : { compared }),
     });
     const op: OpRecord = {
       id,
@@ -198,9 +284,10 @@ export class History {
       outcome: undefined,
       path: undefined,
       error: undefined,
+      ...(compared === undefined ? {} : { caw: { compared, answer: undefined } }),
     };
     this.ops.push(op);
-    if (kind === 'write') this.checker.writeInvoked(stamp!, block, op.invokedAt, { zeros });
+    if (kind !== 'read') this.checker.writeInvoked(stamp!, block, op.invokedAt, { zeros });
     return op;
   }
 
@@ -210,6 +297,7 @@ export class History {
       op: op.id,
       outcome,
       ...(op.kind === 'read' && op.stamp !== undefined ? { stamp: op.stamp } : {}),
+      ...(op.caw?.answer === undefined ? {} : { answer: op.caw.answer }),
       ...extra,
     });
     const completed = instantOf(event);
@@ -217,7 +305,7 @@ export class History {
     op.outcome = outcome;
     op.path = extra.path;
     op.error = extra.error;
-    if (op.kind === 'write' && outcome === 'ok') this.checker.writeAcknowledged(op.stamp!, completed);
+    if (op.kind !== 'read' && outcome === 'ok') this.checker.writeAcknowledged(op.stamp!, completed);
     return completed;
   }
 }

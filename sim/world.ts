@@ -17,6 +17,12 @@
  * target's LOCK_VDI would be refused as "already locking"), its links heal, and a fresh target
  * service starts on the same portal.
  *
+ * Target node i (0-based) has node id i + 1 (`nodeId` in its target config): its portal group
+ * tag, relative target port id and target port group, the same after every restart. Every node
+ * exports the target with the world's ALUA policy (`alua`, default 'active-active'). Per-node
+ * settings (`targetOverrides`, by node name) change one node's backend bounds or keepalive, for
+ * scenarios that need one node slower to give up than the host is to fail over.
+ *
  * The store's objects sit behind a SlowObjectStore (`slowStore.delayMsMax`, off by default).
  *
  * A store crash (crashStore) kills the whole store process at once: every endpoint stops
@@ -36,6 +42,7 @@ import { DigestSink as Digest } from '../src/core/event-sinks.js';
 import { silentLogger } from '../src/core/logger.js';
 import { createRng, type Rng } from '../src/core/rng.js';
 import { VirtualClock } from '../src/core/virtual-clock.js';
+import type { TestOnlyClusterBug } from '../src/scsi/cluster/test-only-cluster-bugs.js';
 import type { TestOnlyClientBug } from '../src/sheepdog/client/io-runner.js';
 import type { SheepdogBackendOptions } from '../src/sheepdog/client/sheepdog-backend.js';
 import { type SnapshotResult, snapshotVdi } from '../src/sheepdog/sheep-admin.js';
@@ -45,6 +52,7 @@ import { MemoryObjectStore } from '../src/store/memory-object-store.js';
 import { SheepStore } from '../src/store/sheep-store.js';
 import type { TestOnlyStoreBug } from '../src/store/test-only-store-bugs.js';
 import { parseBackingSpec } from '../src/target/backing.js';
+import type { AluaPolicy, TargetConfig } from '../src/target/target-config.js';
 import { startTargetService, type TargetService } from '../src/target/target-service.js';
 import { MemoryNetwork, type MemoryNetworkOptions } from '../transports/memory.js';
 import type { Endpoint, Transport } from '../transports/transport.js';
@@ -80,10 +88,26 @@ export interface WorldOptions {
   readonly clientBug?: TestOnlyClientBug;
   /** A mistake put into the store on purpose (the simulator's mutants only). */
   readonly storeBug?: TestOnlyStoreBug;
+  /** A mistake put into every clustered logical unit on purpose (the simulator's mutants only). */
+  readonly clusterBug?: TestOnlyClusterBug;
+  /** ALUA policy of the exported target (every node the same). Default 'active-active'. */
+  readonly alua?: AluaPolicy;
+  /** Settings of single nodes, by name (target-a, ...), over the world's. */
+  readonly targetOverrides?: Readonly<Record<string, TargetNodeOverrides>>;
+}
+
+export interface TargetNodeOverrides {
+  /** Backend bounds of this node over WorldOptions.backend. */
+  readonly backend?: SheepdogBackendOptions;
+  /** iSCSI keepalive of this node (0: off). */
+  readonly nopIntervalMs?: number;
+  readonly nopTimeoutMs?: number;
 }
 
 export interface TargetNodeHandle {
   readonly name: string;
+  /** The node id (1, 2, ...): portal group tag, relative target port id, target port group. */
+  readonly nodeId: number;
   readonly host: string;
   readonly portal: Endpoint;
   readonly storeEndpoint: Endpoint;
@@ -95,12 +119,17 @@ export interface TargetNodeHandle {
 
 export class World {
   readonly options: Required<
-    Omit<WorldOptions, 'network' | 'backend' | 'clientBug' | 'storeBug' | 'sinks'>
+    Omit<
+      WorldOptions,
+      'network' | 'backend' | 'clientBug' | 'storeBug' | 'clusterBug' | 'sinks' | 'targetOverrides'
+    >
   > & {
     network: Partial<MemoryNetworkOptions>;
     backend: SheepdogBackendOptions;
     clientBug: TestOnlyClientBug | undefined;
     storeBug: TestOnlyStoreBug | undefined;
+    clusterBug: TestOnlyClusterBug | undefined;
+    targetOverrides: Readonly<Record<string, TargetNodeOverrides>>;
   };
   readonly clock: VirtualClock;
   readonly rng: Rng;
@@ -132,6 +161,9 @@ export class World {
       backend: options.backend ?? {},
       clientBug: options.clientBug,
       storeBug: options.storeBug,
+      clusterBug: options.clusterBug,
+      alua: options.alua ?? 'active-active',
+      targetOverrides: options.targetOverrides ?? {},
     };
     this.clock = new VirtualClock(0);
     this.rng = createRng(options.seed);
@@ -326,6 +358,7 @@ export class World {
       const name = `target-${String.fromCharCode(97 + index)}`;
       const node: TargetNodeHandle = {
         name,
+        nodeId: index + 1,
         host: name,
         portal: { host: name, port: ISCSI_PORT },
         storeEndpoint: listen[index]!,
@@ -380,28 +413,36 @@ export class World {
 
   #startTarget(node: TargetNodeHandle): Promise<TargetService> {
     const transport = this.#incarnationTransport(node);
+    const overrides = this.options.targetOverrides[node.name] ?? {};
     const backend: SheepdogBackendOptions = {
       ...this.options.backend,
+      ...overrides.backend,
       ...(this.options.clientBug === undefined ? {} : { testOnlyBug: this.options.clientBug }),
     };
     const backing = `tcp:${node.storeEndpoint.host}:${node.storeEndpoint.port}:${this.options.vdiName}`;
-    return startTargetService(
-      {
-        portals: [node.portal],
-        targets: [{ iqn: TARGET_IQN, luns: [{ lun: 1, backing: parseBackingSpec(backing), text: backing }] }],
-        digests: 'allow',
-        nopIntervalMs: 5_000,
-        nopTimeoutMs: 10_000,
-      },
-      {
-        transport,
-        backendTransport: transport,
-        clock: this.clock,
-        rng: this.rng.fork(node.incarnation === 0 ? node.name : `${node.name}#${node.incarnation}`),
-        eventLog: this.eventLog,
-        logger: silentLogger,
-        sheepdogOptions: backend,
-      },
-    );
+    const config: TargetConfig = {
+      portals: [node.portal],
+      nodeId: node.nodeId,
+      targets: [
+        {
+          iqn: TARGET_IQN,
+          luns: [{ lun: 1, backing: parseBackingSpec(backing), text: backing }],
+          alua: this.options.alua,
+        },
+      ],
+      digests: 'allow',
+      nopIntervalMs: overrides.nopIntervalMs ?? 5_000,
+      nopTimeoutMs: overrides.nopTimeoutMs ?? 10_000,
+    };
+    return startTargetService(config, {
+      transport,
+      backendTransport: transport,
+      clock: this.clock,
+      rng: this.rng.fork(node.incarnation === 0 ? node.name : `${node.name}#${node.incarnation}`),
+      eventLog: this.eventLog,
+      logger: silentLogger,
+      sheepdogOptions: backend,
+      ...(this.options.clusterBug === undefined ? {} : { clusterBug: this.options.clusterBug }),
+    });
   }
 }

@@ -34,6 +34,17 @@
  * A write whose outcome is unknown (failed, timed out, path died) stays open: its acknowledgement
  * is at +infinity, it may take effect at any time after its invocation, or never.
  *
+ * A write the LU refused in its only attempt (RESERVATION CONFLICT, a MISCOMPARE) never took
+ * effect: a read that returns it is a violation (refused-write-landed), the fencing check.
+ *
+ * COMPARE AND WRITE. A CAW that succeeded compared the block against value C and wrote W as one
+ * step: its write follows C in the register's order (W is newer than C even when C's write was
+ * never acknowledged, for a write lands once), and its compare is recorded as a read of C (so a
+ * compare against a stale value is a stale read). Two successful CAWs that compared the same
+ * stamped value of one block cannot both have been atomic: the first one replaced it, and a
+ * stamp is written once (caw-not-atomic). The initial zeros count only while no write of zeros
+ * of that block exists.
+ *
  * What it does not check. It does not search for a full linearization of every block (the
  * Wing–Gong search); with unique values the checks above catch stale, phantom and
  * non-monotonic reads, which are the failures multipath produces. Torn blocks (half one write,
@@ -67,7 +78,13 @@ export interface ReadRecord {
   readonly path?: string;
 }
 
-export type RegisterViolationKind = 'phantom-read' | 'stale-read' | 'unknown-value' | 'non-monotonic-read';
+export type RegisterViolationKind =
+  | 'phantom-read'
+  | 'stale-read'
+  | 'unknown-value'
+  | 'non-monotonic-read'
+  | 'refused-write-landed'
+  | 'caw-not-atomic';
 
 export interface RegisterViolation {
   readonly kind: RegisterViolationKind;
@@ -86,10 +103,23 @@ export interface RegisterViolation {
 /** What a read may have observed: a write, or the initial value. */
 type Candidate = WriteRecord | typeof INITIAL_STAMP;
 
+/** A successful COMPARE AND WRITE: it compared `compared` and wrote `written`. */
+interface CawRecord {
+  readonly block: number;
+  readonly compared: string;
+  readonly written: string;
+  /** Its compare, as a read. */
+  readonly read: ReadRecord;
+}
+
 export class BlockRegisterChecker {
   readonly #writesByStamp = new Map<string, WriteRecord>();
   readonly #writesByBlock = new Map<number, WriteRecord[]>();
   readonly #reads: ReadRecord[] = [];
+  readonly #refused = new Set<string>();
+  /** stamp -> the stamps it is known to follow (a CAW compared them). */
+  readonly #follows = new Map<string, Set<string>>();
+  readonly #caws: CawRecord[] = [];
 
   writeInvoked(stamp: string, block: number, at: Instant, options: { zeros?: boolean } = {}): void {
     if (this.#writesByStamp.has(stamp)) throw new Error(`write stamp "${stamp}" used twice`);
@@ -122,6 +152,30 @@ export class BlockRegisterChecker {
     this.#reads.push(record);
   }
 
+  /** The LU refused the write in its only attempt: it never took effect. */
+  writeRefused(stamp: string): void {
+    if (!this.#writesByStamp.has(stamp))
+      throw new Error(`refusal of write "${stamp}", which was never invoked`);
+    this.#refused.add(stamp);
+  }
+
+  /**
+   * A COMPARE AND WRITE that succeeded: `compare` (its compare seen as a read, stamp = the value
+   * compared) and the write `written`, already acknowledged (see the file comment).
+   */
+  compareAndWriteSucceeded(written: string, compare: ReadRecord): void {
+    const write = this.#writesByStamp.get(written);
+    if (!write) throw new Error(`COMPARE AND WRITE of "${written}", which was never invoked`);
+    let after = this.#follows.get(written);
+    if (!after) {
+      after = new Set();
+      this.#follows.set(written, after);
+    }
+    after.add(compare.stamp);
+    this.#caws.push({ block: compare.block, compared: compare.stamp, written, read: compare });
+    this.read(compare);
+  }
+
   get readCount(): number {
     return this.#reads.length;
   }
@@ -150,7 +204,63 @@ export class BlockRegisterChecker {
       const violation = this.#checkMonotonic(read, candidates, viable);
       if (violation) violations.push(violation);
     }
+    violations.push(...this.#checkCompareAndWrites());
     return violations;
+  }
+
+  /** Two successful CAWs that compared the same stamped value of one block. */
+  #checkCompareAndWrites(): RegisterViolation[] {
+    const violations: RegisterViolation[] = [];
+    const first = new Map<string, CawRecord>();
+    for (const caw of this.#caws) {
+      if (
+        caw.compared === INITIAL_STAMP &&
+        (this.#writesByBlock.get(caw.block) ?? []).some((write) => write.zeros)
+      )
+        continue;
+      const key = `${caw.block}/${caw.compared}`;
+      const earlier = first.get(key);
+      if (earlier === undefined) {
+        first.set(key, caw);
+        continue;
+      }
+      const compared = this.#writesByStamp.get(caw.compared);
+      violations.push({
+        kind: 'caw-not-atomic',
+        block: caw.block,
+        read: caw.read,
+        ...(compared ? { observed: compared } : {}),
+        message:
+          `block ${caw.block}: two COMPARE AND WRITEs both found ${caw.compared === INITIAL_STAMP ? 'the initial zeros' : `"${caw.compared}"`} and both wrote` +
+          ` ("${earlier.written}"${earlier.read.path ? ` through ${earlier.read.path}` : ''}, then "${caw.written}"${caw.read.path ? ` through ${caw.read.path}` : ''}):` +
+          ' the first one had replaced that value, so the second compare was not atomic with it',
+      });
+    }
+    return violations;
+  }
+
+  /** `newer` is known to follow `older` (through a chain of successful CAWs). */
+  #followsStamp(newer: string, older: string): boolean {
+    const seen = new Set<string>();
+    const stack = [newer];
+    while (stack.length > 0) {
+      const stamp = stack.pop()!;
+      for (const before of this.#follows.get(stamp) ?? []) {
+        if (before === older) return true;
+        if (!seen.has(before)) {
+          seen.add(before);
+          stack.push(before);
+        }
+      }
+    }
+    return false;
+  }
+
+  /** `older` is definitely older than `newer`: by acknowledgements, or through CAWs. */
+  #older(older: Candidate, newer: Candidate): boolean {
+    if (definitelyOlder(older, newer)) return true;
+    if (older === newer || newer === INITIAL_STAMP) return false;
+    return this.#followsStamp(newer.stamp, older === INITIAL_STAMP ? INITIAL_STAMP : older.stamp);
   }
 
   /** Check 1: the candidates that explain the read, or the violation when none does. */
@@ -168,6 +278,17 @@ export class BlockRegisterChecker {
             block: read.block,
             read,
             message: `block ${read.block} read "${read.stamp}", which no write put there`,
+          },
+        };
+      }
+      if (this.#refused.has(observed.stamp)) {
+        return {
+          violation: {
+            kind: 'refused-write-landed',
+            block: read.block,
+            read,
+            observed,
+            message: `block ${read.block} read "${observed.stamp}", a write the LU refused (it must never land)`,
           },
         };
       }
@@ -201,7 +322,10 @@ export class BlockRegisterChecker {
       : Number.NEGATIVE_INFINITY;
     for (const newer of writes) {
       if (newer === observed || newer.acknowledged === undefined) continue;
-      if (newer.acknowledged.seq < read.invoked.seq && newer.invoked.seq > observedAckSeq) {
+      const follows =
+        newer.invoked.seq > observedAckSeq ||
+        this.#followsStamp(newer.stamp, observed ? observed.stamp : INITIAL_STAMP);
+      if (newer.acknowledged.seq < read.invoked.seq && follows) {
         return {
           kind: 'stale-read',
           block: read.block,
@@ -225,7 +349,7 @@ export class BlockRegisterChecker {
   ): RegisterViolation | undefined {
     for (const [earlier, seen] of viable) {
       if (earlier.block !== read.block || earlier.completed.seq >= read.invoked.seq) continue;
-      if (!candidates.every((mine) => seen.every((theirs) => definitelyOlder(mine, theirs)))) continue;
+      if (!candidates.every((mine) => seen.every((theirs) => this.#older(mine, theirs)))) continue;
       const observed = candidates.length === 1 ? candidates[0] : INITIAL_STAMP;
       const earlierObserved = seen[0]!;
       return {

@@ -20,6 +20,7 @@ export {
   type InitiatorParameters,
   type OperationalOffer,
 } from './operational-offer.js';
+export * from './scsi-cluster-commands.js';
 export * from './scsi-commands.js';
 export { type DiscoveredPortal, type DiscoveredTarget, sendTargets } from './send-targets.js';
 export type { Residual } from './session-core.js';

@@ -34,7 +34,7 @@ import {
   type Pdu,
   type TargetPdu,
 } from '../../src/iscsi/pdu/messages.js';
-import { AsyncEvent } from '../../src/iscsi/pdu/opcodes.js';
+import { AsyncEvent, TmfFunction } from '../../src/iscsi/pdu/opcodes.js';
 import type { TextPair } from '../../src/iscsi/pdu/text.js';
 import { serialAdd } from '../../src/iscsi/target/serial-number.js';
 import type { ByteStream, CloseReason, Endpoint, Transport } from '../../transports/transport.js';
@@ -46,6 +46,24 @@ import {
   type InitiatorParameters,
   type OperationalOffer,
 } from './operational-offer.js';
+import {
+  compareAndWriteCdb,
+  DEVICE_IDENTIFICATION_PAGE,
+  type DeviceIdentification,
+  PrInAction,
+  type PrKeys,
+  type PrOutRequest,
+  type PrReservation,
+  parseDeviceIdentification,
+  parseReadKeys,
+  parseReadReservation,
+  parseTargetPortGroups,
+  persistentReserveInCdb,
+  persistentReserveOut,
+  reportTargetPortGroupsCdb,
+  setTargetPortGroups,
+  type TargetPortGroups,
+} from './scsi-cluster-commands.js';
 import {
   type Capacity,
   inquiryCdb,
@@ -429,6 +447,106 @@ export class IscsiInitiator {
       read: true,
     });
     return { ...result, luns: result.status === 0 ? parseReportLuns(result.dataIn) : [] };
+  }
+
+  // ---- cluster commands (scsi-cluster-commands.ts) ---------------------------------------------
+
+  /** PERSISTENT RESERVE OUT with the basic 24-byte parameter list. */
+  persistentReserveOut(lun: number, request: PrOutRequest): Promise<CommandResult> {
+    const { cdb, parameters } = persistentReserveOut(request);
+    return this.command({ lun, cdb, dataOut: parameters, expectedLengthBytes: parameters.length });
+  }
+
+  /** PERSISTENT RESERVE IN READ KEYS; `keys` is set on a GOOD answer. */
+  async readKeys(lun: number): Promise<CommandResult & { readonly keys?: PrKeys }> {
+    const result = await this.#dataInCommand(lun, persistentReserveInCdb(PrInAction.READ_KEYS, 1024), 1024);
+    const keys = result.status === 0 ? parseReadKeys(result.dataIn) : undefined;
+    return keys === undefined ? result : { ...result, keys };
+  }
+
+  /** PERSISTENT RESERVE IN READ RESERVATION; `reservation` is set on a GOOD answer. */
+  async readReservation(lun: number): Promise<CommandResult & { readonly reservation?: PrReservation }> {
+    const result = await this.#dataInCommand(
+      lun,
+      persistentReserveInCdb(PrInAction.READ_RESERVATION, 64),
+      64,
+    );
+    const reservation = result.status === 0 ? parseReadReservation(result.dataIn) : undefined;
+    return reservation === undefined ? result : { ...result, reservation };
+  }
+
+  /**
+   * REPORT TARGET PORT GROUPS (extended header by default). Like Linux, asks again with a buffer
+   * big enough when RETURN DATA LENGTH says the first one was short.
+   */
+  async reportTargetPortGroups(
+    lun: number,
+    options: { extended?: boolean; allocationLengthBytes?: number } = {},
+  ): Promise<CommandResult & { readonly groups?: TargetPortGroups }> {
+    const extended = options.extended ?? true;
+    let allocationLengthBytes = options.allocationLengthBytes ?? 256;
+    for (let tries = 0; ; tries++) {
+      const cdb = reportTargetPortGroupsCdb({ extended, allocationLengthBytes });
+      const result = await this.#dataInCommand(lun, cdb, allocationLengthBytes);
+      if (result.status !== 0) return result;
+      const groups = parseTargetPortGroups(result.dataIn);
+      if (groups === undefined) return result;
+      if (groups.totalBytes <= allocationLengthBytes || tries > 0) return { ...result, groups };
+      allocationLengthBytes = groups.totalBytes;
+    }
+  }
+
+  /** SET TARGET PORT GROUPS: asks for these states of these groups. */
+  setTargetPortGroups(
+    lun: number,
+    requests: readonly { readonly id: number; readonly state: number }[],
+  ): Promise<CommandResult> {
+    const { cdb, parameters } = setTargetPortGroups(requests);
+    return this.command({ lun, cdb, dataOut: parameters, expectedLengthBytes: parameters.length });
+  }
+
+  /** COMPARE AND WRITE of whole blocks: `compare` and `write` are equally long. */
+  compareAndWrite(
+    lun: number,
+    lba: number,
+    compare: Buffer,
+    write: Buffer,
+    options: { blockSizeBytes?: number } = {},
+  ): Promise<CommandResult> {
+    const blockSizeBytes = options.blockSizeBytes ?? this.#blockSize(lun);
+    if (compare.length !== write.length || compare.length % blockSizeBytes !== 0) {
+      throw new RangeError(
+        `COMPARE AND WRITE needs equal whole blocks to compare and to write (${compare.length} and ${write.length} bytes)`,
+      );
+    }
+    const dataOut = Buffer.concat([compare, write]);
+    return this.command({
+      lun,
+      cdb: compareAndWriteCdb(lba, compare.length / blockSizeBytes),
+      dataOut,
+      expectedLengthBytes: dataOut.length,
+    });
+  }
+
+  /** The Device Identification VPD page; `identification` is set on a GOOD answer. */
+  async deviceIdentification(
+    lun: number,
+  ): Promise<CommandResult & { readonly identification?: DeviceIdentification }> {
+    const result = await this.inquiry(lun, {
+      pageCode: DEVICE_IDENTIFICATION_PAGE,
+      allocationLengthBytes: 255,
+    });
+    const identification = result.status === 0 ? parseDeviceIdentification(result.dataIn) : undefined;
+    return identification === undefined ? result : { ...result, identification };
+  }
+
+  /** LOGICAL UNIT RESET (a task management function); resolves with its Response. */
+  lunReset(lun: number): Promise<number> {
+    return this.taskManagement(TmfFunction.LOGICAL_UNIT_RESET, { lun });
+  }
+
+  #dataInCommand(lun: number, cdb: Buffer, allocationLengthBytes: number): Promise<CommandResult> {
+    return this.command({ lun, cdb, expectedLengthBytes: allocationLengthBytes, read: true });
   }
 
   // ---- faults -----------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
  * Field scenario 7 (multipath.md §8): path flapping and hosts that disagree on the path. Two
  * hosts use the LU at once, one preferring A, the other B; A's link to the first host flaps
  * (reset, or cut and healed) every second or two while both write and read the same blocks.
- * Correct here: no stale read, no lost write, every IO finishes. (Ownership stability needs
- * ALUA, which Collie does not have yet; the simulator checks data only.)
+ * Correct here: no stale read, no lost write, every IO finishes. (The world is active-active and
+ * the hosts do not use ALUA, so there is no ownership to keep stable: the simulator checks data
+ * only. Ownership that does not ping-pong back is checked by partition-old-owner-alive.)
  */
 import { runClient, workloadBlocks } from '../workload.js';
 import type { Scenario } from './scenario.js';

@@ -8,7 +8,7 @@
  */
 import type { Rng } from '../../src/core/rng.js';
 import type { FaultInjector, SwarmOptions } from '../faults.js';
-import type { MultipathDevice, PathPolicy } from '../multipath/multipath-device.js';
+import type { MultipathDevice, PathPolicy, PathSetup } from '../multipath/multipath-device.js';
 import type { History } from '../workload.js';
 import type { World, WorldOptions } from '../world.js';
 
@@ -19,6 +19,12 @@ export interface DeviceRequest {
   readonly failback?: 'immediate' | 'manual';
   /** Target node names in priority order (default: every node, a first). */
   readonly paths?: readonly string[];
+  /** Same ISID for every login of a path (default: true with policy alua). */
+  readonly stableIsid?: boolean;
+  /** Runs on each path after its login, before it is used (a PR host registers there). */
+  readonly pathSetup?: PathSetup;
+  readonly commandTimeoutMs?: number;
+  readonly recoveryTimeoutMs?: number;
 }
 
 export interface ScenarioContext {

@@ -245,6 +245,90 @@ describe('block register checker: monotonic reads across the cluster', () => {
   });
 });
 
+describe('block register checker: refused writes and COMPARE AND WRITE', () => {
+  test('a write the LU refused must never be read', () => {
+    const checker = new BlockRegisterChecker();
+    checker.writeInvoked('n1', 4, at(10));
+    checker.writeRefused('n1');
+    checker.read(read(4, 20, 21, INITIAL_STAMP));
+    expect(checker.check()).toEqual([]);
+    checker.read(read(4, 22, 23, 'n1', 'A'));
+    const [violation] = checker.check();
+    expect(violation?.kind).toBe('refused-write-landed');
+    expect(violation?.message).toContain('"n1"');
+  });
+
+  test('a CAW that compared an open write follows it: reading that write after the CAW is stale', () => {
+    // The host's CAW v1 lost its answer (open); host-2's CAW compared v1 and wrote v2.
+    const checker = new BlockRegisterChecker();
+    checker.writeInvoked('v0', 5, at(1));
+    checker.writeAcknowledged('v0', at(2));
+    checker.writeInvoked('v1', 5, at(10));
+    checker.writeInvoked('v2', 5, at(20));
+    checker.writeAcknowledged('v2', at(25));
+    checker.compareAndWriteSucceeded('v2', read(5, 20, 25, 'v1', 'B'));
+    checker.read(read(5, 30, 31, 'v2'));
+    expect(checker.check()).toEqual([]);
+    // A retried v1 written again after v2 would leave v1 there.
+    checker.read(read(5, 40, 41, 'v1'));
+    expect(kinds(checker)).toEqual(['stale-read']);
+  });
+
+  test('without the CAW edge an open write read late is not a violation', () => {
+    const checker = new BlockRegisterChecker();
+    checker.writeInvoked('v1', 5, at(10));
+    checker.writeInvoked('v2', 5, at(20));
+    checker.writeAcknowledged('v2', at(25));
+    checker.read(read(5, 40, 41, 'v1'));
+    expect(checker.check()).toEqual([]);
+  });
+
+  test('two successful CAWs that compared the same value were not atomic', () => {
+    const checker = new BlockRegisterChecker();
+    checker.writeInvoked('v0', 6, at(1));
+    checker.writeAcknowledged('v0', at(2));
+    checker.writeInvoked('a1', 6, at(10));
+    checker.writeInvoked('b1', 6, at(11));
+    checker.writeAcknowledged('a1', at(14));
+    checker.compareAndWriteSucceeded('a1', read(6, 10, 14, 'v0', 'A'));
+    checker.writeAcknowledged('b1', at(15));
+    checker.compareAndWriteSucceeded('b1', read(6, 11, 15, 'v0', 'B'));
+    const violations = checker.check();
+    expect(violations.map((violation) => violation.kind)).toEqual(['caw-not-atomic']);
+    expect(violations[0]?.message).toContain('"a1" through A, then "b1" through B');
+  });
+
+  test('a CAW that compared a value already overwritten (and acknowledged) read a stale value', () => {
+    const checker = new BlockRegisterChecker();
+    checker.writeInvoked('v0', 7, at(1));
+    checker.writeAcknowledged('v0', at(2));
+    checker.writeInvoked('v1', 7, at(3));
+    checker.writeAcknowledged('v1', at(4));
+    checker.writeInvoked('c1', 7, at(10));
+    checker.writeAcknowledged('c1', at(12));
+    checker.compareAndWriteSucceeded('c1', read(7, 10, 12, 'v0', 'B'));
+    expect(kinds(checker)).toEqual(['stale-read']);
+  });
+
+  test('CAWs comparing the initial zeros count only while no zeros were written', () => {
+    const checker = new BlockRegisterChecker();
+    checker.writeInvoked('z1', 8, at(1), { zeros: true });
+    checker.writeAcknowledged('z1', at(2));
+    for (const [stamp, seq] of [
+      ['a1', 10],
+      ['b1', 20],
+    ] as const) {
+      checker.writeInvoked(stamp, 8, at(seq));
+      checker.writeAcknowledged(stamp, at(seq + 1));
+    }
+    checker.compareAndWriteSucceeded('a1', read(8, 10, 11, INITIAL_STAMP));
+    checker.compareAndWriteSucceeded('b1', read(8, 20, 21, INITIAL_STAMP));
+    // b1's compare of zeros after a1 was acknowledged is stale, but "the same value" is not
+    // established: zeros were written (a DISCARD) and may have been written again.
+    expect(kinds(checker)).toEqual(['stale-read']);
+  });
+});
+
 describe('write stamps', () => {
   test('stamps round-trip and expose torn or misplaced blocks', () => {
     expect(decodeBlock(stampBlock('c1:42', 9), 9)).toEqual({ kind: 'stamp', stamp: 'c1:42' });

@@ -292,7 +292,9 @@ export class IoRunner {
   }
 
   async #run(spec: IoSpec, guardBaseline: number): Promise<IoResult> {
-    if (spec.kind === 'read' && this.#testOnlyBug === 'reads-fail') {
+    // Test-only bugs break the LU's IO, never the shared cell's (purpose 'cell'), whose catch-up
+    // would otherwise spin on them.
+    if (spec.kind === 'read' && this.#testOnlyBug === 'reads-fail' && spec.purpose === undefined) {
       throw new BackendError(
         'medium',
         `VDI "${this.#cache.vdiName}": read failed (test-only bug reads-fail)`,
@@ -749,7 +751,8 @@ export class IoRunner {
     if (
       reason === 'invalidated' &&
       this.#testOnlyBug === 'retry-without-reload' &&
-      io.spec.guard === undefined
+      io.spec.guard === undefined &&
+      io.spec.purpose === undefined
     )
       return { type: 'RELOADED', progress: false };
     try {
