@@ -1176,6 +1176,8 @@ export class MultipathDevice {
       return false;
     } catch (error) {
       if (!(error instanceof IscsiInitiatorError)) throw error;
+      // Ended by our own LUN RESET (tur.c sees the reset's DID_RESET and checks again): the path is up.
+      if (error.code === 'ISCSI_INIT_ABORTED') return true;
       this.#fail(path, `path checker: TUR ${error.code}`, session);
       return false;
     }
