@@ -225,7 +225,7 @@ export class SheepdogBackend implements BlockBackend {
     if (backend.#runner.claimsAllocations) {
       init.logger.warn(
         { vdi: init.vdiName, endpoint: where, features: cache.storeFeatures },
-        `VDI "${init.vdiName}": sheep at ${where} may replace an object on a second CREATE (no CREATE_NEVER_REPLACES: sheep 1.0), so this target claims every object before it creates it; with other targets writing this VDI at once, two things stay unsafe on sheep 1.0: a snapshot taken while they write, and a request held inside sheep past a timeout. Pause writers for snapshots, or run single-writer; see docs/multipath-safety.md ("Against a real sheep 1.0 cluster")`,
+        `VDI "${init.vdiName}": sheep at ${where} may replace an object on a second CREATE (no CREATE_NEVER_REPLACES: sheep 1.0), so this target claims every object before it creates it; with other targets writing this VDI at once, three things stay unsafe on sheep 1.0: a snapshot taken while they write, a request held inside sheep past a timeout, and the SCSI state the targets share (reservations, COMPARE AND WRITE, ALUA ownership), which can lose an update while a write of it is still inside sheep (sheep 1.0 does not wait for accepted writes before an invalidation). Pause writers for snapshots, or run single-writer; see docs/multipath-safety.md ("Against a real sheep 1.0 cluster") and docs/cluster-scsi.md`,
       );
     }
     return backend;
