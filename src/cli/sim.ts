@@ -240,7 +240,9 @@ export function registerSimCommand(program: Command): void {
 
   sim
     .command('mutants')
-    .description('run each test-only bug switch in the default swarm (or the scenario that names it); every one must be found')
+    .description(
+      'run each test-only bug switch in the default swarm (or the scenario that names it); every one must be found',
+    )
     .option('--seeds <n>', 'seeds per switch (it stops at the first failing one)', integer('--seeds', 1), 300)
     .option('--jobs <k>', 'worker processes', integer('--jobs', 1), 2)
     .option('--only <list>', 'comma list of switch names (default: all)')
