@@ -8,6 +8,8 @@
  * target rather than agreeing with it.
  */
 import { AluaState } from '../../src/scsi/alua.js';
+import { PrInServiceAction } from '../../src/scsi/reservations/persistent-reserve-in.js';
+import { PrOutServiceAction } from '../../src/scsi/reservations/persistent-reserve-out.js';
 import { PrType } from '../../src/scsi/reservations/reservation-state.js';
 
 /** Operation codes of this file. */
@@ -67,21 +69,11 @@ export function ascAscq(asc: number, ascq: number): number {
 
 // ---- persistent reservations ----------------------------------------------------------------------
 
-export const PrOutAction = {
-  REGISTER: 0x00,
-  RESERVE: 0x01,
-  RELEASE: 0x02,
-  CLEAR: 0x03,
-  PREEMPT: 0x04,
-  PREEMPT_AND_ABORT: 0x05,
-  REGISTER_AND_IGNORE_EXISTING_KEY: 0x06,
-} as const;
+/** PERSISTENT RESERVE OUT / IN service actions: the target's tables, one copy of the spec. */
+export const PrOutAction = PrOutServiceAction;
 export type PrOutActionCode = (typeof PrOutAction)[keyof typeof PrOutAction];
 
-export const PrInAction = {
-  READ_KEYS: 0x00,
-  READ_RESERVATION: 0x01,
-} as const;
+export const PrInAction = PrInServiceAction;
 
 /** Persistent reservation TYPE values (SPC-4 table 169): the target's table, one copy of the spec. */
 export { PrType };
