@@ -183,30 +183,53 @@ export async function snapshotEventTime(rig: StoreRig, tag: string): Promise<num
  */
 export const isCreateOfExisting = (event: CollieEvent) => event.type === 'store.create_of_existing';
 
-/** An IO about to send an object round that creates (or copies) objects: an allocation has begun. */
-const isCreatingSend = (event: CollieEvent) =>
-  event.type === 'io.transition' && event.data.event === 'SEND' && Number(event.data.creates) > 0;
+/** An LU write about to send an object round (the shared cell's own IO, purpose "cell", is not the LU's). */
+const isLuWriteSend = (event: CollieEvent) =>
+  event.type === 'io.transition' &&
+  event.data.event === 'SEND' &&
+  event.data.op === 'write' &&
+  event.data.purpose === undefined;
+
+/** The same, for a round that creates (or copies) objects: an allocation has begun. */
+const isCreatingSend = (event: CollieEvent) => isLuWriteSend(event) && Number(event.data.creates) > 0;
 
 /**
- * Waits (bounded) until every Collie target has logged, after its mark (eventMarks), an IO that
- * sends CREATEs: both are then allocating, with their IOs' inode updates not yet acknowledged.
+ * Waits (bounded) until every Collie target has logged, after its mark (eventMarks), an LU write
+ * on the wire, and at least one of them an allocating one: both are then writing, with allocations
+ * (and their inode updates) in flight. Both usually allocate; but the targets race for the same
+ * unallocated objects, so one may find every object of its range already created by the other and
+ * never send a CREATE (it then writes into them). Says which happened.
  */
 export async function sendingCreates(
   paths: readonly TargetPath[],
   marks: readonly number[],
   timeoutMs = 20_000,
-): Promise<void> {
+): Promise<string> {
   const deadlineMs = Date.now() + timeoutMs;
   for (;;) {
     const seen = await Promise.all(
-      paths.map(async (path, index) =>
-        (await eventsSince(eventsFileOf(path), marks[index] ?? 0)).some(isCreatingSend),
-      ),
+      paths.map(async (path, index) => {
+        const events = await eventsSince(eventsFileOf(path), marks[index] ?? 0);
+        return { writing: events.some(isLuWriteSend), creating: events.some(isCreatingSend) };
+      }),
     );
-    if (seen.every(Boolean)) return;
+    if (seen.every((s) => s.writing) && seen.some((s) => s.creating)) {
+      const writingOnly = paths.filter((_, index) => !seen[index]!.creating).map((path) => path.name);
+      return writingOnly.length === 0
+        ? 'both allocating'
+        : `${writingOnly.join(', ')} writing into objects the other had created`;
+    }
     if (Date.now() >= deadlineMs) {
-      const missing = paths.filter((_, index) => !seen[index]).map((path) => path.name);
-      throw new Error(`no allocating write logged within ${timeoutMs} ms by ${missing.join(', ')}`);
+      const describe = (index: number) =>
+        seen[index]!.creating
+          ? 'allocating'
+          : seen[index]!.writing
+            ? 'writing, not allocating'
+            : 'no LU write sent';
+      throw new Error(
+        `the targets were not both writing (and one allocating) within ${timeoutMs} ms: ` +
+          paths.map((path, index) => `${path.name}: ${describe(index)}`).join('; '),
+      );
     }
     await sleep(5);
   }
@@ -316,8 +339,9 @@ export async function writeWithSnapshot(
 
   const startedMs = Date.now();
   const runs = startTogether(pair.a, pair.b, ranges);
+  let stoppedWhen: string = when;
   if (when === 'allocating') {
-    await sendingCreates([pair.a, pair.b], marks);
+    stoppedWhen = `allocating (${await sendingCreates([pair.a, pair.b], marks)})`;
     calibration.allocatingMs.push(Date.now() - startedMs);
   } else {
     await acknowledging(runs);
@@ -332,7 +356,7 @@ export async function writeWithSnapshot(
     return {
       runs,
       ackedBefore,
-      timing: `taken with ${atStop} writes acknowledged, the targets stopped once ${when}`,
+      timing: `taken with ${atStop} writes acknowledged, the targets stopped once ${stoppedWhen}`,
     };
   });
 }
