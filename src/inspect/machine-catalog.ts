@@ -40,7 +40,12 @@ export const MACHINE_CATALOG: readonly CatalogEntry[] = [
   { id: 'inode-view', title: "Client's view of the inode", side: 'sheep client', machine: inodeViewMachine },
   { id: 'io-request', title: 'Sheep IO request', side: 'sheep client', machine: ioRequestMachine },
   { id: 'login', title: 'iSCSI login', side: 'iSCSI target', machine: createLoginMachine() },
-  { id: 'iscsi-connection', title: 'iSCSI connection', side: 'iSCSI target', machine: iscsiConnectionMachine },
+  {
+    id: 'iscsi-connection',
+    title: 'iSCSI connection',
+    side: 'iSCSI target',
+    machine: iscsiConnectionMachine,
+  },
   { id: 'iscsi-session', title: 'iSCSI session', side: 'iSCSI target', machine: iscsiSessionMachine },
   { id: 'scsi-task', title: 'SCSI task', side: 'iSCSI target', machine: scsiTaskMachine },
 ];
