@@ -27,12 +27,14 @@
 import type { EventSink, LogEvent } from '../src/core/event.js';
 import { canonicalEventLine } from '../src/core/event-sinks.js';
 import { JsonlFileSink } from '../src/core/jsonl-file-sink.js';
+import type { LiveMachines } from '../src/core/live-machines.js';
 import type { Rng } from '../src/core/rng.js';
 import { createRng } from '../src/core/rng.js';
 import { drainMicrotasks, type VirtualClock } from '../src/core/virtual-clock.js';
 import type { TestOnlyClientBug } from '../src/sheepdog/client/io-runner.js';
 import { INITIAL_STAMP, type RegisterViolation } from './checkers/block-register-checker.js';
 import { CoherenceChecker } from './checkers/coherence-checker.js';
+import { appendViolation, FoundViolations, storeInvariantMessage } from './checkers/violation-events.js';
 import {
   DEFAULT_SWARM_FAULTS,
   describeSwarmOptions,
@@ -69,6 +71,8 @@ export interface RunOptions {
   readonly livenessMsMax?: number;
   /** More sinks for the event log (replay collects the lines). */
   readonly extraSinks?: readonly EventSink[];
+  /** A registry the world's log offers its live machines to (test/inspect/projection-live.test.ts). */
+  readonly liveMachines?: LiveMachines;
 }
 
 export interface Violation {
@@ -195,6 +199,8 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   }
   const coherenceChecker = new CoherenceChecker({ locking: coherence });
   sinks.push(coherenceChecker);
+  const found = new FoundViolations(coherenceChecker);
+  sinks.push(found);
   const extra = scenario.world?.(seedRng.fork('world'), swarm) ?? {};
   const world = await World.build({
     seed: options.seed,
@@ -205,7 +211,9 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     backend: SIM_BACKEND,
     ...extra,
     sinks,
+    ...(options.liveMachines === undefined ? {} : { liveMachines: options.liveMachines }),
   });
+  const flushFound = () => found.flushFound(world.eventLog);
   const history = new History(world.eventLog);
   const faults = new FaultInjector(world, world.rng.fork('faults'), swarm);
   const devices: MultipathDevice[] = [];
@@ -224,32 +232,51 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   const livenessMsMax = options.livenessMsMax ?? LIVENESS_MS_MAX_DEFAULT;
   const script = track(scenario.run(context));
   world.eventLog.append('sim/run', 'sim.safety_started', { scenario: scenario.name });
-  await runUntil(world.clock, () => script.settled, world.clock.now() + safetyMsMax);
+  await runUntil(world.clock, () => script.settled, world.clock.now() + safetyMsMax, flushFound);
   world.eventLog.append('sim/run', 'sim.liveness_started', { scriptDone: script.settled });
   const healing = track(faults.healAll());
-  await runUntil(world.clock, () => healing.settled, world.clock.now() + livenessMsMax);
+  await runUntil(world.clock, () => healing.settled, world.clock.now() + livenessMsMax, flushFound);
   let pending: string | null = null;
   const livenessEndMs = world.clock.now() + livenessMsMax;
-  const scriptEnd = await runUntil(world.clock, () => script.settled, livenessEndMs);
+  const scriptEnd = await runUntil(world.clock, () => script.settled, livenessEndMs, flushFound);
   if (!script.settled) pending = pendingReason('the scenario script', scriptEnd, history, devices);
   if (script.error !== undefined) throw script.error;
   if (healing.error !== undefined) throw healing.error;
   const readBackOps: OpRecord[] = [];
   if (pending === null && mutant.simBug !== 'skip-final-read-back') {
     const verify = track(readBack(context, history, readBackOps));
-    const verifyEnd = await runUntil(world.clock, () => verify.settled, world.clock.now() + livenessMsMax);
+    const verifyEnd = await runUntil(
+      world.clock,
+      () => verify.settled,
+      world.clock.now() + livenessMsMax,
+      flushFound,
+    );
     if (verify.error !== undefined) throw verify.error;
     if (!verify.settled) pending = pendingReason('the final read-back', verifyEnd, history, devices);
   }
   world.eventLog.append('sim/run', 'sim.finished', { pending });
 
+  const checked = collectViolations(history, coherenceChecker, world, coherence);
+  const liveness = livenessViolations(history, all.events, readBackOps);
+  const coverage = pending === null ? readBackCoverage(history, all.events, readBackOps) : [];
   const violations = [
-    ...collectViolations(history, coherenceChecker, world, coherence),
+    ...checked,
     ...storeInvariantViolations(all.events),
     ...expectations,
-    ...livenessViolations(history, all.events, readBackOps),
-    ...(pending === null ? readBackCoverage(history, all.events, readBackOps) : []),
+    ...liveness,
+    ...coverage,
   ];
+  // Into the log (sim/checkers/violation-events.ts), after every judgement read it: what was found
+  // as the run went is there already (the coherence checker's final agreement is flushed now),
+  // the end-of-run checks' findings go at the end.
+  flushFound();
+  for (const violation of [
+    ...checked.filter((violation) => violation.checker !== 'coherence'),
+    ...liveness,
+    ...coverage,
+  ]) {
+    appendViolation(world.eventLog, { ...violation, evidenceSeqs: violation.windowSeqs });
+  }
   const digest = world.digest.digestHex();
   const stats: RunStats = {
     simulatedMs: world.clock.now(),
@@ -321,12 +348,14 @@ function makeContext(
     expect(condition, message) {
       if (condition) return;
       const event = world.eventLog.append('sim/scenario', 'scenario.expectation_failed', { message });
-      expectations.push({
+      const violation: Violation = {
         checker: 'scenario',
         kind: 'expectation',
         message,
         windowSeqs: [Math.max(1, event.seq - WINDOW_EVENTS_MAX + 1), event.seq],
-      });
+      };
+      expectations.push(violation);
+      appendViolation(world.eventLog, { ...violation, evidenceSeqs: violation.windowSeqs });
     },
     step(text, data = {}) {
       world.eventLog.append('sim/scenario', 'scenario.step', { text, ...data });
@@ -387,9 +416,18 @@ function track(promise: Promise<unknown>): Tracked {
 
 type RunEnd = 'done' | 'deadline' | 'stalled';
 
-/** Fires timers one by one until `done()`, the deadline, or nothing is left to fire. */
-async function runUntil(clock: VirtualClock, done: () => boolean, deadlineMs: number): Promise<RunEnd> {
+/**
+ * Fires timers one by one until `done()`, the deadline, or nothing is left to fire; `afterStep`
+ * runs after each (the violations found meanwhile go into the log there).
+ */
+async function runUntil(
+  clock: VirtualClock,
+  done: () => boolean,
+  deadlineMs: number,
+  afterStep: () => void = () => {},
+): Promise<RunEnd> {
   await drainMicrotasks();
+  afterStep();
   // Bounded: every turn fires one timer and virtual time cannot pass the deadline.
   for (let steps = 0; steps < 50_000_000; steps++) {
     if (done()) return 'done';
@@ -401,6 +439,7 @@ async function runUntil(clock: VirtualClock, done: () => boolean, deadlineMs: nu
     }
     clock.step();
     await drainMicrotasks();
+    afterStep();
   }
   return 'deadline';
 }
@@ -629,7 +668,7 @@ export function storeInvariantViolations(events: readonly LogEvent[]): Violation
     .map((event) => ({
       checker: 'store' as const,
       kind: 'invariant',
-      message: `a store invariant broke at ${(event.data as { op?: string }).op ?? 'a request'}: ${(event.data as { message?: string }).message ?? ''}`,
+      message: storeInvariantMessage(event.data as { op?: string; message?: string }),
       windowSeqs: [Math.max(1, event.seq - WINDOW_EVENTS_MAX + 1), event.seq] as const,
     }));
 }

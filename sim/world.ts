@@ -25,6 +25,15 @@
  *
  * The store's objects sit behind a SlowObjectStore (`slowStore.delayMsMax`, off by default).
  *
+ * Every node shares the one event log, whose actor names do not say which node they run on: each
+ * start of a node (the store's, every target's) first logs `sim.node` {node, role, host,
+ * incarnation, and a target's portal and storeEndpoint, the store's endpoints}, from which the
+ * inspector's projection (src/inspect/projection.ts) maps actors to nodes; the admin host's
+ * (snapshots, lock-less writers, DISCARD) names the actor prefixes of its clients. Each start
+ * writes through its own view of the log (sim/incarnation-log.ts): once it crashed, what its code
+ * still appends carries `zombie: "<node>#<incarnation>"`, so a restarted node's machines (same
+ * actor names) are never moved by its previous incarnation's late events.
+ *
  * A store crash (crashStore) kills the whole store process at once: every endpoint stops
  * listening and every connection resets, object operations in flight are dropped, applied or torn
  * (SlowObjectStore.crash), and the in-memory lock table and VDI table are lost; the lost lock
@@ -39,6 +48,7 @@ import type { EventSink } from '../src/core/event.js';
 import { EventLog } from '../src/core/event-log.js';
 import type { DigestSink } from '../src/core/event-sinks.js';
 import { DigestSink as Digest } from '../src/core/event-sinks.js';
+import type { LiveMachines } from '../src/core/live-machines.js';
 import { silentLogger } from '../src/core/logger.js';
 import { createRng, type Rng } from '../src/core/rng.js';
 import { VirtualClock } from '../src/core/virtual-clock.js';
@@ -57,12 +67,15 @@ import { startTargetService, type TargetService } from '../src/target/target-ser
 import { MemoryNetwork, type MemoryNetworkOptions } from '../transports/memory.js';
 import type { Endpoint, Transport } from '../transports/transport.js';
 import { connectError, listenError } from '../transports/transport-error.js';
+import { IncarnationLog } from './incarnation-log.js';
 import { type CrashedOperation, SlowObjectStore } from './slow-object-store.js';
 
 export const STORE_HOST = 'store';
 export const INITIATOR_HOST = 'host';
 /** Where administrative requests (snapshots, dog's lock-less writes, DISCARD) come from. */
 export const ADMIN_HOST = 'admin';
+/** Actor prefix of the admin host's lock-less writers (sim/workloads/outside-clients.ts). */
+export const LOCKLESS_ACTOR_PREFIX = 'sim/lockless/';
 /** Request timeout of administrative connections (dog waits; a bound keeps runs finite). */
 export const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
 export const ISCSI_PORT = 3260;
@@ -94,6 +107,8 @@ export interface WorldOptions {
   readonly alua?: AluaPolicy;
   /** Settings of single nodes, by name (target-a, ...), over the world's. */
   readonly targetOverrides?: Readonly<Record<string, TargetNodeOverrides>>;
+  /** A registry the world's event log offers its owners' live machines to (the inspector's proof). */
+  readonly liveMachines?: LiveMachines;
 }
 
 export interface TargetNodeOverrides {
@@ -121,7 +136,14 @@ export class World {
   readonly options: Required<
     Omit<
       WorldOptions,
-      'network' | 'backend' | 'clientBug' | 'storeBug' | 'clusterBug' | 'sinks' | 'targetOverrides'
+      | 'network'
+      | 'backend'
+      | 'clientBug'
+      | 'storeBug'
+      | 'clusterBug'
+      | 'sinks'
+      | 'targetOverrides'
+      | 'liveMachines'
     >
   > & {
     network: Partial<MemoryNetworkOptions>;
@@ -148,6 +170,8 @@ export class World {
   readonly targets: TargetNodeHandle[] = [];
   /** Initiator hosts in use (a crashed target is cut off from each). */
   readonly initiatorHosts = new Set<string>([INITIATOR_HOST]);
+  /** The log view of each node's current incarnation (the store's and every target's), by name. */
+  readonly #nodeLogs = new Map<string, IncarnationLog>();
 
   private constructor(options: WorldOptions) {
     this.options = {
@@ -167,7 +191,10 @@ export class World {
     };
     this.clock = new VirtualClock(0);
     this.rng = createRng(options.seed);
-    this.eventLog = new EventLog(this.clock);
+    this.eventLog = new EventLog(
+      this.clock,
+      options.liveMachines === undefined ? {} : { liveMachines: options.liveMachines },
+    );
     this.digest = new Digest();
     this.eventLog.addSink(this.digest);
     for (const sink of options.sinks ?? []) this.eventLog.addSink(sink);
@@ -237,10 +264,12 @@ export class World {
   async crashStore(rng: Rng): Promise<CrashedOperation[]> {
     if (this.storeCrashed) return [];
     this.storeCrashed = true;
+    const crashed = `${STORE_HOST}#${this.storeIncarnation}`;
     this.storeIncarnation += 1;
     const dead = this.store;
     // The lock table lives in memory: every participation is gone with it.
     for (const node of dead.nodes()) dead.locks.nodeLeft(node.key);
+    this.#nodeLogs.get(STORE_HOST)?.crash(crashed);
     this.network.crashHost(STORE_HOST);
     const inFlight = await this.slowStore.crash(rng);
     this.eventLog.append('sim/store', 'sim.store_crashed', {
@@ -295,6 +324,7 @@ export class World {
     const node = this.targets.find((target) => target.name === name);
     if (!node || node.crashed) return;
     node.crashed = true;
+    this.#nodeLogs.get(node.name)?.crash(`${node.name}#${node.incarnation}`);
     node.incarnation += 1;
     if (mode === 'kill') this.network.crashHost(node.host);
     for (const other of [STORE_HOST, ...this.initiatorHosts, ...this.targets.map((target) => target.host)]) {
@@ -327,6 +357,7 @@ export class World {
     } catch (error) {
       // It could not open its LU (say, its store link was cut meanwhile): it stays down.
       node.crashed = true;
+      this.#nodeLogs.get(node.name)?.crash(`${node.name}#${node.incarnation}`);
       node.incarnation += 1;
       this.eventLog.append(`sim/${node.name}`, 'sim.target_restart_failed', {
         why: (error as Error).message,
@@ -354,6 +385,13 @@ export class World {
     });
     if (created.result !== SdRes.SUCCESS)
       throw new Error(`cannot create the simulated VDI (result ${created.result})`);
+    this.eventLog.append(`sim/${ADMIN_HOST}`, 'sim.node', {
+      node: ADMIN_HOST,
+      role: 'admin',
+      host: ADMIN_HOST,
+      incarnation: 0,
+      actorPrefixes: [LOCKLESS_ACTOR_PREFIX],
+    });
     for (let index = 0; index < this.options.targetCount; index++) {
       const name = `target-${String.fromCharCode(97 + index)}`;
       const node: TargetNodeHandle = {
@@ -374,6 +412,14 @@ export class World {
   /** One store process: a SheepStore over the objects, through this incarnation's handles. */
   #openStore(listen: readonly Endpoint[]): Promise<SheepStore> {
     const incarnation = this.storeIncarnation;
+    const eventLog = this.#nodeLog(STORE_HOST);
+    this.eventLog.append('sim/store', 'sim.node', {
+      node: STORE_HOST,
+      role: 'store',
+      host: STORE_HOST,
+      incarnation,
+      endpoints: listen.map((endpoint) => `${endpoint.host}:${endpoint.port}`),
+    });
     const base = this.network.transport(STORE_HOST);
     const transport: Transport = {
       connect: (address) =>
@@ -392,10 +438,21 @@ export class World {
       transport,
       listen,
       clock: this.clock,
-      eventLog: this.eventLog,
+      eventLog,
       logger: silentLogger,
       ...(this.options.storeBug === undefined ? {} : { testOnlyBug: this.options.storeBug }),
     });
+  }
+
+  /**
+   * The log view a new incarnation of node `name` writes to (sim/incarnation-log.ts); the previous
+   * incarnation's live machines are retired.
+   */
+  #nodeLog(name: string): IncarnationLog {
+    this.#nodeLogs.get(name)?.retire();
+    const log = new IncarnationLog(this.eventLog, this.clock);
+    this.#nodeLogs.set(name, log);
+    return log;
   }
 
   /** A transport that works only while `node` is in the incarnation it was made for. */
@@ -412,6 +469,18 @@ export class World {
   }
 
   #startTarget(node: TargetNodeHandle): Promise<TargetService> {
+    const eventLog = this.#nodeLog(node.name);
+    // Every node shares this one log: say what the node's actors look like (its sheep endpoint
+    // names its client's actors, its portal its connections), so the log alone maps them to it.
+    this.eventLog.append(`sim/${node.name}`, 'sim.node', {
+      node: node.name,
+      role: 'target',
+      host: node.host,
+      nodeId: node.nodeId,
+      incarnation: node.incarnation,
+      portal: `${node.portal.host}:${node.portal.port}`,
+      storeEndpoint: `${node.storeEndpoint.host}:${node.storeEndpoint.port}`,
+    });
     const transport = this.#incarnationTransport(node);
     const overrides = this.options.targetOverrides[node.name] ?? {};
     const backend: SheepdogBackendOptions = {
@@ -439,7 +508,7 @@ export class World {
       backendTransport: transport,
       clock: this.clock,
       rng: this.rng.fork(node.incarnation === 0 ? node.name : `${node.name}#${node.incarnation}`),
-      eventLog: this.eventLog,
+      eventLog,
       logger: silentLogger,
       sheepdogOptions: backend,
       ...(this.options.clusterBug === undefined ? {} : { clusterBug: this.options.clusterBug }),

@@ -19,7 +19,7 @@ import { objRequest } from '../../src/sheepdog/wire/header.js';
 import { vidToDataOid } from '../../src/sheepdog/wire/oid.js';
 import { type Endpoint, endpointToString } from '../../transports/transport.js';
 import { STAMP_BLOCK_BYTES } from '../checkers/write-stamps.js';
-import { ADMIN_HOST, ADMIN_REQUEST_TIMEOUT_MS, type World } from '../world.js';
+import { ADMIN_HOST, ADMIN_REQUEST_TIMEOUT_MS, LOCKLESS_ACTOR_PREFIX, type World } from '../world.js';
 import { describeFailure, type OutsideClientHistory } from './outside-history.js';
 
 /**
@@ -34,6 +34,8 @@ export async function locklessWriteVdi(
   rng: Rng,
   offset: number,
   data: Buffer,
+  /** The writer's name: its actors' (two writers through one endpoint stay apart in the log). */
+  client?: string,
 ): Promise<void> {
   const vdi = await LocklessVdi.open({
     transport: world.network.transport(ADMIN_HOST),
@@ -42,7 +44,7 @@ export async function locklessWriteVdi(
     clock: world.clock,
     rng,
     eventLog: world.eventLog,
-    actor: `sim/lockless/${endpointToString(endpoint)}`,
+    actor: `${LOCKLESS_ACTOR_PREFIX}${client === undefined ? '' : `${client}/`}${endpointToString(endpoint)}`,
     poolSize: 1,
     requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS,
     unavailableAfterMs: ADMIN_REQUEST_TIMEOUT_MS,
@@ -101,7 +103,7 @@ export async function runLocklessWriter(
     const blocks = Array.from({ length: count }, (_, offset) => first + offset);
     const writeRng = rng.fork(`write-${index}`);
     const ok = await workload.history.recordWrite(plan.client, blocks, (data) =>
-      locklessWriteVdi(world, plan.endpoint, writeRng, first * STAMP_BLOCK_BYTES, data),
+      locklessWriteVdi(world, plan.endpoint, writeRng, first * STAMP_BLOCK_BYTES, data, plan.client),
     );
     if (ok) acknowledged += 1;
     const thinkMs = plan.thinkMsMax > 0 ? rng.int(0, plan.thinkMsMax + 1) : 0;

@@ -15,10 +15,13 @@ import { NEVER, type Observable, Subject } from 'rxjs';
 import { AssertionError } from './assert.js';
 import type { Clock } from './clock.js';
 import type { EventSink, LogEvent } from './event.js';
+import { LiveMachines } from './live-machines.js';
 
 export interface EventLogOptions {
   /** Told once about each sink that threw (it has already been removed). */
   readonly onSinkError?: (error: unknown, sink: EventSink) => void;
+  /** The registry of live machine actors to offer the log's owners (see `liveMachines`). */
+  readonly liveMachines?: LiveMachines;
 }
 
 export class EventLog {
@@ -29,16 +32,33 @@ export class EventLog {
   private sinks: readonly EventSink[] = [];
   private seqLast = 0;
   private closed = false;
+  #liveMachines: LiveMachines | null;
 
   constructor(
     private readonly clock: Clock,
     private readonly options: EventLogOptions = {},
   ) {
     this.events$ = this.subject.asObservable();
+    this.#liveMachines = options.liveMachines ?? null;
   }
 
   get lastSeq(): number {
     return this.seqLast;
+  }
+
+  /**
+   * The live xstate actors of long-lived machines (src/core/live-machines.ts), which their owners
+   * register into; null (nobody registers anything) unless given to the constructor or asked for
+   * with trackLiveMachines() before the owners start.
+   */
+  get liveMachines(): LiveMachines | null {
+    return this.#liveMachines;
+  }
+
+  /** Creates the live-machine registry (once) and returns it. */
+  trackLiveMachines(): LiveMachines {
+    this.#liveMachines ??= new LiveMachines();
+    return this.#liveMachines;
   }
 
   append<D>(actor: string, type: string, data: D): LogEvent<D> {
@@ -107,6 +127,10 @@ class NullEventLog extends EventLog {
 
   override addSink(_sink: EventSink): () => void {
     throw new AssertionError('nullEventLog takes no sinks; create an EventLog to observe events');
+  }
+
+  override trackLiveMachines(): LiveMachines {
+    throw new AssertionError('nullEventLog tracks no live machines; create an EventLog to track them');
   }
 }
 

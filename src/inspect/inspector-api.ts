@@ -46,8 +46,16 @@ export interface InstanceState {
 
 /** A per-VDI matrix: for each node that took part, its participant state (or null: none). */
 export interface CoherenceRow {
+  /** The VDI's name when known, else its vid (hex). */
   readonly vdi: string;
-  readonly cells: readonly { readonly node: string; readonly participant: string | null }[];
+  /** The VDI id (6 hex digits): a name has several after snapshots. */
+  readonly vid?: string;
+  readonly cells: readonly {
+    readonly node: string;
+    /** The store endpoint ("store:7000") the node is to the store. */
+    readonly endpoint?: string;
+    readonly participant: string | null;
+  }[];
 }
 
 export interface ProjectionSnapshot {
@@ -61,6 +69,10 @@ export interface ViolationMark {
   readonly seq: number;
   readonly checker: string;
   readonly message: string;
+  /** What kind of violation the checker found ("stale-read", "single-writer"...). */
+  readonly kind?: string;
+  /** First and last seq of the events that show it. */
+  readonly evidenceSeqs?: readonly [number, number];
 }
 
 export interface InspectorMeta {

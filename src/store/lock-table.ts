@@ -18,7 +18,7 @@
  *
  * Every transition is appended to the event log (actor `store/vdi/<vid hex>`).
  */
-import { type Actor, createActor } from 'xstate';
+import { type Actor, type AnyStateMachine, createActor } from 'xstate';
 import {
   type ParticipantEvent,
   type ParticipantStateName,
@@ -27,6 +27,7 @@ import {
 import { type VdiLockEvent, type VdiLockStateName, vdiLockMachine } from '../../machines/vdi-lock.js';
 import { assert } from '../core/assert.js';
 import type { EventLog } from '../core/event-log.js';
+import { stateValuePath } from '../core/live-machines.js';
 
 export type LockResult = 'ok' | 'locked';
 
@@ -35,7 +36,12 @@ interface VdiEntry {
   readonly participants: Map<string, Actor<typeof participantMachine>>;
   /** The client id each participant joined with (0n: none given, as tgt and dog send). */
   readonly clients: Map<string, bigint>;
+  /** Live-machine registrations to drop, by node (LOCK_KEY: the lock's). */
+  readonly unregister: Map<string, () => void>;
 }
+
+/** The lock's own entry among VdiEntry.unregister (nodes are endpoints: never this). */
+const LOCK_KEY = '';
 
 export interface VdiLockView {
   readonly vid: number;
@@ -75,15 +81,19 @@ export class LockTable {
       this.#log(vid, 'lock.refused', { node, type, state: entry.lock.getSnapshot().value });
       return 'locked';
     }
-    const initial = type === 'shared' ? this.#joiningState(entry) : undefined;
-    entry.lock.send(event);
-    if (initial) {
-      const actor = createActor(participantMachine, { input: { vid, node, initial } });
+    // The participant joins first, then the lock moves: each change is logged right after it
+    // happens, so the log never runs ahead of (or behind) the machines.
+    if (type === 'shared') {
+      const actor = createActor(participantMachine, {
+        input: { vid, node, initial: this.#joiningState(entry) },
+      });
       entry.participants.set(node, actor);
       entry.clients.set(node, client);
       actor.start();
+      this.#register(vid, node, actor);
       this.#log(vid, 'coherence.joined', { node, state: actor.getSnapshot().value });
     }
+    entry.lock.send(event);
     this.#log(vid, 'lock.acquired', { node, type, state: entry.lock.getSnapshot().value });
     return 'ok';
   }
@@ -106,8 +116,8 @@ export class LockTable {
       });
       return;
     }
-    entry.lock.send({ type: type === 'normal' ? 'RELEASE_NORMAL' : 'RELEASE_SHARED', node });
     if (type === 'shared') this.#dropParticipant(vid, entry, node);
+    entry.lock.send({ type: type === 'normal' ? 'RELEASE_NORMAL' : 'RELEASE_SHARED', node });
     this.#log(vid, 'lock.released', { node, type, state: entry.lock.getSnapshot().value });
     this.#forgetIfUnlocked(vid, entry);
   }
@@ -116,8 +126,8 @@ export class LockTable {
   nodeLeft(node: string): void {
     for (const [vid, entry] of [...this.#entries]) {
       if (!entry.participants.has(node)) continue;
-      entry.lock.send({ type: 'NODE_LEFT', node });
       this.#dropParticipant(vid, entry, node);
+      entry.lock.send({ type: 'NODE_LEFT', node });
       this.#log(vid, 'lock.node_left', { node, state: entry.lock.getSnapshot().value });
       this.#forgetIfUnlocked(vid, entry);
     }
@@ -129,6 +139,8 @@ export class LockTable {
     if (!entry) return;
     for (const actor of entry.participants.values()) actor.stop();
     entry.lock.stop();
+    for (const unregister of entry.unregister.values()) unregister();
+    entry.unregister.clear();
     this.#entries.delete(vid);
     this.#log(vid, 'lock.forgotten', {});
   }
@@ -226,8 +238,9 @@ export class LockTable {
     if (!entry) {
       const lock = createActor(vdiLockMachine, { input: { vid } });
       lock.start();
-      entry = { lock, participants: new Map(), clients: new Map() };
+      entry = { lock, participants: new Map(), clients: new Map(), unregister: new Map() };
       this.#entries.set(vid, entry);
+      this.#register(vid, undefined, lock);
     }
     return entry;
   }
@@ -263,12 +276,16 @@ export class LockTable {
     actor.stop();
     entry.participants.delete(node);
     entry.clients.delete(node);
+    entry.unregister.get(node)?.();
+    entry.unregister.delete(node);
     this.#log(vid, 'coherence.left', { node });
   }
 
   #forgetIfUnlocked(vid: number, entry: VdiEntry): void {
     if (entry.lock.getSnapshot().value === 'unlocked' && entry.participants.size === 0) {
       entry.lock.stop();
+      entry.unregister.get(LOCK_KEY)?.();
+      entry.unregister.delete(LOCK_KEY);
       this.#entries.delete(vid);
     }
   }
@@ -277,6 +294,22 @@ export class LockTable {
     const states: Record<string, string> = {};
     for (const [node, actor] of entry.participants) states[node] = actor.getSnapshot().value as string;
     return states;
+  }
+
+  /**
+   * Offers the lock (node undefined) or a participant to the log's live-machine registry, under
+   * the inspector's instance keys: `store/vdi/<vid hex>` and `store/vdi/<vid hex>#<node>`.
+   */
+  #register(vid: number, node: string | undefined, actor: Actor<AnyStateMachine>): void {
+    const registry = this.#eventLog.liveMachines;
+    if (registry === null) return;
+    const actorName = `store/vdi/${vidHex(vid)}`;
+    const unregister = registry.register({
+      key: node === undefined ? actorName : `${actorName}#${node}`,
+      machine: node === undefined ? 'vdi-lock' : 'participant',
+      state: () => stateValuePath(actor.getSnapshot().value),
+    });
+    this.#entries.get(vid)!.unregister.set(node ?? LOCK_KEY, unregister);
   }
 
   #log(vid: number, type: string, data: Record<string, unknown>): void {

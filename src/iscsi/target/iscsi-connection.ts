@@ -133,10 +133,16 @@ export class IscsiConnection {
       eventLog: options.eventLog,
       actor: `iscsi/connection/${this.id}`,
       type: 'connection.transition',
+      live: { machine: 'iscsi-connection' },
     });
     this.#nopIntervalMs = options.nopIntervalMs ?? 10_000;
     this.#nopTimeoutMs = options.nopTimeoutMs ?? 15_000;
-    this.#event('connection.opened', { remote: endpointToString(options.stream.remote) });
+    // `local` is the portal it came in through: it tells which node runs the connection (and its
+    // login, `iscsi/login/<remote>`) when several target nodes share one log.
+    this.#event('connection.opened', {
+      remote: endpointToString(options.stream.remote),
+      local: endpointToString(options.stream.local),
+    });
     options.stream.attach({
       data: (chunk) => this.#receive(chunk),
       drain: () => this.#resumeReading(),
@@ -584,6 +590,7 @@ export class IscsiConnection {
   #closed(kind: string): void {
     this.#transition({ type: 'CLOSED' });
     if (this.#nopTimer !== undefined) this.#clock.clearTimeout(this.#nopTimer);
+    this.#login.dispose?.();
     this.#event('connection.closed', { kind });
     this.#hooks.closed(this, this.#session);
   }

@@ -79,6 +79,7 @@ export class IscsiSession {
   /** Shared by every task: built once, not per command (its closures were a per-command cost). */
   readonly #taskContext: TaskContext;
   readonly #peers: () => Iterable<IscsiSession>;
+  readonly #connectionId: string | undefined;
 
   constructor(options: {
     identity: SessionIdentity;
@@ -89,6 +90,11 @@ export class IscsiSession {
     commandWindow?: number;
     /** Every live session of the server (this one may or may not be among them); default: none. */
     peers?: () => Iterable<IscsiSession>;
+    /**
+     * The id of the connection it logged in on. Its transitions carry it: TSIHs are per target
+     * server, so where several servers share one log it tells their sessions apart.
+     */
+    connectionId?: string;
   }) {
     this.identity = options.identity;
     this.#parameters = options.parameters;
@@ -97,10 +103,17 @@ export class IscsiSession {
     this.#window = options.commandWindow ?? COMMAND_WINDOW_DEFAULT;
     this.#peers = options.peers ?? (() => []);
     this.#expCmdSN = options.firstCmdSN;
+    const actor = `iscsi/session/${options.identity.tsih}`;
+    this.#connectionId = options.connectionId;
     this.#machine = startLoggedActor(iscsiSessionMachine, {
       eventLog: options.eventLog,
-      actor: `iscsi/session/${options.identity.tsih}`,
+      actor,
       type: 'session.transition',
+      ...(options.connectionId === undefined ? {} : { data: { connection: options.connectionId } }),
+      live: {
+        machine: 'iscsi-session',
+        key: options.connectionId === undefined ? actor : `${actor}#${options.connectionId}`,
+      },
     });
     const target = options.identity.target;
     const initiatorPortName = `${options.identity.initiatorName},i,0x${options.identity.isid}`;
@@ -280,7 +293,10 @@ export class IscsiSession {
     await this.abortTasks(() => true);
     for (const lun of this.identity.target.luns.values()) lun.nexusLost(this.nexus);
     this.#machine.send({ type: 'CLOSED' });
-    this.#eventLog.append(`iscsi/session/${this.identity.tsih}`, 'session.closed', { reason });
+    this.#eventLog.append(`iscsi/session/${this.identity.tsih}`, 'session.closed', {
+      reason,
+      ...(this.#connectionId === undefined ? {} : { connection: this.#connectionId }),
+    });
   }
 
   #runWaiting(): void {

@@ -167,6 +167,7 @@ export class IscsiTargetServer {
       eventLog: this.#options.eventLog,
       commandWindow: this.#options.commandWindow,
       peers: () => [...this.#sessions.values()].map((entry) => entry.session),
+      connectionId: connection.id,
     });
     this.#sessions.set(tsih, { session, connection });
     this.#byIdentity.set(identity, tsih);
@@ -174,6 +175,7 @@ export class IscsiTargetServer {
       initiator: result.initiatorName,
       isid: request.isid,
       target: target.iqn,
+      connection: connection.id,
     });
     return { session, tsih };
   }

@@ -33,4 +33,6 @@ export interface LoginAnswer {
 
 export interface LoginDriver {
   handle(pdu: LoginRequestPdu): LoginAnswer;
+  /** The connection closed: the login is over, finished or not (it drops what it registered). */
+  dispose?(): void;
 }

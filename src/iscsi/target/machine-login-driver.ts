@@ -5,6 +5,7 @@
 import { createActor } from 'xstate';
 import { createLoginMachine, type LoginResponse } from '../../../machines/login.js';
 import type { EventLog } from '../../core/event-log.js';
+import { stateValuePath } from '../../core/live-machines.js';
 import type { Rng } from '../../core/rng.js';
 import type { ChapSecrets } from '../login/chap.js';
 import { type LoginResult as CoreResult, createLoginCore, type LoginTarget } from '../login/login-core.js';
@@ -68,6 +69,27 @@ export function machineLoginDriver(options: {
     { input: { connectionId: options.connectionId, eventLog: options.eventLog, core } },
   );
   actor.start();
+  // The machine logs its steps from its actions, before xstate publishes the new snapshot: while
+  // a request is being handled its state is not observable (LiveMachine.busy).
+  let stepping = false;
+  let unregister = (): void => {};
+  const registry = options.eventLog.liveMachines;
+  if (registry !== null) {
+    unregister = registry.register({
+      key: `iscsi/login/${options.connectionId}`,
+      machine: 'login',
+      state: () => stateValuePath(actor.getSnapshot().value),
+      busy: () => stepping,
+    });
+    actor.subscribe({
+      complete: unregister,
+      error: (error: unknown) => {
+        unregister();
+        // Still reported as unhandled, as it is when nobody subscribes.
+        throw error;
+      },
+    });
+  }
 
   return {
     handle(pdu: LoginRequestPdu): LoginAnswer {
@@ -75,7 +97,12 @@ export function machineLoginDriver(options: {
       if (actor.getSnapshot().status !== 'active') {
         return refusal(pdu);
       }
-      actor.send({ type: 'LOGIN_REQUEST', request: pdu });
+      stepping = true;
+      try {
+        actor.send({ type: 'LOGIN_REQUEST', request: pdu });
+      } finally {
+        stepping = false;
+      }
       const response = sent as LoginResponse | undefined;
       const step = actor.getSnapshot().context.last;
       if (!response || !step) return refusal(pdu);
@@ -106,6 +133,7 @@ export function machineLoginDriver(options: {
         },
       };
     },
+    dispose: () => unregister(),
   };
 }
 

@@ -74,6 +74,7 @@ import { BackendError } from '../../backends/block-backend.js';
 import { assert } from '../../core/assert.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
+import { stateValuePath } from '../../core/live-machines.js';
 import type { Rng } from '../../core/rng.js';
 import { sleepMs } from '../../core/sleep.js';
 import { collieFeatures, createsNeverReplace, honoursLockClientIds } from '../collie-features.js';
@@ -160,6 +161,8 @@ function drawClientId(rng: Rng): bigint {
   return id === 0n ? 1n : id;
 }
 
+const noop = (): void => {};
+
 export class InodeCache {
   readonly vdiName: string;
   readonly mode: InodeCacheMode;
@@ -172,6 +175,8 @@ export class InodeCache {
   readonly #eventLog: EventLog;
   readonly #actorId: string;
   readonly #view: Actor<typeof inodeViewMachine>;
+  /** Drops the view from the log's live-machine registry (src/core/live-machines.ts). */
+  readonly #unregisterLive: () => void;
   /** data_vdi_id[]: which vid owns object idx (0 = unallocated). Updated in place. */
   readonly #table = new Uint32Array(SD_INODE_DATA_INDEX);
   readonly #lockedVids = new Set<number>();
@@ -217,6 +222,12 @@ export class InodeCache {
     this.#actorId = options.actor;
     this.#view = createActor(inodeViewMachine, { input: { vdiName: options.vdiName } });
     this.#view.start();
+    this.#unregisterLive =
+      options.eventLog.liveMachines?.register({
+        key: options.actor,
+        machine: 'inode-view',
+        state: () => stateValuePath(this.#view.getSnapshot().value),
+      }) ?? noop;
   }
 
   /**
@@ -265,6 +276,7 @@ export class InodeCache {
       cache.#send({ type: 'LOAD_FAILED' });
       await cache.releaseAll().catch(() => undefined);
       cache.#view.stop();
+      cache.#unregisterLive();
       throw error;
     }
   }
@@ -435,6 +447,7 @@ export class InodeCache {
   close(): void {
     this.#send({ type: 'CLOSE' });
     this.#view.stop();
+    this.#unregisterLive();
   }
 
   // ---- reload ----------------------------------------------------------------------------------
