@@ -2,7 +2,7 @@
  * Collie's iSCSI target against tgt, in the same run on the same machine (`npm run bench`).
  *
  *   node dist/bench/target-vs-tgt.js [--rounds N] [--perf-seconds S] [--targets tgt,file,mem,sheepdog]
- *                                    [--cpu-prof DIR]
+ *                                    [--cpu-prof DIR] [--inspect] [--workloads NAME,...]
  *
  * Method: every target runs at once on its own loopback port, each with a 1 GiB LUN 1 (see
  * targets.ts). For each workload the targets take turns (tgt, Collie file, mem, sheepdog; the
@@ -14,6 +14,12 @@
  *
  * --cpu-prof DIR starts the Collie targets under `node --cpu-prof` (profiles land in DIR when
  * they stop); summarise one with `node dist/bench/cpu-profile-top.js FILE`.
+ *
+ * --inspect adds, beside each Collie target, a twin started with `--inspect 127.0.0.1:0` (the
+ * event inspector serving, no page connected), with its own LUN (and its own store for sheepdog);
+ * the twins run the 4k random read workload only, so its column compares with the figure without
+ * it from the same run. --workloads keeps the workloads whose names contain one of the words
+ * given ("4k rand read").
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -44,6 +50,8 @@ function options() {
       'perf-seconds': { type: 'string', default: String(DEFAULT_SETTINGS.perfSeconds) },
       targets: { type: 'string', default: ALL_TARGETS.join(',') },
       'cpu-prof': { type: 'string' },
+      inspect: { type: 'boolean', default: false },
+      workloads: { type: 'string' },
     },
   });
   const rounds = Number.parseInt(values.rounds, 10);
@@ -54,32 +62,50 @@ function options() {
     if (!(ALL_TARGETS as readonly string[]).includes(name))
       throw new Error(`--targets: unknown target '${name}'; use ${ALL_TARGETS.join(',')}`);
   }
-  return { rounds, perfSeconds, targets: targets as TargetKind[], cpuProfDir: values['cpu-prof'] };
+  const workloadWords = values.workloads?.split(',').map((word) => word.trim().toLowerCase());
+  return {
+    rounds,
+    perfSeconds,
+    targets: targets as TargetKind[],
+    cpuProfDir: values['cpu-prof'],
+    inspect: values.inspect,
+    workloadWords,
+  };
 }
+
+/** The workload the --inspect twins run. */
+const INSPECT_WORKLOAD = /4k rand read/;
+const INSPECT_ARGS = ['--inspect', '127.0.0.1:0'] as const;
 
 async function startTarget(
   kind: TargetKind,
   dir: string,
   cpuProfDir: string | undefined,
+  inspect = false,
 ): Promise<RunningTarget> {
   const nodeArgs = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
+  // An --inspect twin: its own label, LUN and store, so it shares nothing with its original.
+  const args = inspect ? INSPECT_ARGS : [];
+  const label = `${LABELS[kind]}${inspect ? ' --inspect' : ''}`;
+  const suffix = inspect ? '-inspect' : '';
   switch (kind) {
     case 'tgt':
       return startTgt(dir, `${IQN}:tgt`);
     case 'file':
       return startCollieTarget(
         REPO_ROOT,
-        LABELS.file,
-        `${IQN}:file`,
-        `file:${join(dir, 'collie-disk.img')}:${LUN_SIZE}`,
+        label,
+        `${IQN}:file${suffix}`,
+        `file:${join(dir, `collie-disk${suffix}.img`)}:${LUN_SIZE}`,
         nodeArgs,
+        args,
       );
     case 'mem':
-      return startCollieTarget(REPO_ROOT, LABELS.mem, `${IQN}:mem`, `mem:${LUN_SIZE}`, nodeArgs);
+      return startCollieTarget(REPO_ROOT, label, `${IQN}:mem${suffix}`, `mem:${LUN_SIZE}`, nodeArgs, args);
     case 'sheepdog': {
-      const storeDir = join(dir, 'sheep-store');
+      const storeDir = join(dir, `sheep-store${suffix}`);
       await mkdir(storeDir);
-      return startCollieSheepdog(REPO_ROOT, LABELS.sheepdog, `${IQN}:sheepdog`, storeDir, 'bench');
+      return startCollieSheepdog(REPO_ROOT, label, `${IQN}:sheepdog${suffix}`, storeDir, 'bench', args);
     }
   }
 }
@@ -89,7 +115,7 @@ function ticksOf(pids: readonly number[]): number {
 }
 
 async function main(): Promise<void> {
-  const { rounds, perfSeconds, targets: kinds, cpuProfDir } = options();
+  const { rounds, perfSeconds, targets: kinds, cpuProfDir, inspect, workloadWords } = options();
   if (!existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js')))
     throw new Error("the Collie CLI is not built: run 'npm run build' (npm run bench does)");
   if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
@@ -102,10 +128,22 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
   const started = performance.now();
   const loadBefore = loadavg()[0]!;
-  const list = workloads({ ...DEFAULT_SETTINGS, perfSeconds });
+  const list = workloads({ ...DEFAULT_SETTINGS, perfSeconds }).filter(
+    (workload) =>
+      workloadWords === undefined || workloadWords.some((word) => workload.name.toLowerCase().includes(word)),
+  );
+  if (list.length === 0) throw new Error(`--workloads ${workloadWords?.join(',')} matches no workload`);
+  const twins = new Set<RunningTarget>();
   const results = new Results();
   try {
-    for (const kind of kinds) running.push(await startTarget(kind, dir, cpuProfDir));
+    for (const kind of kinds) {
+      running.push(await startTarget(kind, dir, cpuProfDir));
+      if (inspect && kind !== 'tgt') {
+        const twin = await startTarget(kind, dir, cpuProfDir, true);
+        twins.add(twin);
+        running.push(twin);
+      }
+    }
     process.stderr.write(
       `targets:\n${running.map((t) => `  ${t.label}: ${t.url} (pid ${t.pid})`).join('\n')}\n`,
     );
@@ -113,6 +151,7 @@ async function main(): Promise<void> {
       for (const workload of list) {
         const order = round % 2 === 0 ? running : [...running].reverse();
         for (const target of order) {
+          if (twins.has(target) && !INSPECT_WORKLOAD.test(workload.name)) continue;
           const before = { own: ticksOf([target.pid]), helpers: ticksOf(target.helperPids) };
           const runStarted = performance.now();
           try {

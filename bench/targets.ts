@@ -152,13 +152,17 @@ function collie(repoRoot: string): { command: string; prefix: string[] } {
   return { command: process.execPath, prefix: [join(repoRoot, 'bin', 'collie.js')] };
 }
 
-/** `collie target` with LUN 1 = `backing` (mem:1G, file:PATH:1G, tcp:HOST:PORT:VDI). */
+/**
+ * `collie target` with LUN 1 = `backing` (mem:1G, file:PATH:1G, tcp:HOST:PORT:VDI); `extraArgs`
+ * go to `collie target` itself (`--inspect 127.0.0.1:0`).
+ */
 export async function startCollieTarget(
   repoRoot: string,
   label: string,
   iqn: string,
   backing: string,
   extraNodeArgs: readonly string[] = [],
+  extraArgs: readonly string[] = [],
 ): Promise<RunningTarget & { daemon: Daemon }> {
   const port = await freePort();
   const { command, prefix } = collie(repoRoot);
@@ -174,6 +178,7 @@ export async function startCollieTarget(
     `1=${backing}`,
     '--log-level',
     'warn',
+    ...extraArgs,
   ]);
   try {
     await daemon.waitForLine(/ready/i, READY_TIMEOUT_MS);
@@ -198,6 +203,7 @@ export async function startCollieSheepdog(
   iqn: string,
   storeDir: string,
   vdi: string,
+  extraTargetArgs: readonly string[] = [],
 ): Promise<RunningTarget> {
   const sheepPort = await freePort();
   const { command, prefix } = collie(repoRoot);
@@ -223,7 +229,14 @@ export async function startCollieSheepdog(
       String(sheepPort),
     ]);
     if (created.exitCode !== 0) throw new Error(`collie vdi create ${vdi} failed: ${created.output.trim()}`);
-    const target = await startCollieTarget(repoRoot, label, iqn, `tcp:127.0.0.1:${sheepPort}:${vdi}`);
+    const target = await startCollieTarget(
+      repoRoot,
+      label,
+      iqn,
+      `tcp:127.0.0.1:${sheepPort}:${vdi}`,
+      [],
+      extraTargetArgs,
+    );
     return {
       ...target,
       helperPids: [sheep.pid],

@@ -2,6 +2,8 @@
  * The `collie` command line: parses, wires, starts. Each subcommand lives in its own file.
  */
 import { Command } from 'commander';
+import { registerInspectCommand } from './inspect.js';
+import { registerMachinesCommand } from './machines.js';
 import { registerSheepCommand } from './sheep.js';
 import { registerSimCommand } from './sim.js';
 import { registerTargetCommand } from './target.js';
@@ -17,5 +19,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTargetCommand(program);
   registerVdiCommands(program);
   registerSimCommand(program);
+  registerInspectCommand(program);
+  registerMachinesCommand(program);
   await program.parseAsync(argv, { from: 'user' });
 }

@@ -2,7 +2,7 @@
  * `collie sheep`: runs the embedded sheep-compatible store in the foreground.
  *
  *   collie sheep --store DIR --listen HOST:PORT [--listen HOST:PORT ...] [--no-lock]
- *                [--compat collie|sheep-1.0]
+ *                [--compat collie|sheep-1.0] [--events FILE] [--inspect [HOST:]PORT]
  *
  * A new store directory is formatted on first start (one copy, 4 MiB objects, locking on).
  * Each --listen endpoint is a distinct sheep node for locks and coherence. --compat sheep-1.0
@@ -16,11 +16,13 @@ import { EventLog } from '../core/event-log.js';
 import { JsonlFileSink } from '../core/jsonl-file-sink.js';
 import { createLogger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
+import type { ListenSpec } from '../inspect/inspector-server.js';
 import { SD_LISTEN_PORT } from '../sheepdog/wire/constants.js';
 import { SheepStore } from '../store/sheep-store.js';
 import { directoryCapacity, openStoreDirectory } from '../store/store-directory.js';
 import { STORE_COMPATS, type StoreCompat } from '../store/store-rules.js';
 import { parseEndpointArg } from './endpoint-arg.js';
+import { inspectOption, type LiveInspector, startLiveInspector } from './inspect.js';
 
 interface SheepOptions {
   store: string;
@@ -28,6 +30,7 @@ interface SheepOptions {
   lock: boolean;
   compat: StoreCompat;
   events?: string;
+  inspect?: ListenSpec;
   logLevel?: string;
 }
 
@@ -50,6 +53,7 @@ export function registerSheepCommand(program: Command): void {
       'collie' as StoreCompat,
     )
     .option('--events <file>', 'append every event to this JSONL file')
+    .addOption(inspectOption())
     .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
     .action(async (options: SheepOptions) => {
       await runSheep(options);
@@ -70,6 +74,15 @@ async function runSheep(options: SheepOptions): Promise<void> {
   const logger = createLogger({ level: options.logLevel, bindings: { component: 'sheep' } });
   const eventLog = new EventLog(realClock);
   if (options.events) eventLog.addSink(new JsonlFileSink(options.events));
+  let inspector: LiveInspector | undefined;
+  try {
+    inspector =
+      options.inspect && (await startLiveInspector(options.inspect, { eventLog, title: 'collie sheep' }));
+  } catch (error) {
+    process.stderr.write(`collie sheep: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
   const listen = options.listen.length > 0 ? options.listen : [{ host: '127.0.0.1', port: SD_LISTEN_PORT }];
   const { config, objects, formatted } = await openStoreDirectory(options.store);
   if (formatted) logger.info({ store: options.store, config }, 'formatted a new store');
@@ -98,6 +111,7 @@ async function runSheep(options: SheepOptions): Promise<void> {
         : (error as Error).message;
     process.stderr.write(`collie sheep: cannot listen: ${why}\n`);
     await objects.close();
+    await inspector?.close();
     process.exitCode = 1;
     return;
   }
@@ -107,6 +121,7 @@ async function runSheep(options: SheepOptions): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'stopping');
     await store.close();
+    await inspector?.close();
     await eventLog.close();
     process.exit(0);
   };

@@ -3,6 +3,7 @@
  *
  *   collie sim list
  *   collie sim run --scenario NAME [--seed N] [--no-coherence] [--events FILE] [--client-bug BUG] [--faults LIST]
+ *                  [--inspect [HOST:]PORT]   (serves the run's events; keeps serving after it until Ctrl-C)
  *   collie sim swarm --seeds N [--jobs K] [--scenario NAME] [--seed-first S] [--no-coherence] ...
  *   collie sim replay FILE
  *   collie sim mutants [--seeds N] [--jobs K] [--only LIST]
@@ -20,7 +21,9 @@ import { ReplayFileError } from '../../sim/replay-header.js';
 import { type RunResult, runScenario } from '../../sim/run.js';
 import { findScenario, SCENARIOS } from '../../sim/scenarios/index.js';
 import { runSwarm, summaryLine } from '../../sim/swarm.js';
+import type { ListenSpec } from '../inspect/inspector-server.js';
 import { TEST_ONLY_CLIENT_BUGS, type TestOnlyClientBug } from '../sheepdog/client/io-runner.js';
+import { inspectOption, type LiveInspector, startLiveInspector, untilStopped } from './inspect.js';
 
 export const SIM_EXIT = { pass: 0, violation: 1, usage: 2, stuck: 3 } as const;
 
@@ -32,6 +35,7 @@ interface RunFlags {
   events?: string;
   clientBug?: TestOnlyClientBug;
   faults?: FaultClass[];
+  inspect?: ListenSpec;
 }
 
 interface SwarmFlags {
@@ -143,9 +147,31 @@ export function registerSimCommand(program: Command): void {
       `fault classes the swarm may use: comma list of ${FAULT_CLASSES.join(', ')}, all or none`,
       faultList,
     )
+    .addOption(inspectOption())
     .action(async (flags: RunFlags) => {
       // A run without --seed still replays: the seed drawn here is printed first.
       const seed = flags.seed ?? Math.floor(Math.random() * 2 ** 31); // determinism-ok: the CLI's random seed, printed
+      // The simulator has no IO path to protect: its inspector projects every event.
+      let inspector: LiveInspector | undefined;
+      try {
+        inspector =
+          flags.inspect &&
+          (await startLiveInspector(flags.inspect, {
+            title: `collie sim run --scenario ${flags.scenario} --seed ${seed}`,
+            header: {
+              scenario: flags.scenario,
+              seed,
+              coherence: flags.coherence,
+              mutant: flags.mutant ?? null,
+            },
+            deferWhileIdle: null,
+            keepAlive: true,
+          }));
+      } catch (error) {
+        process.stderr.write(`collie sim run: --inspect: ${(error as Error).message}\n`);
+        process.exitCode = SIM_EXIT.usage;
+        return;
+      }
       const result = await runScenario({
         scenario: flags.scenario,
         seed,
@@ -154,9 +180,16 @@ export function registerSimCommand(program: Command): void {
         ...(flags.clientBug === undefined ? {} : { clientBug: flags.clientBug }),
         ...(flags.mutant === undefined ? {} : { mutant: flags.mutant }),
         ...(flags.faults === undefined ? {} : { faults: flags.faults }),
+        ...(inspector ? { extraSinks: [inspector.sink] } : {}),
         print,
       });
       process.exitCode = exitFor(result);
+      if (inspector) {
+        inspector.source.dispose(); // no more events: meta says live false
+        print(`inspector: the run is over; still serving ${inspector.url} until Ctrl-C`);
+        await untilStopped();
+        await inspector.close();
+      }
     });
 
   sim

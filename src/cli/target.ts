@@ -4,7 +4,8 @@
  *   collie target --portal 127.0.0.1:3260 --iqn IQN --lun 1=BACKING [--lun 2=BACKING ...]
  *                 [--chap USER:SECRET [--mutual-chap USER:SECRET]] [--initiator NAME ...]
  *                 [--digests none|allow|require] [--probe-every-read] [--config FILE]
- *                 [--node-id N] [--alua active-active|single-owner]
+ *                 [--node-id N] [--alua active-active|single-owner] [--events FILE]
+ *                 [--inspect [HOST:]PORT]
  *
  * BACKING is mem:SIZE, file:PATH[:SIZE] or tgt's sheepdog syntax tcp:HOST:PORT:VDI. With
  * --config, targets come from the YAML file (see src/target/target-config.ts) and --portal adds
@@ -24,6 +25,7 @@ import { JsonlFileSink } from '../core/jsonl-file-sink.js';
 import { createLogger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
 import { createRng } from '../core/rng.js';
+import type { ListenSpec } from '../inspect/inspector-server.js';
 import {
   ALUA_POLICIES,
   type ChapAccountConfig,
@@ -40,6 +42,7 @@ import {
 } from '../target/target-config.js';
 import { startTargetService } from '../target/target-service.js';
 import { parseEndpointArg } from './endpoint-arg.js';
+import { inspectOption, startLiveInspector } from './inspect.js';
 
 export interface TargetOptions {
   portal: Endpoint[];
@@ -54,6 +57,7 @@ export interface TargetOptions {
   alua?: string;
   config?: string;
   events?: string;
+  inspect?: ListenSpec;
   logLevel?: string;
 }
 
@@ -92,6 +96,7 @@ export function registerTargetCommand(program: Command): void {
     )
     .option('--config <file>', 'targets from a YAML file')
     .option('--events <file>', 'append every event to this JSONL file')
+    .addOption(inspectOption())
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .action(async (options: TargetOptions) => {
       try {
@@ -158,6 +163,9 @@ async function runTarget(options: TargetOptions): Promise<void> {
   const logger = createLogger({ level: options.logLevel, bindings: { component: 'target' } });
   const eventLog = new EventLog(realClock);
   if (options.events) eventLog.addSink(new JsonlFileSink(options.events));
+  const inspector = options.inspect
+    ? await startLiveInspector(options.inspect, { eventLog, title: 'collie target' })
+    : undefined;
   const transport = new TcpTransport();
   const service = await startTargetService(config, {
     transport,
@@ -172,6 +180,7 @@ async function runTarget(options: TargetOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     await service.close();
+    await inspector?.close();
     await eventLog.close();
     process.exit(0);
   };

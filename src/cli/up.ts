@@ -6,7 +6,7 @@
  *
  *   collie up [--data DIR] [--sheep HOST:PORT] [--portal HOST:PORT] [--vdi NAME] [--size SIZE]
  *             [--nodes N] [--node-id ID] [--alua active-active|single-owner]
- *             [--compat collie|sheep-1.0]
+ *             [--compat collie|sheep-1.0] [--inspect [HOST:]PORT]
  *
  * --nodes N (default 1) runs N target nodes in this one process, as N `collie target` processes
  * would be: node k (k = 0..N-1) has node id ID+k (--node-id, default 1), listens on the portal
@@ -25,6 +25,7 @@ import { EventLog } from '../core/event-log.js';
 import { createLogger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
 import { createRng } from '../core/rng.js';
+import type { ListenSpec } from '../inspect/inspector-server.js';
 import { SdRes } from '../sheepdog/wire/constants.js';
 import { SheepStore } from '../store/sheep-store.js';
 import { directoryCapacity, openStoreDirectory } from '../store/store-directory.js';
@@ -39,6 +40,7 @@ import {
 } from '../target/target-config.js';
 import { startTargetService, type TargetService } from '../target/target-service.js';
 import { parseEndpointArg } from './endpoint-arg.js';
+import { inspectOption, startLiveInspector } from './inspect.js';
 import { parseCompatArg } from './sheep.js';
 import { parseSizeBytes } from './sizes.js';
 
@@ -55,6 +57,7 @@ interface UpOptions {
   nodeId: number;
   alua?: AluaPolicy;
   compat: StoreCompat;
+  inspect?: ListenSpec;
   logLevel?: string;
 }
 
@@ -162,6 +165,7 @@ export function registerUpCommand(program: Command): void {
       (value: string) => parseCompatArg(value, '--compat'),
       'collie' as StoreCompat,
     )
+    .addOption(inspectOption())
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .action(async (options: UpOptions) => {
       try {
@@ -181,6 +185,9 @@ async function runUp(options: UpOptions): Promise<void> {
   const { config, objects } = await openStoreDirectory(storeDirectory);
   const transport = new TcpTransport();
   const eventLog = new EventLog(realClock);
+  const inspector = options.inspect
+    ? await startLiveInspector(options.inspect, { eventLog, title: 'collie up' })
+    : undefined;
   const store = await SheepStore.open({
     objects,
     defaults: config,
@@ -260,6 +267,7 @@ async function runUp(options: UpOptions): Promise<void> {
   const stop = async () => {
     await closeTargets();
     await store.close();
+    await inspector?.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());
