@@ -1,17 +1,21 @@
 /**
  * The ordered event log: one per process (one per world in the simulator). append() stamps an
  * event with the next sequence number (1, 2, 3... with no gaps) and the injected clock's time,
- * then hands it, synchronously and in order, to every sink and to the hot `events$` stream.
+ * then puts it, synchronously, on the hot rxjs stream `events$`: the event spine. Every consumer
+ * is a subscriber of that one stream, in the order it subscribed: the sinks added with addSink
+ * (JSONL file, digest, ring, the simulator's checkers, the inspector's live source) and anyone
+ * who subscribes to `events$` directly.
  *
  * Rules:
- * - append never throws because of a sink. A sink that throws is removed at once and reported
- *   once through `onSinkError`; the others still get the event.
+ * - append never throws because of a sink. A sink that throws is unsubscribed at once and
+ *   reported once through `onSinkError`; the others still get the event. (rxjs would report a
+ *   throwing subscriber on a real timer, outside the injected clock: sinks catch their own.)
  * - The event object (and its data) is shared with every sink: nobody mutates it after append.
  * - After close(), append still numbers and returns events (late shutdown chatter must not
  *   crash), but delivers them nowhere.
- * - With no sink and no subscriber, append costs one small object.
+ * - With no sink and no subscriber, append costs one small object: nothing is put on the stream.
  */
-import { NEVER, type Observable, Subject } from 'rxjs';
+import { NEVER, type Observable, Subject, type Subscription } from 'rxjs';
 import { AssertionError } from './assert.js';
 import type { Clock } from './clock.js';
 import type { EventSink, LogEvent } from './event.js';
@@ -28,8 +32,8 @@ export class EventLog {
   /** Hot: subscribers see the events appended after they subscribed. Completes on close(). */
   readonly events$: Observable<LogEvent>;
   private readonly subject = new Subject<LogEvent>();
-  // Replaced, never mutated, when sinks come and go: an append iterating the old array is safe.
-  private sinks: readonly EventSink[] = [];
+  /** Sinks subscribed now, in the order added (close() closes them in that order). */
+  private readonly sinks = new Map<EventSink, Subscription>();
   private seqLast = 0;
   private closed = false;
   #liveMachines: LiveMachines | null;
@@ -65,25 +69,24 @@ export class EventLog {
     this.seqLast += 1;
     const event: LogEvent<D> = { seq: this.seqLast, t: this.clock.now(), actor, type, data };
     if (this.closed) return event;
-    const sinks = this.sinks;
-    for (let i = 0; i < sinks.length; i++) {
-      const sink = sinks[i]!;
+    if (this.subject.observed) this.subject.next(event);
+    return event;
+  }
+
+  /** Subscribes a sink to `events$`; the returned function unsubscribes it (without closing it). */
+  addSink(sink: EventSink): () => void {
+    if (this.closed) throw new AssertionError('EventLog.addSink after close(); add sinks before closing');
+    const subscription = this.subject.subscribe((event) => {
       try {
         sink.write(event);
       } catch (error) {
         this.removeFailedSink(sink, error);
       }
-    }
-    if (this.subject.observed) this.subject.next(event);
-    return event;
-  }
-
-  /** Adds a sink; the returned function removes it (without closing it). */
-  addSink(sink: EventSink): () => void {
-    if (this.closed) throw new AssertionError('EventLog.addSink after close(); add sinks before closing');
-    this.sinks = [...this.sinks, sink];
+    });
+    this.sinks.set(sink, subscription);
     return () => {
-      this.sinks = this.sinks.filter((s) => s !== sink);
+      this.sinks.get(sink)?.unsubscribe();
+      this.sinks.delete(sink);
     };
   }
 
@@ -92,8 +95,8 @@ export class EventLog {
     if (this.closed) return;
     this.closed = true;
     this.subject.complete();
-    const sinks = this.sinks;
-    this.sinks = [];
+    const sinks = [...this.sinks.keys()];
+    this.sinks.clear();
     for (const sink of sinks) {
       try {
         await sink.close?.();
@@ -104,8 +107,10 @@ export class EventLog {
   }
 
   private removeFailedSink(sink: EventSink, error: unknown): void {
-    if (!this.sinks.includes(sink)) return;
-    this.sinks = this.sinks.filter((s) => s !== sink);
+    const subscription = this.sinks.get(sink);
+    if (subscription === undefined) return;
+    subscription.unsubscribe();
+    this.sinks.delete(sink);
     this.options.onSinkError?.(error, sink);
   }
 }
