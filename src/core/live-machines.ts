@@ -16,7 +16,7 @@
  *   appended before xstate publishes its new snapshot (actions run mid-step): its state is not
  *   observable then and must not be compared.
  */
-import type { MachineId } from '../inspect/machine-catalog.js';
+import type { MachineId } from './machine-ids.js';
 
 export interface LiveMachine {
   readonly key: string;

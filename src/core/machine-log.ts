@@ -9,9 +9,9 @@
  * state or is stopped.
  */
 import { type Actor, type AnyStateMachine, createActor, type InspectionEvent } from 'xstate';
-import type { MachineId } from '../inspect/machine-catalog.js';
 import type { EventLog } from './event-log.js';
 import { stateValuePath } from './live-machines.js';
+import type { MachineId } from './machine-ids.js';
 
 export function startLoggedActor<M extends AnyStateMachine>(
   machine: M,

@@ -11,9 +11,9 @@
  *   GET /api/stream                     text/event-stream: `event: log` per LogEvent (live only)
  */
 import type { LogEvent } from '../core/event.js';
-import type { MachineId } from './machine-catalog.js';
+import type { MachineId } from '../core/machine-ids.js';
 
-export type { MachineId } from './machine-catalog.js';
+export type { MachineId } from '../core/machine-ids.js';
 
 export interface MachineSummary {
   readonly id: MachineId;

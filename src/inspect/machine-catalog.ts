@@ -12,19 +12,9 @@ import { createLoginMachine } from '../../machines/login.js';
 import { participantMachine } from '../../machines/participant.js';
 import { scsiTaskMachine } from '../../machines/scsi-task.js';
 import { vdiLockMachine } from '../../machines/vdi-lock.js';
+import type { MachineId } from '../core/machine-ids.js';
 
-export const MACHINE_IDS = [
-  'participant',
-  'vdi-lock',
-  'inode-view',
-  'io-request',
-  'login',
-  'iscsi-connection',
-  'iscsi-session',
-  'scsi-task',
-] as const;
-
-export type MachineId = (typeof MACHINE_IDS)[number];
+export { MACHINE_IDS, type MachineId } from '../core/machine-ids.js';
 
 export interface CatalogEntry {
   readonly id: MachineId;

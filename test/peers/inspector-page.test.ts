@@ -11,7 +11,7 @@
  * is recorded; the page's lit states are compared with the server's /api/snapshot for the same seq.
  * Screenshots go to test-output/inspector/ (not committed). Chromium missing: skipped, except in CI.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,31 +50,6 @@ function requireChromium(): boolean {
     );
   }
   return false;
-}
-
-/**
- * The page's modules are the web build's output (tsconfig.web.json; `npm run build` and so
- * `npm ci` run it). Rebuilt here only when missing or older than their source: that build also
- * rewrites the few shared files its types come from, which other test files' processes may be
- * loading at the same moment, so a fresh checkout's CI never rebuilds during the tests.
- */
-async function ensureWebBuilt(): Promise<void> {
-  const source = join(REPO_ROOT, 'src', 'inspect', 'web');
-  const built = join(REPO_ROOT, 'dist', 'src', 'inspect', 'web');
-  const stale = readdirSync(source)
-    .filter((name) => name.endsWith('.ts'))
-    .filter((name) => {
-      const output = join(built, name.replace(/\.ts$/, '.js'));
-      return !existsSync(output) || statSync(output).mtimeMs < statSync(join(source, name)).mtimeMs;
-    });
-  if (stale.length === 0) return;
-  console.warn(`inspector page: ${stale.join(', ')} not built or stale: running tsc -p tsconfig.web.json`);
-  const build = await runProcess(
-    process.execPath,
-    [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.web.json'],
-    { name: 'tsc -p tsconfig.web.json', cwd: REPO_ROOT, timeoutMs: 120_000 },
-  );
-  expect(build.exitCode, `${build.stdout.toString()}${build.stderr.toString()}`).toBe(0);
 }
 
 const chromiumReady = requireChromium();
@@ -279,7 +254,6 @@ async function inspectFile(eventsFile: string): Promise<{ process: ManagedProces
 describe.skipIf(!chromiumReady)('the inspector page in chromium', () => {
   beforeAll(async () => {
     assertCollieBuilt();
-    await ensureWebBuilt();
   }, 150_000);
 
   test('a recorded violation: charts drawn, jump to it, B is not a participant, lit states follow the timeline', async () => {
