@@ -10,7 +10,9 @@
  *   collie sim bench [--scenario NAME] [--seeds N]
  *
  * Exit codes: 0 the checkers passed, 1 a violation, 2 a usage error, 3 a liveness failure (the
- * run did not converge after healing). Thin: parse, check, hand over to sim/.
+ * run did not converge after healing). A `run` that switched a safety mechanism off on purpose
+ * (--no-coherence, --client-bug, --mutant) demonstrates a failure: its violation is reported and
+ * recorded like any other, and it exits 0. Thin: parse, check, hand over to sim/.
  */
 import { type Command, type CommanderError, InvalidArgumentError } from 'commander';
 import { describeBench, runBench } from '../../sim/bench.js';
@@ -96,6 +98,19 @@ function faultList(value: string): FaultClass[] {
 }
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
+
+/**
+ * What a `sim run` switched off on purpose (the store's coherence, a test-only bug): such a run
+ * demonstrates a failure, so the violation it shows is its expected result, not an error.
+ */
+function safetyOffOnPurpose(flags: RunFlags): string | undefined {
+  const off = [
+    ...(flags.coherence ? [] : ["the store's coherence (--no-coherence)"]),
+    ...(flags.clientBug === undefined ? [] : [`--client-bug ${flags.clientBug}`]),
+    ...(flags.mutant === undefined ? [] : [`--mutant ${flags.mutant}`]),
+  ];
+  return off.length === 0 ? undefined : off.join(', ');
+}
 
 function exitFor(result: RunResult): number {
   return result.outcome === 'pass'
@@ -184,6 +199,13 @@ export function registerSimCommand(program: Command): void {
         print,
       });
       process.exitCode = exitFor(result);
+      const offOnPurpose = safetyOffOnPurpose(flags);
+      if (result.outcome === 'violation' && offOnPurpose !== undefined) {
+        // Exit 1 is kept for violations of a run with every safety mechanism on.
+        print(`expected: this run switched off ${offOnPurpose}; the violation is what it shows (exit 0)`);
+        process.exitCode = SIM_EXIT.pass;
+      }
+      if (flags.events !== undefined) print(`inspect it: collie inspect ${flags.events}`);
       if (inspector) {
         inspector.source.dispose(); // no more events: meta says live false
         print(`inspector: the run is over; still serving ${inspector.url} until Ctrl-C`);

@@ -303,9 +303,27 @@ class InspectorApp {
     const current = byTestId('violation-current');
     current.hidden = here.length === 0;
     current.replaceChildren(
-      ...here.map((mark) =>
-        h('span', { 'data-checker': mark.checker }, `⚠ ${mark.checker}: ${mark.message}`),
-      ),
+      ...here.map((mark) => {
+        const line = h('span', { 'data-checker': mark.checker }, `⚠ ${mark.checker}: ${mark.message}`);
+        // The events that show it (the checker's window): jump to where it happened.
+        const [from, to] = mark.evidenceSeqs ?? [];
+        if (from === undefined || to === undefined) return line;
+        const evidence = (label: string, target: number) => {
+          const button = h('button', { type: 'button', 'data-testid': 'violation-evidence' }, label);
+          button.dataset.seq = String(target);
+          button.addEventListener('click', () => this.jump(target));
+          return button;
+        };
+        return h(
+          'span',
+          {},
+          line,
+          ' ',
+          evidence(`evidence from event ${from}`, from),
+          ' ',
+          evidence(`to event ${to}`, to),
+        );
+      }),
     );
   }
 
