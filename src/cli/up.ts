@@ -188,6 +188,15 @@ async function runUp(options: UpOptions): Promise<void> {
   const inspector = options.inspect
     ? await startLiveInspector(options.inspect, { eventLog, title: 'collie up' })
     : undefined;
+  // Where each target node's actors are (its portal, the store node its client uses), for the
+  // inspector's grouping by node: one process runs them all.
+  for (const node of nodes) {
+    eventLog.append(`node/node-${node.nodeId}`, 'node.defined', {
+      node: `node-${node.nodeId}`,
+      portal: endpointToString(node.portal),
+      storeEndpoint: endpointToString(node.sheep),
+    });
+  }
   const store = await SheepStore.open({
     objects,
     defaults: config,

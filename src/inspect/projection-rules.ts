@@ -14,8 +14,8 @@
  * actors, `sheepdog/<vdi>@<endpoint>/...`) and its portal (where its connections come in:
  * `connection.opened` {local}; a login is the connection's, by the remote endpoint; a session is
  * its connection's). A participant is named by its store endpoint, shown as the node behind it
- * when known. Without `sim.node` (a real process), store-side machines run on "store" and the
- * rest on "collie".
+ * when known. `collie up` logs the same facts as `node.defined` for each of its target nodes.
+ * Without either (a plain process), store-side machines run on "store" and the rest on "collie".
  *
  * SCSI tasks are not logged per state (the IO hot path runs them as a compiled table): the
  * scsi-task machine has no entry and no instances.
@@ -87,7 +87,7 @@ export class Facts {
   readonly #participants = new Map<string, Set<string>>();
   readonly #incarnations = new Map<string, number>();
 
-  /** `sim.node`: a node (re)starts. */
+  /** `sim.node`: a node (re)starts; `node.defined`: `collie up` names one of its target nodes. */
   learnNode(data: {
     node?: string;
     incarnation?: number;
@@ -411,6 +411,17 @@ const sessionInstance = (event: LogEvent, actor: RegExpExecArray, facts: Facts) 
 // ---- the table ----------------------------------------------------------------------------------------
 
 export const PROJECTION_RULES: readonly MachineRule[] = [
+  {
+    // A process running several target nodes (collie up --nodes N) says where each one is.
+    machine: null,
+    actor: /^node\/(.+)$/,
+    on: {
+      'node.defined': (event, _actor, facts) => {
+        facts.learnNode(dataOf(event) as Parameters<Facts['learnNode']>[0]);
+        return undefined;
+      },
+    },
+  },
   {
     machine: null,
     actor: /^sim\/(.+)$/,

@@ -167,6 +167,31 @@ describe('projection: machine instances from the log', () => {
     expect(instance(later, 'iscsi/connection/mem:5:s')).toMatchObject({ state: 'free', ended: true });
   });
 
+  test("collie up --nodes 2: node.defined places each node's client and connections", () => {
+    const feed = new Feed();
+    for (const id of [1, 2]) {
+      feed.add(`node/node-${id}`, 'node.defined', {
+        node: `node-${id}`,
+        portal: `127.0.0.1:${3259 + id}`,
+        storeEndpoint: `127.0.0.1:${6999 + id}`,
+      });
+    }
+    feed.add('sheepdog/vol0@127.0.0.1:7001/io', 'io.transition', {
+      io: 1,
+      op: 'read',
+      from: 'planned',
+      event: 'SEND',
+      to: 'sending',
+    });
+    feed.add('iscsi/connection/c1', 'connection.opened', {
+      remote: '127.0.0.1:50000',
+      local: '127.0.0.1:3260',
+    });
+    const snapshot = feed.at();
+    expect(instance(snapshot, 'sheepdog/vol0@127.0.0.1:7001/io#1')?.node).toBe('node-2');
+    expect(instance(snapshot, 'iscsi/connection/c1')?.node).toBe('node-1');
+  });
+
   test('a login whose connection closed mid-negotiation ends where it stood', () => {
     const feed = new Feed();
     feed.add('iscsi/connection/c1', 'connection.opened', { remote: 'h:1', local: '127.0.0.1:3260' });
