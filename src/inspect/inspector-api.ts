@@ -93,3 +93,19 @@ export interface EventPage {
   readonly firstSeq: number;
   readonly lastSeq: number;
 }
+
+/** Filters of /api/events (query parameters of the same names); empty strings filter nothing. */
+export interface EventQuery {
+  /** Only events with seq > after (default 0). */
+  readonly after?: number;
+  /** At most this many (1..5000, default 1000). */
+  readonly limit?: number;
+  /** A substring of the actor. */
+  readonly actor?: string;
+  /** A prefix of the type ("lock." or "lock.acquired"). */
+  readonly type?: string;
+  /** A VDI by name or vid (hex, with or without 0x): events of its store, clients and IOs. */
+  readonly vdi?: string;
+  /** A substring of the event's JSON line, any case. */
+  readonly text?: string;
+}

@@ -24,7 +24,13 @@ import type { EventSink, LogEvent } from '../core/event.js';
 import type { EventLog } from '../core/event-log.js';
 import { canonicalEventLine } from '../core/event-sinks.js';
 import type { EventFile } from './event-file.js';
-import type { EventPage, InspectorMeta, ProjectionSnapshot, ViolationMark } from './inspector-api.js';
+import type {
+  EventPage,
+  EventQuery,
+  InspectorMeta,
+  ProjectionSnapshot,
+  ViolationMark,
+} from './inspector-api.js';
 import { Projection } from './projection.js';
 
 export const EVENTS_LIMIT_MAX = 5000;
@@ -32,22 +38,6 @@ export const EVENTS_LIMIT_DEFAULT = 1000;
 export const LIVE_CAPACITY_DEFAULT = 100_000;
 export const LIVE_IDLE_DEFERRED_CAPACITY_DEFAULT = 10_000;
 export const LIVE_HISTORY_LIMIT_DEFAULT = 2000;
-
-/** Filters of /api/events. Empty strings filter nothing. */
-export interface EventQuery {
-  /** Only events with seq > after (default 0). */
-  readonly after?: number;
-  /** At most this many (1..EVENTS_LIMIT_MAX, default EVENTS_LIMIT_DEFAULT). */
-  readonly limit?: number;
-  /** A substring of the actor. */
-  readonly actor?: string;
-  /** A prefix of the type ("lock." or "lock.acquired"). */
-  readonly type?: string;
-  /** A VDI by name or vid (hex, with or without 0x): events of its store, clients and IOs. */
-  readonly vdi?: string;
-  /** A substring of the event's JSON line, any case. */
-  readonly text?: string;
-}
 
 /** A request the source cannot answer as asked (the server answers 400 with the message). */
 export class SourceQueryError extends Error {

@@ -346,20 +346,24 @@ const LOGIN = /^iscsi\/login\/(.+)$/;
 const CONNECTION = /^iscsi\/connection\/(.+)$/;
 const SESSION = /^iscsi\/session\/([^/#]+)$/;
 
-function loginState(state: string, machineEvent: string | null): Handler {
-  return (event, actor, facts) => [
-    {
-      kind: 'set',
-      key: event.actor,
-      machine: 'login',
-      node: facts.nodeOfRemote(actor[1]!),
-      vdi: null,
-      label: `login from ${actor[1]}`,
-      state,
-      event: machineEvent,
-      ended: true,
-    },
-  ];
+/** The login at `state` (null: the `to` of a login.stepped), ended once final. */
+function loginState(state: string | null, machineEvent: string | null): Handler {
+  return (event, actor, facts) => {
+    const to = state ?? text(dataOf(event).to) ?? null;
+    return [
+      {
+        kind: 'set',
+        key: event.actor,
+        machine: 'login',
+        node: facts.nodeOfRemote(actor[1]!),
+        vdi: null,
+        label: `login from ${actor[1]}`,
+        state: to,
+        event: machineEvent,
+        ended: to === 'fullFeature' || to === 'failed',
+      },
+    ];
+  };
 }
 
 function sessionKey(event: LogEvent): string {
@@ -568,22 +572,7 @@ export const PROJECTION_RULES: readonly MachineRule[] = [
     machine: 'login',
     actor: LOGIN,
     on: {
-      'login.stepped': (event, actor, facts) => {
-        const state = text(dataOf(event).to) ?? null;
-        return [
-          {
-            kind: 'set',
-            key: event.actor,
-            machine: 'login',
-            node: facts.nodeOfRemote(actor[1]!),
-            vdi: null,
-            label: `login from ${actor[1]}`,
-            state,
-            event: 'LOGIN_REQUEST',
-            ended: state === 'fullFeature' || state === 'failed',
-          },
-        ];
-      },
+      'login.stepped': loginState(null, 'LOGIN_REQUEST'),
       'login.completed': loginState('fullFeature', null),
       'login.failed': loginState('failed', null),
       'login.aborted': loginState('failed', 'ABORT'),

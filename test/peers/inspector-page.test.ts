@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { InspectorMeta, ProjectionSnapshot } from '../../src/inspect/inspector-api.js';
-import { assertCollieBuilt, COLLIE_BIN, REPO_ROOT } from '../support/collie.js';
+import { assertCollieBuilt, COLLIE_BIN, REPO_ROOT, startUp } from '../support/collie.js';
 import { allocatePorts } from '../support/ports.js';
 import { type ManagedProcess, runProcess, startProcess } from '../support/processes.js';
 import { qemuIo } from '../support/qemu-io.js';
@@ -412,28 +412,16 @@ describe.skipIf(!chromiumReady)('the inspector page in chromium', () => {
     test('collie up --inspect: a login and an IO request appear and move, and the event table grows', async () => {
       const data = await tempDir('collie-inspector-up-');
       const [portalPort, sheepPort] = await allocatePorts(2);
-      const up = startProcess(
-        process.execPath,
-        [
-          COLLIE_BIN,
-          'up',
-          '--data',
-          data,
-          '--portal',
-          `127.0.0.1:${portalPort}`,
-          '--sheep',
-          `127.0.0.1:${sheepPort}`,
-          '--size',
-          '64M',
-          '--inspect',
-          '127.0.0.1:0',
-        ],
-        { name: 'collie up --inspect', cwd: REPO_ROOT },
-      );
-      const inspectorLine = await up.waitForLine(INSPECTOR_LINE, 30_000, { stream: 'stdout' });
-      const url = INSPECTOR_LINE.exec(inspectorLine)?.[1] ?? '';
-      await up.waitForLine(/collie up ready/, 30_000, { stream: 'stdout' });
-      const lu = `iscsi://127.0.0.1:${portalPort}/iqn.2026-11.org.collie:vol0/1`;
+      const { process: up, urls } = await startUp({
+        dataDir: data,
+        portalPort: portalPort!,
+        sheepPort: sheepPort!,
+        extraArgs: ['--size', '64M', '--inspect', '127.0.0.1:0'],
+      });
+      // Printed before the ready line that startUp waited for.
+      const url =
+        INSPECTOR_LINE.exec(await up.waitForLine(INSPECTOR_LINE, 1_000, { stream: 'stdout' }))?.[1] ?? '';
+      const lu = urls[0]!;
 
       const opened = await openPage(url);
       const { page } = opened;

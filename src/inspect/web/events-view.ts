@@ -5,9 +5,10 @@
  * `violation`. Clicking a row moves the timeline there. Rows: data-testid "event-row", data-seq.
  */
 import type { LogEvent } from '../../core/event.js';
+import type { EventQuery } from '../inspector-api.js';
 import { byTestId, h } from './dom.js';
 import { formatTime } from './format.js';
-import type { EventQuery, InspectorClient } from './inspector-data.js';
+import type { InspectorClient } from './inspector-data.js';
 
 const PAGE_SIZE = 500;
 /** Rows loaded before "load more" is offered, and kept at most while live events come in. */

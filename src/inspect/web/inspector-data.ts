@@ -9,7 +9,13 @@
  * fetches the events it missed through /api/events, then skips stream events it already gave.
  */
 import type { LogEvent } from '../../core/event.js';
-import type { EventPage, InspectorMeta, MachineSummary, ProjectionSnapshot } from '../inspector-api.js';
+import type {
+  EventPage,
+  EventQuery,
+  InspectorMeta,
+  MachineSummary,
+  ProjectionSnapshot,
+} from '../inspector-api.js';
 import { SseParser } from './sse-parser.js';
 
 export type FetchLike = typeof globalThis.fetch;
@@ -27,17 +33,6 @@ export class InspectorRequestError extends Error {
   ) {
     super(`GET ${url}: ${status === null ? 'no response' : `HTTP ${status}`}: ${detail}`, options);
   }
-}
-
-/** Filters of /api/events; empty strings and undefined are left out of the query. */
-export interface EventQuery {
-  /** Only events with seq > after. */
-  readonly after?: number;
-  readonly limit?: number;
-  readonly actor?: string;
-  readonly type?: string;
-  readonly vdi?: string;
-  readonly text?: string;
 }
 
 export interface RequestOptions {
