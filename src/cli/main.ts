@@ -2,6 +2,7 @@
  * The `collie` command line: parses, wires, starts. Each subcommand lives in its own file.
  */
 import { Command } from 'commander';
+import { registerConfigCommands } from './config.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerMachinesCommand } from './machines.js';
 import { registerSheepCommand } from './sheep.js';
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<void> {
   registerUpCommand(program);
   registerSheepCommand(program);
   registerTargetCommand(program);
+  registerConfigCommands(program);
   registerVdiCommands(program);
   registerSimCommand(program);
   registerInspectCommand(program);

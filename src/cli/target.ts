@@ -15,9 +15,10 @@
  * every node a different one. --alua (YAML per target: `alua`) is how those nodes share ALUA
  * access; with --config it applies to the targets that do not set their own.
  * It logs a line containing "ready" once every portal listens; SIGTERM asks the initiators to
- * log out (Async Message), gives them 2 s, then stops.
+ * log out (Async Message), gives them 2 s, then stops. A bad flag or config file prints one line
+ * (for a file: FILE:LINE: KEY: problem (fix)) and exits 2; a failure to serve exits 1.
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { TcpTransport } from '../../transports/tcp.js';
 import type { Endpoint } from '../../transports/transport.js';
 import { EventLog } from '../core/event-log.js';
@@ -26,6 +27,7 @@ import { createLogger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
 import { createRng } from '../core/rng.js';
 import type { ListenSpec } from '../inspect/inspector-server.js';
+import { BackingSpecError } from '../target/backing.js';
 import {
   ALUA_POLICIES,
   type ChapAccountConfig,
@@ -41,6 +43,7 @@ import {
   TargetConfigError,
 } from '../target/target-config.js';
 import { startTargetService } from '../target/target-service.js';
+import { CONFIG_EXIT } from './config.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 import { inspectOption, startLiveInspector } from './inspect.js';
 
@@ -103,7 +106,9 @@ export function registerTargetCommand(program: Command): void {
         await runTarget(options);
       } catch (error) {
         process.stderr.write(`collie target: ${(error as Error).message}\n`);
-        process.exitCode = 1;
+        // A bad flag or config file is a usage error (2); a failure to serve it is 1.
+        process.exitCode =
+          error instanceof TargetConfigError || error instanceof BackingSpecError ? CONFIG_EXIT.invalid : 1;
       }
     });
 }
@@ -113,7 +118,12 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 function collectEndpoint(value: string, previous: Endpoint[]): Endpoint[] {
-  return [...previous, parseEndpointArg(value, '--portal')];
+  try {
+    return [...previous, parseEndpointArg(value, '--portal')];
+  } catch (error) {
+    // Commander prints an InvalidArgumentError as a usage error, without a stack.
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 /** The TargetConfig the flags (and --config FILE) describe. */

@@ -18,13 +18,28 @@
  *   nopTimeoutMs: 15000
  *   sheepdogProbeEveryRead: false  # sheepdog LUs probe coherence on every read (docs/target.md)
  *
- * Errors name the field and the fix; nothing here opens a backend.
+ * The file's keys, types, defaults and rules are one zod schema (target-config-schema.ts); a
+ * problem is one line, `FILE:LINE: KEY: problem (fix)`. The flags' own checks are here. Nothing
+ * here opens a backend.
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import type { Endpoint } from '../../transports/transport.js';
-import { parseEndpointArg } from '../cli/endpoint-arg.js';
 import { type BackingSpec, parseBackingSpec } from './backing.js';
+import {
+  ALUA_POLICIES,
+  type AluaPolicy,
+  CHAP_SECRET_BYTES_MIN,
+  type ConfigCheck,
+  checkTargetConfigDocument,
+  checkTargetConfigText,
+  formatConfigProblem,
+  ISCSI_NAME,
+  LUN_MAX,
+  NODE_ID_MAX,
+  NODE_ID_MIN,
+} from './target-config-schema.js';
+
+export { ALUA_POLICIES, type AluaPolicy, NODE_ID_MAX, NODE_ID_MIN };
 
 export interface ChapAccountConfig {
   readonly user: string;
@@ -49,18 +64,6 @@ export interface TargetDefinition {
   readonly alua?: AluaPolicy;
 }
 
-/**
- * ALUA policy of a target's LUs when several target nodes export them: every node's port group
- * active/optimized ('active-active'), or the owner's active/optimized and the others'
- * active/non-optimized ('single-owner'). The SCSI side's cluster document keeps the same type.
- */
-export type AluaPolicy = 'active-active' | 'single-owner';
-export const ALUA_POLICIES: readonly AluaPolicy[] = ['active-active', 'single-owner'];
-
-/** Target node ids: the portal group tag, relative target port id and target port group (16 bits, 0 reserved). */
-export const NODE_ID_MIN = 1;
-export const NODE_ID_MAX = 65_535;
-
 export interface TargetConfig {
   readonly portals: readonly Endpoint[];
   readonly targets: readonly TargetDefinition[];
@@ -83,23 +86,22 @@ export interface TargetConfig {
   readonly clusterColdStart?: boolean;
 }
 
+/** A config or flag problem; its message is one line naming the thing and the fix. */
 export class TargetConfigError extends Error {}
-
-const IQN = /^(iqn\.\d{4}-\d{2}\.[^\s]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$/;
 
 export function parseLunArg(text: string): { lun: number; backing: BackingSpec; text: string } {
   const equals = text.indexOf('=');
   const lun = Number(text.slice(0, equals));
-  if (equals < 1 || !Number.isInteger(lun) || lun < 0 || lun > 16383) {
+  if (equals < 1 || !Number.isInteger(lun) || lun < 0 || lun > LUN_MAX) {
     throw new TargetConfigError(
-      `--lun ${JSON.stringify(text)}: write N=BACKING with N from 0 to 16383, e.g. 1=mem:1G`,
+      `--lun ${JSON.stringify(text)}: write N=BACKING with N from 0 to ${LUN_MAX}, e.g. 1=mem:1G`,
     );
   }
   const backingText = text.slice(equals + 1);
   return { lun, backing: parseBackingSpec(backingText), text: backingText };
 }
 
-/** A node id from the command line or YAML: an integer 1..65535, else an error naming `where`. */
+/** A node id from the command line: an integer 1..65535, else an error naming `where`. */
 export function parseNodeId(value: unknown, where: string): number {
   const id = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
   if (typeof id !== 'number' || !Number.isInteger(id) || id < NODE_ID_MIN || id > NODE_ID_MAX) {
@@ -111,7 +113,7 @@ export function parseNodeId(value: unknown, where: string): number {
   return id;
 }
 
-/** An ALUA policy from the command line or YAML, else an error naming `where`. */
+/** An ALUA policy from the command line, else an error naming `where`. */
 export function parseAluaPolicy(value: unknown, where: string): AluaPolicy {
   if (typeof value !== 'string' || !(ALUA_POLICIES as readonly string[]).includes(value)) {
     throw new TargetConfigError(
@@ -122,7 +124,7 @@ export function parseAluaPolicy(value: unknown, where: string): AluaPolicy {
 }
 
 export function checkTarget(target: TargetDefinition, where: string): TargetDefinition {
-  if (!IQN.test(target.iqn)) {
+  if (!ISCSI_NAME.test(target.iqn)) {
     throw new TargetConfigError(
       `${where}: ${JSON.stringify(target.iqn)} is not an iSCSI name (write iqn.YYYY-MM.reversed.domain:name)`,
     );
@@ -138,9 +140,9 @@ export function checkTarget(target: TargetDefinition, where: string): TargetDefi
     ['chap', target.chap],
     ['mutualChap', target.mutualChap],
   ] as const) {
-    if (account && Buffer.byteLength(account.secret) < 12) {
+    if (account && Buffer.byteLength(account.secret) < CHAP_SECRET_BYTES_MIN) {
       throw new TargetConfigError(
-        `${where}: the ${name} secret of ${target.iqn} is shorter than 12 bytes (RFC 7143 §9.2.1: use 12 or more)`,
+        `${where}: the ${name} secret of ${target.iqn} is shorter than ${CHAP_SECRET_BYTES_MIN} bytes (RFC 7143 §9.2.1: use ${CHAP_SECRET_BYTES_MIN} or more)`,
       );
     }
   }
@@ -150,91 +152,26 @@ export function checkTarget(target: TargetDefinition, where: string): TargetDefi
   return target;
 }
 
+/** Reads and checks a YAML config; a problem throws TargetConfigError `FILE:LINE: KEY: problem (fix)`. */
 export async function loadTargetConfig(path: string): Promise<TargetConfig> {
-  let document: unknown;
+  let text: string;
   try {
-    document = parseYaml(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new TargetConfigError(`${path}: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new TargetConfigError(`${path}: cannot read it (${code}; check the path)`);
   }
-  return targetConfigFromDocument(document, path);
+  return configOrThrow(checkTargetConfigText(text, path));
 }
 
+/** Checks a parsed document (no lines known: problems read `WHERE: KEY: problem (fix)`). */
 export function targetConfigFromDocument(document: unknown, where: string): TargetConfig {
-  const root = object(document, where);
-  const portals = array(root.portals ?? ['127.0.0.1:3260'], `${where}: portals`).map((portal, index) =>
-    parseEndpointArg(String(portal), `${where}: portals[${index}]`),
-  );
-  const targets = array(root.targets, `${where}: targets`).map((value, index) => {
-    const at = `${where}: targets[${index}]`;
-    const target = object(value, at);
-    const luns = Object.entries(object(target.luns, `${at}.luns`)).map(([lun, backing]) =>
-      parseLunArg(`${lun}=${String(backing)}`),
-    );
-    return checkTarget(
-      {
-        iqn: String(target.iqn ?? ''),
-        alias: target.alias === undefined ? undefined : String(target.alias),
-        luns,
-        chap: account(target.chap, `${at}.chap`),
-        mutualChap: account(target.mutualChap, `${at}.mutualChap`),
-        initiators:
-          target.initiators === undefined
-            ? undefined
-            : array(target.initiators, `${at}.initiators`).map(String),
-        addresses:
-          target.addresses === undefined ? undefined : array(target.addresses, `${at}.addresses`).map(String),
-        sheepdogProbeEveryRead: boolean(target.sheepdogProbeEveryRead, `${at}.sheepdogProbeEveryRead`),
-        ...(target.alua === undefined ? {} : { alua: parseAluaPolicy(target.alua, `${at}.alua`) }),
-      },
-      at,
-    );
-  });
-  const digests = String(root.digests ?? 'allow');
-  if (digests !== 'none' && digests !== 'allow' && digests !== 'require') {
-    throw new TargetConfigError(`${where}: digests must be none, allow or require`);
-  }
-  return {
-    portals,
-    targets,
-    digests,
-    nopIntervalMs: number(root.nopIntervalMs ?? 10_000, `${where}: nopIntervalMs`),
-    nopTimeoutMs: number(root.nopTimeoutMs ?? 15_000, `${where}: nopTimeoutMs`),
-    sheepdogProbeEveryRead: boolean(root.sheepdogProbeEveryRead, `${where}: sheepdogProbeEveryRead`) ?? false,
-    nodeId: root.nodeId === undefined ? 1 : parseNodeId(root.nodeId, `${where}: nodeId`),
-  };
+  return configOrThrow(checkTargetConfigDocument(document, where));
 }
 
-function object(value: unknown, where: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new TargetConfigError(`${where} must be a mapping`);
-  return value as Record<string, unknown>;
-}
-
-function array(value: unknown, where: string): unknown[] {
-  if (!Array.isArray(value)) throw new TargetConfigError(`${where} must be a list`);
-  return value;
-}
-
-function number(value: unknown, where: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
-    throw new TargetConfigError(`${where} must be a number >= 0`);
-  return value;
-}
-
-function boolean(value: unknown, where: string): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'boolean') throw new TargetConfigError(`${where} must be true or false`);
-  return value;
-}
-
-function account(value: unknown, where: string): ChapAccountConfig | undefined {
-  if (value === undefined) return undefined;
-  const fields = object(value, where);
-  if (typeof fields.user !== 'string' || typeof fields.secret !== 'string') {
-    throw new TargetConfigError(`${where} needs user and secret strings`);
-  }
-  return { user: fields.user, secret: fields.secret };
+function configOrThrow(check: ConfigCheck): TargetConfig {
+  if (!check.ok) throw new TargetConfigError(formatConfigProblem(check.problem));
+  return check.config;
 }
 
 /** USER:SECRET from the command line. */

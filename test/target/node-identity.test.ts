@@ -67,7 +67,7 @@ describe('the YAML config', () => {
         TargetConfigError,
       );
       expect(() => targetConfigFromDocument(document({ nodeId: value }), 't.yaml')).toThrow(
-        /^t\.yaml: nodeId .* is not a node id \(write an integer from 1 to 65535, distinct for every target node exporting the same VDI\)$/,
+        /^t\.yaml: nodeId: .* is not a node id \(write an integer from 1 to 65535, distinct for every target node exporting the same VDI\)$/,
       );
     },
   );
@@ -75,7 +75,7 @@ describe('the YAML config', () => {
   test('an unknown alua policy is refused, naming the target and the choices', () => {
     expect(() => targetConfigFromDocument(document({}, { alua: 'round-robin' }), 't.yaml')).toThrow(
       new TargetConfigError(
-        't.yaml: targets[0].alua "round-robin" is not an ALUA policy (write active-active or single-owner)',
+        't.yaml: targets[0].alua: "round-robin" is not an ALUA policy (write active-active or single-owner)',
       ),
     );
   });

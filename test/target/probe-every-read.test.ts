@@ -51,10 +51,12 @@ describe('sheepdogProbeEveryRead in the YAML config', () => {
 
   test('a value that is not a boolean is refused, naming the field', () => {
     expect(() => targetConfigFromDocument(document('yes', undefined), 'test.yaml')).toThrow(
-      new TargetConfigError('test.yaml: sheepdogProbeEveryRead must be true or false'),
+      new TargetConfigError(
+        'test.yaml: sheepdogProbeEveryRead: "yes" is not true or false (write true or false)',
+      ),
     );
     expect(() => targetConfigFromDocument(document(undefined, 1), 'test.yaml')).toThrow(
-      /targets\[0\]\.sheepdogProbeEveryRead must be true or false/,
+      /targets\[0\]\.sheepdogProbeEveryRead: 1 is not true or false \(write true or false\)/,
     );
   });
 });

@@ -1,0 +1,456 @@
+/**
+ * The YAML config of `collie target --config FILE` and `collie config check FILE` as one zod
+ * schema: its keys, their types, defaults and rules (docs/target.md, "Configuration"), and how a
+ * problem reads, on one line:
+ *
+ *   FILE:LINE: KEY: problem (fix)
+ *   t.yaml:7: targets[0].chap.secret: is 6 bytes, shorter than 12 (RFC 7143 §9.2.1: use 12 or more)
+ *   t.yaml:3: nodeid: unknown key (did you mean nodeId?)
+ *
+ * LINE is where KEY is written (yaml's parseDocument with a LineCounter), or where its mapping
+ * starts when KEY is missing; a document given as a value has no lines (FILE: KEY: ...). Of
+ * several problems the one written first is reported. Pure: nothing here reads a file or opens a
+ * backend.
+ */
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { parseEndpointArg } from '../cli/endpoint-arg.js';
+import { validateAccess } from '../iscsi/login/access.js';
+import { parseBackingSpec } from './backing.js';
+import type { ChapAccountConfig, TargetConfig, TargetDefinition } from './target-config.js';
+
+/**
+ * ALUA policy of a target's LUs when several target nodes export them: every node's port group
+ * active/optimized ('active-active'), or the owner's active/optimized and the others'
+ * active/non-optimized ('single-owner'). The SCSI side's cluster document keeps the same type.
+ */
+export type AluaPolicy = 'active-active' | 'single-owner';
+export const ALUA_POLICIES: readonly AluaPolicy[] = ['active-active', 'single-owner'];
+
+/** Target node ids: the portal group tag, relative target port id and target port group (16 bits, 0 reserved). */
+export const NODE_ID_MIN = 1;
+export const NODE_ID_MAX = 65_535;
+/** LUN numbers a config may use (flat addressing). */
+export const LUN_MAX = 16_383;
+/** CHAP secrets shorter than this are refused (RFC 7143 §9.2.1). */
+export const CHAP_SECRET_BYTES_MIN = 12;
+
+/** The iSCSI names Collie accepts (RFC 7143 §4.2.7): iqn., eui. and naa. forms. */
+export const ISCSI_NAME = /^(iqn\.\d{4}-\d{2}\.[^\s]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$/;
+
+export const DEFAULT_PORTAL = '127.0.0.1:3260';
+const BACKING_SYNTAX = 'write mem:SIZE, file:PATH[:SIZE], tcp:HOST:PORT:VDI or unix:PATH:VDI';
+const NODE_ID_FIX = `write an integer from ${NODE_ID_MIN} to ${NODE_ID_MAX}, distinct for every target node exporting the same VDI`;
+
+/** One problem of a config: where it is and what to do. */
+export interface ConfigProblem {
+  readonly file: string;
+  /** 1-based line of the key (absent for a document given as a value). */
+  readonly line?: number;
+  /** The key's path, e.g. targets[0].chap.secret (absent for the document as a whole). */
+  readonly key?: string;
+  /** "problem (fix)". */
+  readonly message: string;
+}
+
+export type ConfigCheck =
+  | { readonly ok: true; readonly config: TargetConfig }
+  | { readonly ok: false; readonly problem: ConfigProblem };
+
+/** `FILE:LINE: KEY: problem (fix)`, one line. */
+export function formatConfigProblem(problem: ConfigProblem): string {
+  const at = problem.line === undefined ? problem.file : `${problem.file}:${problem.line}`;
+  return `${at}: ${problem.key === undefined ? '' : `${problem.key}: `}${problem.message}`;
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+    ? JSON.stringify(value)
+    : Array.isArray(value)
+      ? 'a list'
+      : 'a mapping';
+}
+
+/** A zod error customizer: "is missing (fix)", "is empty (fix)" or "VALUE is not WHAT (fix)". */
+function wrong(what: string, fix: string) {
+  return {
+    error: (issue: { readonly input?: unknown }) =>
+      issue.input === undefined
+        ? `is missing (${fix})`
+        : issue.input === null
+          ? `is empty (${fix})`
+          : `${show(issue.input)} is not ${what} (${fix})`,
+  };
+}
+
+/** A transform that runs a throwing parser; its error message becomes the issue. */
+function parsedWith<T>(parse: (text: string) => T) {
+  return (text: string, ctx: z.RefinementCtx): T => {
+    try {
+      return parse(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message, input: text });
+      return z.NEVER;
+    }
+  };
+}
+
+/** Nearest of `known` to `key`, when it is near enough to be a typo. */
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
+  const squash = (text: string) => text.toLowerCase().replace(/[-_\s]/g, '');
+  let best: { key: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(squash(key), squash(candidate));
+    if (best === undefined || distance < best.distance) best = { key: candidate, distance };
+  }
+  if (best === undefined) return undefined;
+  return best.distance <= Math.max(2, Math.floor(key.length / 3)) ? best.key : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** A strict mapping whose unknown keys are errors naming the nearest known key. */
+function mapping<T extends z.core.$ZodLooseShape>(shape: T, what: string, fix: string) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code !== 'unrecognized_keys') return wrong(what, fix).error(issue);
+      const key = issue.keys[0] ?? '';
+      const near = nearestKey(key, known);
+      return near === undefined
+        ? `unknown key (remove it; the keys here are ${known.join(', ')})`
+        : `unknown key (did you mean ${near}?)`;
+    },
+  });
+}
+
+function list<T extends z.ZodType>(item: T, what: string, fix: string) {
+  return z.array(item, wrong(what, fix));
+}
+
+const booleanKey = z.boolean(wrong('true or false', 'write true or false'));
+
+const portal = z.preprocess(
+  (value) => (typeof value === 'number' ? String(value) : value),
+  z.string(wrong('an address', 'write HOST:PORT, e.g. 127.0.0.1:3260')).transform(parsedWith(parsePortal)),
+);
+
+/** HOST:PORT, its error without parseEndpointArg's flag name. */
+function parsePortal(text: string) {
+  try {
+    return parseEndpointArg(text, 'portal');
+  } catch (error) {
+    throw new Error(
+      (error as Error).message.replace(/^portal /, '').replace('127.0.0.1:7000', DEFAULT_PORTAL),
+    );
+  }
+}
+
+const chapAccount = mapping(
+  {
+    user: z
+      .string(wrong('a user name', 'write user: NAME, quoted if it looks like a number'))
+      .min(1, 'is empty (write the CHAP user name)'),
+    secret: z
+      .string(wrong('a secret', 'write secret: TEXT of 12 bytes or more, quoted if it looks like a number'))
+      .refine((secret) => Buffer.byteLength(secret) >= CHAP_SECRET_BYTES_MIN, {
+        error: (issue) =>
+          `is ${Buffer.byteLength(String(issue.input))} bytes, shorter than ${CHAP_SECRET_BYTES_MIN} (RFC 7143 §9.2.1: use ${CHAP_SECRET_BYTES_MIN} or more)`,
+      }),
+  },
+  'a CHAP account',
+  'write { user: NAME, secret: TWELVE-BYTES-MIN }',
+);
+
+const lunNumber = z
+  .string()
+  .regex(/^\d{1,5}$/, {
+    error: (issue) => `${show(issue.input)} is not a LUN number (write an integer from 0 to ${LUN_MAX})`,
+  })
+  .refine((text) => Number(text) <= LUN_MAX, {
+    error: (issue) => `${show(issue.input)} is not a LUN number (write an integer from 0 to ${LUN_MAX})`,
+  });
+
+const backing = z.string(wrong('a backing store', BACKING_SYNTAX)).transform(
+  parsedWith((text) => ({
+    backing: parseBackingSpec(text),
+    text,
+  })),
+);
+
+const luns = z
+  .record(
+    lunNumber,
+    backing,
+    wrong(
+      'a mapping of LUN numbers to backing stores',
+      'write luns: { 1: mem:1G, 2: tcp:127.0.0.1:7000:vol0 }',
+    ),
+  )
+  .superRefine((entries, ctx) => {
+    const keys = Object.keys(entries);
+    if (keys.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'has no LUN (add one, e.g. luns: { 1: mem:1G })',
+        input: entries,
+      });
+    }
+    const seen = new Set<number>();
+    for (const key of keys) {
+      if (seen.has(Number(key))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `LUN ${Number(key)} is given twice (keep one)`,
+          input: key,
+        });
+      }
+      seen.add(Number(key));
+    }
+  })
+  .transform((entries) => Object.entries(entries).map(([lun, value]) => ({ lun: Number(lun), ...value })));
+
+const addresses = list(
+  z.string(wrong('an address', 'write an IP address or CIDR block, e.g. 10.0.0.0/8')),
+  'a list of addresses',
+  'write addresses: [10.0.0.0/8, 192.0.2.7]',
+).superRefine((rules, ctx) => {
+  rules.forEach((rule, index) => {
+    const [problem] = validateAccess({ initiatorAddresses: [rule] });
+    if (problem !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [index],
+        message: `${JSON.stringify(rule)} is not an IP address or CIDR block (write 10.0.0.0/8, 192.0.2.7 or fd00::/8)`,
+        input: rule,
+      });
+    }
+  });
+});
+
+const target = mapping(
+  {
+    iqn: z
+      .string(wrong('an iSCSI name', 'write iqn.YYYY-MM.reversed.domain:name'))
+      .regex(ISCSI_NAME, wrong('an iSCSI name', 'write iqn.YYYY-MM.reversed.domain:name')),
+    alias: z
+      .union([z.string(), z.number()], wrong('an alias', 'write alias: TEXT'))
+      .transform(String)
+      .optional(),
+    luns,
+    chap: chapAccount.optional(),
+    mutualChap: chapAccount.optional(),
+    initiators: list(
+      z.string(wrong('an initiator name', 'write an iSCSI name, e.g. iqn.1993-08.org.debian:01:abc')),
+      'a list of initiator names',
+      'write initiators: [iqn.1993-08.org.debian:01:abc]',
+    ).optional(),
+    addresses: addresses.optional(),
+    sheepdogProbeEveryRead: booleanKey.optional(),
+    alua: z.enum(ALUA_POLICIES, wrong('an ALUA policy', `write ${ALUA_POLICIES.join(' or ')}`)).optional(),
+  },
+  'a target',
+  'write - { iqn: iqn.2026-11.org.collie:vol0, luns: { 1: mem:1G } }',
+)
+  .superRefine((value, ctx) => {
+    if (value.mutualChap !== undefined && value.chap === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mutualChap'],
+        message: 'needs chap too (add chap: { user, secret }: the initiator authenticates first)',
+        input: value.mutualChap,
+      });
+    }
+  })
+  .transform(
+    (value): TargetDefinition => ({
+      iqn: value.iqn,
+      ...(value.alias === undefined ? {} : { alias: value.alias }),
+      luns: value.luns,
+      ...(value.chap === undefined ? {} : { chap: value.chap as ChapAccountConfig }),
+      ...(value.mutualChap === undefined ? {} : { mutualChap: value.mutualChap as ChapAccountConfig }),
+      ...(value.initiators === undefined ? {} : { initiators: value.initiators }),
+      ...(value.addresses === undefined ? {} : { addresses: value.addresses }),
+      ...(value.sheepdogProbeEveryRead === undefined
+        ? {}
+        : { sheepdogProbeEveryRead: value.sheepdogProbeEveryRead }),
+      ...(value.alua === undefined ? {} : { alua: value.alua }),
+    }),
+  );
+
+const nodeId = z.preprocess(
+  (value) => (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value),
+  z
+    .number(wrong('a node id', NODE_ID_FIX))
+    .int(wrong('a node id', NODE_ID_FIX))
+    .min(NODE_ID_MIN, wrong('a node id', NODE_ID_FIX))
+    .max(NODE_ID_MAX, wrong('a node id', NODE_ID_FIX)),
+);
+
+function milliseconds(fix: string) {
+  return z.number(wrong('a number of milliseconds', fix)).min(0, wrong('a number of milliseconds', fix));
+}
+
+/** The whole document: every key, its type, its default. */
+export const targetConfigSchema = mapping(
+  {
+    portals: list(portal, 'a list of addresses', `write portals: [${DEFAULT_PORTAL}]`)
+      .min(1, `is empty (write at least one HOST:PORT, or leave portals out for ${DEFAULT_PORTAL})`)
+      .prefault([DEFAULT_PORTAL]),
+    targets: list(
+      target,
+      'a list of targets',
+      'write targets: with one entry per target, e.g. - { iqn: iqn.2026-11.org.collie:vol0, luns: { 1: mem:1G } }',
+    ).superRefine((targets, ctx) => {
+      const seen = new Set<string>();
+      targets.forEach((entry, index) => {
+        const name = entry.iqn.toLowerCase();
+        if (seen.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [index, 'iqn'],
+            message: `${entry.iqn} is given twice (iSCSI names are unique: rename or merge one)`,
+            input: entry.iqn,
+          });
+        }
+        seen.add(name);
+      });
+    }),
+    digests: z
+      .enum(['none', 'allow', 'require'], wrong('a digest policy', 'write none, allow or require'))
+      .default('allow'),
+    nopIntervalMs: milliseconds('write e.g. 10000; 0 turns the keepalive ping off').default(10_000),
+    nopTimeoutMs: milliseconds('write e.g. 15000').default(15_000),
+    sheepdogProbeEveryRead: booleanKey.default(false),
+    nodeId: nodeId.default(NODE_ID_MIN),
+  },
+  'a mapping of keys',
+  'write portals:, targets: and the other keys of docs/target.md',
+).transform(
+  (root): TargetConfig => ({
+    portals: root.portals,
+    targets: root.targets,
+    digests: root.digests,
+    nopIntervalMs: root.nopIntervalMs,
+    nopTimeoutMs: root.nopTimeoutMs,
+    sheepdogProbeEveryRead: root.sheepdogProbeEveryRead,
+    nodeId: root.nodeId,
+  }),
+);
+
+type PathSegment = PropertyKey;
+
+/** `targets[0].chap.secret` from ['targets', 0, 'chap', 'secret']. */
+export function keyPath(path: readonly PathSegment[]): string | undefined {
+  let text = '';
+  for (const segment of path) {
+    text +=
+      typeof segment === 'number' ? `[${segment}]` : text === '' ? String(segment) : `.${String(segment)}`;
+  }
+  return text === '' ? undefined : text;
+}
+
+/** The problems of a zod failure, each with its full path (an unknown key's path ends with it). */
+function problemsOf(error: z.ZodError): Array<{ path: PathSegment[]; message: string }> {
+  return error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return { path: [...issue.path, issue.keys[0] ?? ''], message: issue.message };
+    }
+    if (issue.code === 'invalid_key') {
+      return { path: [...issue.path], message: issue.issues[0]?.message ?? issue.message };
+    }
+    return { path: [...issue.path], message: issue.message };
+  });
+}
+
+/**
+ * Checks a parsed document. `lineOf` maps a key path to its line (checkTargetConfigText gives
+ * one); without it problems name FILE and KEY only.
+ */
+export function checkTargetConfigDocument(
+  document: unknown,
+  file: string,
+  lineOf?: (path: readonly PathSegment[]) => number | undefined,
+): ConfigCheck {
+  if (document === null || document === undefined) {
+    return {
+      ok: false,
+      problem: {
+        file,
+        ...(lineOf === undefined ? {} : { line: 1 }),
+        message: 'the config is empty (write targets: with one entry per target, as in docs/target.md)',
+      },
+    };
+  }
+  const result = targetConfigSchema.safeParse(document);
+  if (result.success) return { ok: true, config: result.data };
+  const located = problemsOf(result.error).map((problem, order) => ({
+    ...problem,
+    line: lineOf?.(problem.path),
+    order,
+  }));
+  // The problem written first; problems without a line keep zod's order after those with one.
+  located.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || a.order - b.order);
+  const first = located[0]!;
+  const key = keyPath(first.path);
+  return {
+    ok: false,
+    problem: {
+      file,
+      ...(first.line === undefined ? {} : { line: first.line }),
+      ...(key === undefined ? {} : { key }),
+      message: first.message,
+    },
+  };
+}
+
+/** Parses and checks YAML text; problems carry the line of the key they name. */
+export function checkTargetConfigText(text: string, file: string): ConfigCheck {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: false });
+  const syntax = document.errors[0];
+  if (syntax !== undefined) {
+    const line = lineCounter.linePos(syntax.pos[0]).line;
+    const message = syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const fix = syntax.code === 'DUPLICATE_KEY' ? 'keep one of them' : 'fix the YAML syntax here';
+    return { ok: false, problem: { file, line, message: `not YAML: ${message} (${fix})` } };
+  }
+  const lineOf = (path: readonly PathSegment[]): number | undefined => {
+    let node: unknown = document.contents;
+    let offset = (node as { range?: [number] } | null)?.range?.[0] ?? 0;
+    for (const segment of path) {
+      if (isAlias(node)) node = node.resolve(document);
+      if (isMap(node)) {
+        const pair = node.items.find(
+          (item) => String(isScalar(item.key) ? item.key.value : item.key) === String(segment),
+        );
+        // A missing key: the line where its mapping starts.
+        if (pair === undefined) break;
+        offset = (pair.key as { range?: [number] } | null)?.range?.[0] ?? offset;
+        node = pair.value;
+      } else if (isSeq(node) && typeof segment === 'number' && node.items[segment] !== undefined) {
+        node = node.items[segment];
+        offset = (node as { range?: [number] } | null)?.range?.[0] ?? offset;
+      } else {
+        break;
+      }
+    }
+    return lineCounter.linePos(offset).line;
+  };
+  return checkTargetConfigDocument(document.toJS({ maxAliasCount: 100 }), file, lineOf);
+}
