@@ -3,6 +3,7 @@
  * timeout...) follow virtual time in the simulator: pass `clockScheduler(clock)` wherever an
  * operator takes a scheduler. Every action is one clock timer; rescheduling (periodic `timer`,
  * `interval`) clears and sets it again, so the clock's (due, sequence) order decides everything.
+ * rethrowOnClock keeps a subscriber's exception on the clock too.
  */
 import { type SchedulerAction, type SchedulerLike, Subscription } from 'rxjs';
 import type { Clock, TimerId } from './clock.js';
@@ -62,5 +63,23 @@ export function clockScheduler(clock: Clock): SchedulerLike {
     schedule<T>(work: Work<T>, delay?: number, state?: T): Subscription {
       return new ClockAction<T>(clock, work).schedule(state, delay);
     },
+  };
+}
+
+/**
+ * `handler` made safe to subscribe with: an exception it throws is thrown again from a clock timer
+ * due now, never handed to rxjs, which would report it later on a real timer, outside the injected
+ * clock. In the simulator the run then fails at this instant, as deterministically as it does when
+ * a direct call throws into a clock timer.
+ */
+export function rethrowOnClock<T>(clock: Clock, handler: (value: T) => void): (value: T) => void {
+  return (value) => {
+    try {
+      handler(value);
+    } catch (error) {
+      clock.setTimeout(() => {
+        throw error;
+      }, 0);
+    }
   };
 }

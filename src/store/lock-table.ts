@@ -17,7 +17,14 @@
  *   recorded and no coherence state exists: that reproduces the multipath bug on purpose.
  *
  * Every transition is appended to the event log (actor `store/vdi/<vid hex>`).
+ *
+ * Inputs: every event for the table's machines goes onto one rxjs stream, `inputs$`, addressed
+ * to a VDI's lock or to one participant of it, and the table's own subscriber (the first) hands
+ * it to that actor. A plain Subject: delivery is synchronous, inside the store's per-VDI critical section,
+ * so each change is done (and logged right after) in the order it was pushed. Watchers see each
+ * input after its machine moved.
  */
+import { type Observable, Subject } from 'rxjs';
 import { type Actor, type AnyStateMachine, createActor } from 'xstate';
 import {
   type ParticipantEvent,
@@ -30,6 +37,16 @@ import type { EventLog } from '../core/event-log.js';
 import { stateValuePath } from '../core/live-machines.js';
 
 export type LockResult = 'ok' | 'locked';
+
+/** One input of the table's machines: for a VDI's lock, or for one participant (node) of it. */
+export type LockTableInput =
+  | { readonly vid: number; readonly machine: 'vdi-lock'; readonly event: VdiLockEvent }
+  | {
+      readonly vid: number;
+      readonly machine: 'participant';
+      readonly node: string;
+      readonly event: ParticipantEvent;
+    };
 
 interface VdiEntry {
   readonly lock: Actor<typeof vdiLockMachine>;
@@ -57,11 +74,15 @@ export function vidHex(vid: number): string {
 export class LockTable {
   readonly #entries = new Map<number, VdiEntry>();
   readonly #eventLog: EventLog;
+  readonly #inputs = new Subject<LockTableInput>();
+  /** Every input of the table's machines, read-only (see the file comment). */
+  readonly inputs$: Observable<LockTableInput> = this.#inputs.asObservable();
   readonly enabled: boolean;
 
   constructor(options: { eventLog: EventLog; enabled: boolean }) {
     this.#eventLog = options.eventLog;
     this.enabled = options.enabled;
+    this.#inputs.subscribe((input) => this.#deliver(input));
   }
 
   /**
@@ -93,7 +114,7 @@ export class LockTable {
       this.#register(vid, node, actor);
       this.#log(vid, 'coherence.joined', { node, state: actor.getSnapshot().value });
     }
-    entry.lock.send(event);
+    this.#toLock(vid, event);
     this.#log(vid, 'lock.acquired', { node, type, state: entry.lock.getSnapshot().value });
     return 'ok';
   }
@@ -117,7 +138,7 @@ export class LockTable {
       return;
     }
     if (type === 'shared') this.#dropParticipant(vid, entry, node);
-    entry.lock.send({ type: type === 'normal' ? 'RELEASE_NORMAL' : 'RELEASE_SHARED', node });
+    this.#toLock(vid, { type: type === 'normal' ? 'RELEASE_NORMAL' : 'RELEASE_SHARED', node });
     this.#log(vid, 'lock.released', { node, type, state: entry.lock.getSnapshot().value });
     this.#forgetIfUnlocked(vid, entry);
   }
@@ -127,7 +148,7 @@ export class LockTable {
     for (const [vid, entry] of [...this.#entries]) {
       if (!entry.participants.has(node)) continue;
       this.#dropParticipant(vid, entry, node);
-      entry.lock.send({ type: 'NODE_LEFT', node });
+      this.#toLock(vid, { type: 'NODE_LEFT', node });
       this.#log(vid, 'lock.node_left', { node, state: entry.lock.getSnapshot().value });
       this.#forgetIfUnlocked(vid, entry);
     }
@@ -182,7 +203,9 @@ export class LockTable {
     const entry = this.#entries.get(vid);
     if (!entry || entry.participants.size === 0) return false;
     if (tgtFlag && entry.participants.has(node)) return this.invalidateOthers(vid, node);
-    for (const actor of entry.participants.values()) actor.send({ type: 'OUTSIDE_INODE_WRITE' });
+    for (const participant of entry.participants.keys()) {
+      this.#toParticipant(vid, participant, { type: 'OUTSIDE_INODE_WRITE' });
+    }
     this.#assertSingleWriter(vid, entry);
     this.#log(vid, 'coherence.outside_write', { by: node, tgtFlag, states: this.#states(entry) });
     return true;
@@ -208,7 +231,9 @@ export class LockTable {
   invalidateAll(vid: number): number {
     const entry = this.#entries.get(vid);
     if (!entry) return 0;
-    for (const actor of entry.participants.values()) actor.send({ type: 'VDI_SNAPSHOTTED' });
+    for (const participant of entry.participants.keys()) {
+      this.#toParticipant(vid, participant, { type: 'VDI_SNAPSHOTTED' });
+    }
     this.#log(vid, 'coherence.snapshotted', { states: this.#states(entry) });
     return entry.participants.size;
   }
@@ -260,7 +285,8 @@ export class LockTable {
     local: ParticipantEvent,
     peer: ParticipantEvent,
   ): void {
-    for (const [other, actor] of entry.participants) actor.send(other === node ? local : peer);
+    for (const other of entry.participants.keys())
+      this.#toParticipant(vid, other, other === node ? local : peer);
     this.#assertSingleWriter(vid, entry);
   }
 
@@ -310,6 +336,21 @@ export class LockTable {
       state: () => stateValuePath(actor.getSnapshot().value),
     });
     this.#entries.get(vid)!.unregister.set(node ?? LOCK_KEY, unregister);
+  }
+
+  #toLock(vid: number, event: VdiLockEvent): void {
+    this.#inputs.next({ vid, machine: 'vdi-lock', event });
+  }
+
+  #toParticipant(vid: number, node: string, event: ParticipantEvent): void {
+    this.#inputs.next({ vid, machine: 'participant', node, event });
+  }
+
+  /** The inputs' subscriber: hands each to its actor. Never throws (xstate's send does not). */
+  #deliver(input: LockTableInput): void {
+    const entry = this.#entries.get(input.vid);
+    if (input.machine === 'vdi-lock') entry?.lock.send(input.event);
+    else entry?.participants.get(input.node)?.send(input.event);
   }
 
   #log(vid: number, type: string, data: Record<string, unknown>): void {

@@ -1,11 +1,12 @@
 /**
- * Goal: rxjs time operators run on an injected Clock, so the simulator's virtual time drives them.
+ * Goal: rxjs time operators run on an injected Clock, so the simulator's virtual time drives them;
+ * a subscriber's exception stays on that clock too (rethrowOnClock).
  * Method: build timer/interval/delay/debounceTime pipelines with clockScheduler(VirtualClock),
  * advance the clock, and check what was emitted at which virtual time.
  */
 import { delay, interval, debounceTime as rxDebounceTime, Subject, take, timer } from 'rxjs';
 import { describe, expect, test } from 'vitest';
-import { clockScheduler } from '../../src/core/rx-scheduler.js';
+import { clockScheduler, rethrowOnClock } from '../../src/core/rx-scheduler.js';
 import { VirtualClock } from '../../src/core/virtual-clock.js';
 
 describe('clockScheduler', () => {
@@ -64,5 +65,24 @@ describe('clockScheduler', () => {
     subscription.unsubscribe();
     expect(clock.pendingCount).toBe(0);
     clock.advanceTo(1000);
+  });
+
+  test('rethrowOnClock: a subscriber that throws fails the clock step due now, not a real timer', () => {
+    const clock = new VirtualClock(50);
+    const input = new Subject<number>();
+    const seen: number[] = [];
+    input.subscribe(
+      rethrowOnClock(clock, (n) => {
+        if (n === 2) throw new Error('bad input 2');
+        seen.push(n);
+      }),
+    );
+    input.next(1);
+    input.next(2);
+    input.next(3);
+    expect(seen).toEqual([1, 3]);
+    expect(clock.nextDueMs()).toBe(50);
+    expect(() => clock.step()).toThrow('bad input 2');
+    expect(clock.pendingCount).toBe(0);
   });
 });

@@ -2,12 +2,14 @@
  * Goal: the lock table reproduces sheep 1.0's lock and coherence rules exactly (the state
  * transition summary of the protocol reference, §7 and §8.4), including the scenario timeline of
  * the seed's failover (§8.5). Method: drive the table with the calls the store makes and check
- * every participant's state after each step, plus the event log it writes.
+ * every participant's state after each step, plus the event log it writes. The table's machines
+ * take their events from one stream, `inputs$`: watched, it shows each input after its machine
+ * moved, and before the log entry of the change.
  */
 import { describe, expect, test } from 'vitest';
 import type { Clock } from '../../src/core/clock.js';
 import { EventLog } from '../../src/core/event-log.js';
-import { LockTable } from '../../src/store/lock-table.js';
+import { LockTable, type LockTableInput } from '../../src/store/lock-table.js';
 
 const V = 0x7c2b25;
 const A = '127.0.0.1:7000';
@@ -157,5 +159,45 @@ describe('past sheep 1.0', () => {
     expect(locks.invalidateAll(V)).toBe(2);
     expect(states(locks)).toEqual({ [A]: 'invalidated', [B]: 'invalidated' });
     expect(events).toContain('coherence.snapshotted');
+  });
+});
+
+describe('the input stream', () => {
+  test('inputs pushed on inputs$ move the addressed machine, synchronously, before the change is logged', () => {
+    const eventLog = new EventLog(frozenClock);
+    const locks = new LockTable({ eventLog, enabled: true });
+    const seen: string[] = [];
+    eventLog.events$.subscribe((event) => seen.push(`log ${event.type}`));
+    const stateOf = (input: LockTableInput) =>
+      input.machine === 'vdi-lock'
+        ? locks.view(input.vid).state
+        : locks.participantState(input.vid, input.node);
+    locks.inputs$.subscribe((input) => {
+      const to = input.machine === 'participant' ? ` ${input.node}` : '';
+      seen.push(`${input.machine}${to} ${input.event.type} -> ${stateOf(input)}`);
+    });
+    locks.lock(V, A, 'shared');
+    locks.lock(V, B, 'shared');
+    locks.validate(V, B);
+    locks.invalidateOthers(V, B);
+    locks.release(V, A, 'shared');
+    expect(seen).toEqual([
+      `log coherence.joined`,
+      `vdi-lock LOCK_SHARED -> shared`,
+      `log lock.acquired`,
+      `log coherence.joined`,
+      `vdi-lock LOCK_SHARED -> shared`,
+      `log lock.acquired`,
+      `participant ${A} PEER_REFRESH -> shared`,
+      `participant ${B} LOCAL_REFRESH -> shared`,
+      `log coherence.validated`,
+      `participant ${A} PEER_INODE_WRITE -> invalidated`,
+      `participant ${B} LOCAL_INODE_WRITE -> modified`,
+      `log coherence.invalidated`,
+      `log coherence.left`,
+      `vdi-lock RELEASE_SHARED -> shared`,
+      `log lock.released`,
+    ]);
+    expect(locks.view(V).participants).toEqual([{ node: B, state: 'modified' }]);
   });
 });

@@ -14,20 +14,38 @@
  * that breaks a rule is answered with Reject and the connection goes on. Nothing here throws at
  * a peer's bytes; every refusal is logged.
  *
+ * Inputs: one rxjs stream (pdu-stream.ts; read-only as `inputs$`): the PDUs framed from the
+ * transport's chunks, then `closed`. It is synchronous: each PDU is handled before the next is
+ * framed. The connection machine moves on what the PDUs mean.
+ *
  * Keepalive: when the connection is idle for `nopIntervalMs`, the target pings with a NOP-In;
- * no answer within `nopTimeoutMs` drops the connection (the session ends, its tasks abort).
- * Bytes received only note the time: one timer runs at a time and, when it fires early, sleeps
- * again for the rest of the interval. (Re-arming a timer per received chunk cost a timer
- * object and a closure per command under load.)
+ * no answer within `nopTimeoutMs` drops the connection (the session ends, its tasks abort). It is
+ * rxjs time on the injected clock (`clockScheduler`): debounceTime over the stream's `received`
+ * marks (one per chunk), then the ping and a timer cut short by the next bytes. Bytes received
+ * only note the time: rxjs's debounceTime runs one timer at a time and, when it fires early,
+ * sleeps again for the rest of the interval. (Re-arming a timer per received chunk, as
+ * switchMap(timer) would, cost a timer object and a closure per command under load.)
  */
 
+import {
+  debounceTime,
+  filter,
+  map,
+  type Observable,
+  type Subscription,
+  startWith,
+  switchMap,
+  takeUntil,
+  timer,
+} from 'rxjs';
 import type { Actor } from 'xstate';
 import { type IscsiConnectionEvent, iscsiConnectionMachine } from '../../../machines/iscsi-connection.js';
 import { type ByteStream, endpointToString } from '../../../transports/transport.js';
-import type { Clock, TimerId } from '../../core/clock.js';
+import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
 import { startLoggedActor } from '../../core/machine-log.js';
+import { clockScheduler, rethrowOnClock } from '../../core/rx-scheduler.js';
 import type { SendTargetsRequest } from '../login/discovery.js';
 import { decodePdu } from '../pdu/decode.js';
 import { encodePdu } from '../pdu/encode.js';
@@ -52,6 +70,7 @@ import { rejectFor } from '../pdu/reject.js';
 import { encodeTextData, parseTextData } from '../pdu/text.js';
 import type { IscsiSession } from './iscsi-session.js';
 import type { LoginDriver, LoginResult } from './login-driver.js';
+import { PduStream, type PduStreamItem } from './pdu-stream.js';
 import type { TaskOutput } from './scsi-task.js';
 import { serialAdd } from './serial-number.js';
 import { stampTaskOutput } from './stamp-task-output.js';
@@ -99,6 +118,8 @@ export class IscsiConnection {
     dataDigest: false,
     maxRecvDataSegmentLength: LOGIN_DATA_SEGMENT_BYTES_MAX,
   });
+  /** The connection's inputs: PDUs framed from the byte stream (see the file comment). */
+  readonly #input: PduStream;
   readonly #nopIntervalMs: number;
   readonly #nopTimeoutMs: number;
   #digests = { headerDigest: false, dataDigest: false };
@@ -108,15 +129,10 @@ export class IscsiConnection {
   #loginCmdSN = 0;
   #session: IscsiSession | undefined;
   #discovery: LoginResult | undefined;
-  #nopTimer: TimerId | undefined;
-  /** #nopTimer waits for the answer to a ping (else it waits for the idle interval to pass). */
-  #nopTimerIsPingTimeout = false;
-  /** Clock time of the last bytes received in full feature phase. */
-  #lastReceiveMs = 0;
-  /** The TTT of our NOP-In ping while it waits for an answer (any bytes received count). */
-  #nopPingTag: number | undefined;
+  /** The keepalive (undefined when nopIntervalMs is 0); unsubscribed when the transport closes. */
+  #keepalive: Subscription | undefined;
+  /** The TTT of our last NOP-In ping. */
   #nopTag = 0;
-  #readPaused = false;
 
   constructor(options: ConnectionOptions) {
     this.id = options.stream.id;
@@ -143,11 +159,22 @@ export class IscsiConnection {
       remote: endpointToString(options.stream.remote),
       local: endpointToString(options.stream.local),
     });
-    options.stream.attach({
-      data: (chunk) => this.#receive(chunk),
-      drain: () => this.#resumeReading(),
-      close: (reason) => this.#closed(reason.kind),
-    });
+    this.#input = new PduStream(options.stream, this.#framer);
+    this.#input.pdus$.subscribe(rethrowOnClock(this.#clock, this.#onInput));
+    if (this.#nopIntervalMs > 0) {
+      this.#keepalive = this.#keepalive$().subscribe(
+        rethrowOnClock(this.#clock, (step) => {
+          if (step === 'idle') this.#ping();
+          else this.drop(`no NOP-Out answer within ${this.#nopTimeoutMs} ms`);
+        }),
+      );
+    }
+    this.#input.start();
+  }
+
+  /** What the initiator sent, as the connection sees it (read-only; see the file comment). */
+  get inputs$(): Observable<PduStreamItem> {
+    return this.#input.pdus$;
   }
 
   /** Sends an event to the connection machine; after `free` (final) there is nothing to move. */
@@ -205,15 +232,20 @@ export class IscsiConnection {
 
   // ---- input ----------------------------------------------------------------------------------
 
-  #receive(chunk: Buffer): void {
-    this.#framer.push(chunk);
-    for (let frame = this.#framer.next(); frame; frame = this.#framer.next()) {
-      if (this.#phase === 'closed') return;
-      if (frame.kind === 'error') this.#framingError(frame);
-      else this.#frame(frame);
+  /** One input: a PDU (once closed, the rest of a chunk is ignored), or the transport closed. */
+  readonly #onInput = (item: PduStreamItem): void => {
+    switch (item.kind) {
+      case 'frame':
+        if (this.#phase !== 'closed') this.#frame(item);
+        break;
+      case 'error':
+        if (this.#phase !== 'closed') this.#framingError(item);
+        break;
+      case 'closed':
+        this.#closed(item.reason.kind);
+        break;
     }
-    this.#noteActivity();
-  }
+  };
 
   #framingError(error: FramingError): void {
     this.#logger.warn({ code: error.error.code, message: error.error.message }, 'bad PDU from the initiator');
@@ -400,8 +432,8 @@ export class IscsiConnection {
 
   #nopOut(pdu: Extract<InitiatorPdu, { kind: 'nop-out' }>, bhs: Buffer): void {
     if (pdu.initiatorTaskTag === RESERVED_TAG) {
-      // The answer to our ping (TTT echoed), or a bare CmdSN update: nothing to send.
-      if (pdu.targetTransferTag === this.#nopPingTag) this.#nopPingTag = undefined;
+      // The answer to our ping (TTT echoed; any bytes answer it), or a bare CmdSN update: nothing
+      // to send.
       return;
     }
     if (pdu.targetTransferTag !== RESERVED_TAG) {
@@ -524,64 +556,49 @@ export class IscsiConnection {
     if (this.#phase === 'closed') return;
     let writable = true;
     for (const buffer of encodePdu(pdu, this.#digests)) writable = this.#stream.write(buffer) && writable;
-    if (!writable && !this.#readPaused) {
-      // The initiator does not read its answers: stop reading its requests until it does.
-      this.#readPaused = true;
-      this.#stream.pause();
-    }
-  }
-
-  #resumeReading(): void {
-    if (!this.#readPaused) return;
-    this.#readPaused = false;
-    this.#stream.resume();
+    // The initiator does not read its answers: stop reading its requests until it does.
+    if (!writable) this.#input.pauseUntilDrained();
   }
 
   // ---- keepalive ------------------------------------------------------------------------------
 
-  /** Bytes arrived: the connection is not idle; a ping waiting for its answer has one. */
-  #noteActivity(): void {
-    if (this.#phase !== 'full-feature' || this.#nopIntervalMs <= 0) return;
-    this.#lastReceiveMs = this.#clock.now();
-    this.#nopPingTag = undefined;
-    if (this.#nopTimerIsPingTimeout) {
-      // The ping has its answer (once per ping, so rare): the idle interval starts again now.
-      this.#clock.clearTimeout(this.#nopTimer!);
-      this.#nopTimer = undefined;
-      this.#nopTimerIsPingTimeout = false;
-    }
-    this.#nopTimer ??= this.#clock.setTimeout(this.#nopTimerFired, this.#nopIntervalMs);
+  /**
+   * The keepalive's steps: 'idle' when no bytes came for nopIntervalMs (ping), then 'unanswered'
+   * when none came for nopTimeoutMs after that (drop). Only in full feature phase. debounceTime
+   * notes the time of each `received` mark and keeps one timer (see the file comment); the ping's
+   * timer is cut short by the next bytes, and the interval starts again from them.
+   */
+  #keepalive$(): Observable<'idle' | 'unanswered'> {
+    const scheduler = clockScheduler(this.#clock);
+    const inFullFeature = (): boolean => this.#phase === 'full-feature';
+    const received$ = this.#input.received$;
+    return received$.pipe(
+      filter(inFullFeature),
+      debounceTime(this.#nopIntervalMs, scheduler),
+      filter(inFullFeature),
+      switchMap(() =>
+        timer(this.#nopTimeoutMs, scheduler).pipe(
+          map(() => 'unanswered' as const),
+          startWith('idle' as const),
+          takeUntil(received$),
+        ),
+      ),
+      filter(inFullFeature),
+    );
   }
-
-  /** The keepalive timer: drop on an unanswered ping, ping when idle, else sleep the rest. */
-  readonly #nopTimerFired = (): void => {
-    this.#nopTimer = undefined;
-    this.#nopTimerIsPingTimeout = false;
-    if (this.#phase !== 'full-feature') return;
-    if (this.#nopPingTag !== undefined) {
-      this.drop(`no NOP-Out answer within ${this.#nopTimeoutMs} ms`);
-      return;
-    }
-    const idleMs = this.#clock.now() - this.#lastReceiveMs;
-    if (idleMs >= this.#nopIntervalMs) this.#ping();
-    else this.#nopTimer = this.#clock.setTimeout(this.#nopTimerFired, this.#nopIntervalMs - idleMs);
-  };
 
   #ping(): void {
     this.#nopTag = (this.#nopTag + 1) & 0x7fff_ffff;
-    this.#nopPingTag = this.#nopTag;
     this.#write({
       kind: 'nop-in',
       ahs: [],
       data: EMPTY_DATA,
       lun: 0n,
       initiatorTaskTag: RESERVED_TAG,
-      targetTransferTag: this.#nopPingTag,
+      targetTransferTag: this.#nopTag,
       statSN: this.#statSN,
       ...this.#commandNumbers(),
     });
-    this.#nopTimer = this.#clock.setTimeout(this.#nopTimerFired, this.#nopTimeoutMs);
-    this.#nopTimerIsPingTimeout = true;
   }
 
   // ---- teardown -------------------------------------------------------------------------------
@@ -589,7 +606,7 @@ export class IscsiConnection {
   /** The transport closed (exactly once, by the ByteStream contract), dropped or not. */
   #closed(kind: string): void {
     this.#transition({ type: 'CLOSED' });
-    if (this.#nopTimer !== undefined) this.#clock.clearTimeout(this.#nopTimer);
+    this.#keepalive?.unsubscribe();
     this.#login.dispose?.();
     this.#event('connection.closed', { kind });
     this.#hooks.closed(this, this.#session);

@@ -1,8 +1,10 @@
 /**
  * The client's cached inode of one VDI (vid, block_size_shift, size, data_vdi_id[]) and the
  * protocol that keeps it coherent with sheep (protocol doc §8, tgt's reload_inode in §9). Its
- * state is the inode-view machine (machines/inode-view.ts), run as an actor; every transition
- * goes to the event log.
+ * state is the inode-view machine (machines/inode-view.ts), run as an actor whose one input is the
+ * rxjs stream `inputs$`: the cache pushes each event there (loaded, inode written, reload needed,
+ * reloaded, closed...), synchronously, and the actor, its first subscriber, has moved before any
+ * other subscriber sees the event; every transition goes to the event log.
  *
  * Two modes:
  * - 'shared-lock' (a target): the VDI's shared lock makes this client's sheep node a
@@ -63,6 +65,7 @@
  *   Found by the simulator: `collie sim run --scenario swarm --seed 1 --faults storeEndpointLoss`.
  */
 import { endianness } from 'node:os';
+import { type Observable, Subject } from 'rxjs';
 import { type Actor, createActor } from 'xstate';
 import {
   type InodeReloadReason,
@@ -175,6 +178,10 @@ export class InodeCache {
   readonly #eventLog: EventLog;
   readonly #actorId: string;
   readonly #view: Actor<typeof inodeViewMachine>;
+  /** The view's inputs (see the file comment); completed when the view stops. */
+  readonly #inputs = new Subject<InodeViewEvent>();
+  /** The view's inputs, read-only: each event after the view handled it. */
+  readonly inputs$: Observable<InodeViewEvent> = this.#inputs.asObservable();
   /** Drops the view from the log's live-machine registry (src/core/live-machines.ts). */
   readonly #unregisterLive: () => void;
   /** data_vdi_id[]: which vid owns object idx (0 = unallocated). Updated in place. */
@@ -222,6 +229,7 @@ export class InodeCache {
     this.#actorId = options.actor;
     this.#view = createActor(inodeViewMachine, { input: { vdiName: options.vdiName } });
     this.#view.start();
+    this.#inputs.subscribe((event) => this.#drive(event));
     this.#unregisterLive =
       options.eventLog.liveMachines?.register({
         key: options.actor,
@@ -275,8 +283,7 @@ export class InodeCache {
     } catch (error) {
       cache.#send({ type: 'LOAD_FAILED' });
       await cache.releaseAll().catch(() => undefined);
-      cache.#view.stop();
-      cache.#unregisterLive();
+      cache.#stopView();
       throw error;
     }
   }
@@ -446,7 +453,12 @@ export class InodeCache {
 
   close(): void {
     this.#send({ type: 'CLOSE' });
+    this.#stopView();
+  }
+
+  #stopView(): void {
     this.#view.stop();
+    this.#inputs.complete();
     this.#unregisterLive();
   }
 
@@ -789,7 +801,13 @@ export class InodeCache {
     );
   }
 
+  /** An input for the view: onto its stream (see the file comment). */
   #send(event: InodeViewEvent): void {
+    this.#inputs.next(event);
+  }
+
+  /** The view's subscriber: moves the actor, logs the transition. Never throws (nor does send). */
+  #drive(event: InodeViewEvent): void {
     const before = this.#view.getSnapshot();
     this.#view.send(event);
     const after = this.#view.getSnapshot();

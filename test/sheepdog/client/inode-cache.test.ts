@@ -6,15 +6,28 @@
  * Method: the machine alone through xstate's pure transition(), then backends on scripted store
  * nodes: one that can answer as if the VDI were deleted (refresh read NO_OBJ, LOCK_VDI NO_VDI,
  * TGT IO INODE_INVALIDATED), one that delays the refresh read's answer so an inode update is
- * acknowledged in between; the view's path and the IO plans are read from the event log.
+ * acknowledged in between; the view's path and the IO plans are read from the event log. The
+ * view's one input is the cache's `inputs$` stream: a cache opened on a real store is watched
+ * through it.
  */
 import { describe, expect, test } from 'vitest';
 import { initialTransition, transition } from 'xstate';
 import { type InodeViewEvent, inodeViewMachine } from '../../../machines/inode-view.js';
 import { BackendError } from '../../../src/backends/block-backend.js';
+import { createRng } from '../../../src/core/rng.js';
+import { InodeCache } from '../../../src/sheepdog/client/inode-cache.js';
+import { SheepPool } from '../../../src/sheepdog/client/sheep-pool.js';
 import { SD_INODE_DATA_END, SdOp, SdRes } from '../../../src/sheepdog/wire/constants.js';
 import { responseFor } from '../../../src/sheepdog/wire/header.js';
-import { clientWorld, isTgtObjectIo, MiB, OBJECT_BYTES, pattern, scriptedEndpoint } from './client-world.js';
+import {
+  clientWorld,
+  isTgtObjectIo,
+  MiB,
+  OBJECT_BYTES,
+  pattern,
+  STORE_HOST,
+  scriptedEndpoint,
+} from './client-world.js';
 
 describe('the inode-view machine', () => {
   test('valid states, reloads that join, failed reloads, close', () => {
@@ -49,6 +62,60 @@ describe('the inode-view machine', () => {
     ]);
     expect(snapshot.context).toMatchObject({ vid: 8, generation: 2 });
     expect(snapshot.status).toBe('done');
+  });
+});
+
+describe('the view on its input stream', () => {
+  test('what the cache pushes on inputs$ moves the view (seen after it moved) and is logged; close completes it', async () => {
+    const world = await clientWorld();
+    const vid = await world.createVdi('vol', 64 * MiB);
+    const actor = 'viewer/inode';
+    const pool = await world.settle(
+      SheepPool.open({
+        transport: world.network.transport('viewer'),
+        endpoint: { host: STORE_HOST, port: 7000 },
+        clock: world.clock,
+        rng: createRng('viewer/pool'),
+        eventLog: world.eventLog,
+        actor: 'viewer/pool',
+      }),
+    );
+    const cache = await world.settle(
+      InodeCache.open({
+        pool,
+        vdiName: 'vol',
+        clock: world.clock,
+        rng: createRng('viewer'),
+        eventLog: world.eventLog,
+        actor,
+      }),
+    );
+    expect(cache.state).toBe('shared');
+    const seen: string[] = [];
+    let completed = false;
+    cache.inputs$.subscribe({
+      next: (event) => seen.push(`${event.type} -> ${cache.state}`),
+      complete: () => {
+        completed = true;
+      },
+    });
+    cache.recordAllocation(vid, 0, 0);
+    expect(seen).toEqual(['INODE_WRITTEN -> modified']);
+    await world.settle(cache.reload('invalidated', cache.generation));
+    await world.settle(cache.releaseAll());
+    cache.close();
+    expect(seen).toEqual([
+      'INODE_WRITTEN -> modified',
+      'RELOAD_NEEDED -> reloading',
+      'RELOADED -> shared',
+      'CLOSE -> closed',
+    ]);
+    expect(completed).toBe(true);
+    expect(world.eventsOf('inode.transition', actor).map((e) => `${e.data.event} -> ${e.data.to}`)).toEqual([
+      'LOADED -> shared',
+      ...seen,
+    ]);
+    pool.close();
   });
 });
 
