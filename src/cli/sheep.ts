@@ -3,6 +3,7 @@
  *
  *   collie sheep --store DIR --listen HOST:PORT [--listen HOST:PORT ...] [--no-lock]
  *                [--compat collie|sheep-1.0] [--events FILE] [--inspect [HOST:]PORT]
+ *                [--log-level L] [--log-format auto|json|pretty]
  *
  * A new store directory is formatted on first start (one copy, 4 MiB objects, locking on).
  * Each --listen endpoint is a distinct sheep node for locks and coherence. --compat sheep-1.0
@@ -14,7 +15,6 @@ import { TcpTransport } from '../../transports/tcp.js';
 import type { Endpoint } from '../../transports/transport.js';
 import { EventLog } from '../core/event-log.js';
 import { JsonlFileSink } from '../core/jsonl-file-sink.js';
-import { createLogger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
 import type { ListenSpec } from '../inspect/inspector-server.js';
 import { SD_LISTEN_PORT } from '../sheepdog/wire/constants.js';
@@ -23,15 +23,15 @@ import { directoryCapacity, openStoreDirectory } from '../store/store-directory.
 import { STORE_COMPATS, type StoreCompat } from '../store/store-rules.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 import { inspectOption, type LiveInspector, startLiveInspector } from './inspect.js';
+import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
 
-interface SheepOptions {
+interface SheepOptions extends LogFlags {
   store: string;
   listen: Endpoint[];
   lock: boolean;
   compat: StoreCompat;
   events?: string;
   inspect?: ListenSpec;
-  logLevel?: string;
 }
 
 export function registerSheepCommand(program: Command): void {
@@ -54,7 +54,8 @@ export function registerSheepCommand(program: Command): void {
     )
     .option('--events <file>', 'append every event to this JSONL file')
     .addOption(inspectOption())
-    .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .action(async (options: SheepOptions) => {
       await runSheep(options);
     });
@@ -71,7 +72,7 @@ export function parseCompatArg(value: string, flag: string): StoreCompat {
 }
 
 async function runSheep(options: SheepOptions): Promise<void> {
-  const logger = createLogger({ level: options.logLevel, bindings: { component: 'sheep' } });
+  const logger = loggerFromFlags(options, { component: 'sheep' });
   const eventLog = new EventLog(realClock);
   if (options.events) eventLog.addSink(new JsonlFileSink(options.events));
   let inspector: LiveInspector | undefined;

@@ -26,6 +26,7 @@ import { runSwarm, summaryLine } from '../../sim/swarm.js';
 import type { ListenSpec } from '../inspect/inspector-server.js';
 import { TEST_ONLY_CLIENT_BUGS, type TestOnlyClientBug } from '../sheepdog/client/io-runner.js';
 import { inspectOption, type LiveInspector, startLiveInspector, untilStopped } from './inspect.js';
+import { noProgressOption, Progress } from './progress.js';
 
 export const SIM_EXIT = { pass: 0, violation: 1, usage: 2, stuck: 3 } as const;
 
@@ -49,6 +50,8 @@ interface SwarmFlags {
   coherence: boolean;
   clientBug?: TestOnlyClientBug;
   faults?: FaultClass[];
+  /** false with --no-progress. */
+  progress: boolean;
 }
 
 function integer(flag: string, min: number) {
@@ -233,8 +236,15 @@ export function registerSimCommand(program: Command): void {
       mutantName,
     )
     .option('--faults <list>', 'fault classes the swarm may use (comma list, all or none)', faultList)
+    .addOption(noProgressOption())
     .action(async (flags: SwarmFlags) => {
-      const tty = process.stderr.isTTY === true;
+      // One line on a terminal (seeds done, rate, time left, failures); nothing in a pipe.
+      const progress = new Progress({
+        label: 'swarm',
+        unit: 'seeds',
+        total: flags.seeds,
+        enabled: flags.progress,
+      });
       const summary = await runSwarm({
         scenario: flags.scenario,
         seeds: flags.seeds,
@@ -244,14 +254,9 @@ export function registerSimCommand(program: Command): void {
         ...(flags.clientBug === undefined ? {} : { clientBug: flags.clientBug }),
         ...(flags.mutant === undefined ? {} : { mutant: flags.mutant }),
         ...(flags.faults === undefined ? {} : { faults: flags.faults }),
-        progress: (done, total, failed) => {
-          const step = Math.max(1, Math.floor(total / 20));
-          if (!tty && done % step !== 0 && done !== total) return;
-          process.stderr.write(
-            `${tty ? '\r' : ''}swarm: ${done}/${total} seeds, ${failed} failed${tty && done < total ? '' : '\n'}`,
-          );
-        },
+        progress: (done, _total, failed) => progress.update(done, `${failed} failed`),
       });
+      progress.finish();
       const seconds = summary.realMs / 1000;
       print(
         `swarm: ${flags.scenario}, ${(summary.seeds / seconds) * 60 >= 1 ? ((summary.seeds / seconds) * 60).toFixed(0) : '<1'} seeds/min with ${flags.jobs} job(s), simulated ${(summary.simulatedMs / 1000).toFixed(0)} s in ${seconds.toFixed(1)} s real`,

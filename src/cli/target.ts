@@ -5,7 +5,7 @@
  *                 [--chap USER:SECRET [--mutual-chap USER:SECRET]] [--initiator NAME ...]
  *                 [--digests none|allow|require] [--probe-every-read] [--config FILE]
  *                 [--node-id N] [--alua active-active|single-owner] [--events FILE]
- *                 [--inspect [HOST:]PORT]
+ *                 [--inspect [HOST:]PORT] [--log-level L] [--log-format auto|json|pretty]
  *
  * BACKING is mem:SIZE, file:PATH[:SIZE] or tgt's sheepdog syntax tcp:HOST:PORT:VDI. With
  * --config, targets come from the YAML file (see src/target/target-config.ts) and --portal adds
@@ -14,7 +14,8 @@
  * export the same VDIs: its portal group tag, relative target port id and target port group. Give
  * every node a different one. --alua (YAML per target: `alua`) is how those nodes share ALUA
  * access; with --config it applies to the targets that do not set their own.
- * It logs a line containing "ready" once every portal listens; SIGTERM asks the initiators to
+ * It prints `collie target ready: URL ...` on stdout once every portal listens (logs go to
+ * stderr: JSON, or pretty on a terminal; CHAP secrets are redacted); SIGTERM asks the initiators to
  * log out (Async Message), gives them 2 s, then stops. A bad flag or config file prints one line
  * (for a file: FILE:LINE: KEY: problem (fix)) and exits 2; a failure to serve exits 1.
  */
@@ -23,7 +24,6 @@ import { TcpTransport } from '../../transports/tcp.js';
 import type { Endpoint } from '../../transports/transport.js';
 import { EventLog } from '../core/event-log.js';
 import { JsonlFileSink } from '../core/jsonl-file-sink.js';
-import { createLogger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
 import { createRng } from '../core/rng.js';
 import type { ListenSpec } from '../inspect/inspector-server.js';
@@ -46,8 +46,9 @@ import { startTargetService } from '../target/target-service.js';
 import { CONFIG_EXIT } from './config.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 import { inspectOption, startLiveInspector } from './inspect.js';
+import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
 
-export interface TargetOptions {
+export interface TargetOptions extends LogFlags {
   portal: Endpoint[];
   iqn?: string;
   lun: string[];
@@ -61,7 +62,6 @@ export interface TargetOptions {
   config?: string;
   events?: string;
   inspect?: ListenSpec;
-  logLevel?: string;
 }
 
 export function registerTargetCommand(program: Command): void {
@@ -100,7 +100,8 @@ export function registerTargetCommand(program: Command): void {
     .option('--config <file>', 'targets from a YAML file')
     .option('--events <file>', 'append every event to this JSONL file')
     .addOption(inspectOption())
-    .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .action(async (options: TargetOptions) => {
       try {
         await runTarget(options);
@@ -124,6 +125,13 @@ function collectEndpoint(value: string, previous: Endpoint[]): Endpoint[] {
     // Commander prints an InvalidArgumentError as a usage error, without a stack.
     throw new InvalidArgumentError((error as Error).message);
   }
+}
+
+/** Every CHAP secret of a config: the logger redacts them wherever they would appear. */
+function chapSecrets(config: TargetConfig): string[] {
+  return config.targets.flatMap((target) =>
+    [target.chap, target.mutualChap].flatMap((account) => (account === undefined ? [] : [account.secret])),
+  );
 }
 
 /** The TargetConfig the flags (and --config FILE) describe. */
@@ -170,7 +178,7 @@ export async function targetConfigFromFlags(options: TargetOptions): Promise<Tar
 
 async function runTarget(options: TargetOptions): Promise<void> {
   const config = await targetConfigFromFlags(options);
-  const logger = createLogger({ level: options.logLevel, bindings: { component: 'target' } });
+  const logger = loggerFromFlags(options, { component: 'target' }, { secrets: chapSecrets(config) });
   const eventLog = new EventLog(realClock);
   if (options.events) eventLog.addSink(new JsonlFileSink(options.events));
   const inspector = options.inspect

@@ -6,7 +6,7 @@
  *
  *   collie up [--data DIR] [--sheep HOST:PORT] [--portal HOST:PORT] [--vdi NAME] [--size SIZE]
  *             [--nodes N] [--node-id ID] [--alua active-active|single-owner]
- *             [--compat collie|sheep-1.0] [--inspect [HOST:]PORT]
+ *             [--compat collie|sheep-1.0] [--inspect [HOST:]PORT] [--log-level L] [--log-format F]
  *
  * --nodes N (default 1) runs N target nodes in this one process, as N `collie target` processes
  * would be: node k (k = 0..N-1) has node id ID+k (--node-id, default 1), listens on the portal
@@ -22,7 +22,6 @@ import { TcpTransport } from '../../transports/tcp.js';
 import type { Endpoint } from '../../transports/transport.js';
 import { endpointToString } from '../../transports/transport.js';
 import { EventLog } from '../core/event-log.js';
-import { createLogger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
 import { createRng } from '../core/rng.js';
 import type { ListenSpec } from '../inspect/inspector-server.js';
@@ -41,13 +40,14 @@ import {
 import { startTargetService, type TargetService } from '../target/target-service.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 import { inspectOption, startLiveInspector } from './inspect.js';
+import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
 import { parseCompatArg } from './sheep.js';
 import { parseSizeBytes } from './sizes.js';
 
 /** Most target nodes one `collie up` runs. */
 export const UP_NODES_MAX = 32;
 
-interface UpOptions {
+interface UpOptions extends LogFlags {
   data: string;
   sheep: Endpoint;
   portal: Endpoint;
@@ -58,7 +58,6 @@ interface UpOptions {
   alua?: AluaPolicy;
   compat: StoreCompat;
   inspect?: ListenSpec;
-  logLevel?: string;
 }
 
 /** One target node of `collie up`: its id, its portal, the store node its sheepdog client uses. */
@@ -166,7 +165,8 @@ export function registerUpCommand(program: Command): void {
       'collie' as StoreCompat,
     )
     .addOption(inspectOption())
-    .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .action(async (options: UpOptions) => {
       try {
         await runUp(options);
@@ -178,7 +178,7 @@ export function registerUpCommand(program: Command): void {
 }
 
 async function runUp(options: UpOptions): Promise<void> {
-  const logger = createLogger({ level: options.logLevel, bindings: { component: 'up' } });
+  const logger = loggerFromFlags(options, { component: 'up' });
   const sizeBytes = parseSizeBytes(options.size, '--size');
   const nodes = upNodes(options);
   const storeDirectory = join(options.data, 'store');
@@ -272,15 +272,16 @@ async function runUp(options: UpOptions): Promise<void> {
     await store.close();
     throw error;
   }
-  process.stdout.write(readyText(options, nodes, iqn));
   const stop = async () => {
     await closeTargets();
     await store.close();
     await inspector?.close();
     process.exit(0);
   };
+  // Before the ready line: whoever reads it may send SIGTERM at once.
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
+  process.stdout.write(readyText(options, nodes, iqn));
 }
 
 /** The ready line (every node's URL, in node order) and how to reach the target. */

@@ -17,7 +17,11 @@
  * serve the VDI through the same sheep node. `write` first checks the VDI's locks
  * (lockless-write-guard.ts): on a store that would not invalidate the targets for it (sheep 1.0)
  * it refuses a VDI that targets hold, and it refuses a normally locked (qemu) VDI everywhere.
+ *
+ * On a terminal, `read` and `write` show a progress line on stderr (progress.ts: bytes, rate, time
+ * left; the total of a `write` from a pipe is unknown); in a pipe or with --no-progress, nothing.
  */
+import { fstatSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TcpTransport } from '../../transports/tcp.js';
 import { type Endpoint, endpointToString, type Transport } from '../../transports/transport.js';
@@ -41,6 +45,7 @@ import { readVdi, writeVdi } from '../sheepdog/vdi-io.js';
 import { LockState, LockType, SD_LISTEN_PORT, SdRes } from '../sheepdog/wire/constants.js';
 import { nodeIdKey } from '../sheepdog/wire/node-id.js';
 import type { VdiState } from '../sheepdog/wire/vdi-state.js';
+import { noProgressOption, Progress } from './progress.js';
 import { parseSizeBytes, SizeSyntaxError } from './sizes.js';
 import {
   formatLockHolders,
@@ -60,6 +65,20 @@ export interface VdiCliDeps {
   readonly stderr: NodeJS.WritableStream;
   readonly stdin: AsyncIterable<Buffer | string>;
   readonly setExitCode: (code: number) => void;
+  /** Bytes on stdin when it is a regular file (the total of `write`'s progress); else undefined. */
+  readonly stdinBytes?: number;
+  /** The progress line's clock; default `clock`. */
+  readonly progressClock?: Pick<Clock, 'now'>;
+}
+
+/** The size of the file open on descriptor fd, when it is a regular file. */
+function regularFileBytes(fd: number): number | undefined {
+  try {
+    const stat = fstatSync(fd);
+    return stat.isFile() ? stat.size : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function defaultDeps(): VdiCliDeps {
@@ -72,6 +91,7 @@ function defaultDeps(): VdiCliDeps {
     setExitCode: (code) => {
       process.exitCode = code;
     },
+    stdinBytes: regularFileBytes(0),
   };
 }
 
@@ -291,12 +311,13 @@ export function registerVdiCommands(program: Command, overrides: Partial<VdiCliD
   )
     .description('read a VDI (or a snapshot) to stdout')
     .option('-s, --snapshot <tag|id>', 'read this snapshot')
+    .addOption(noProgressOption())
     .action(
       async (
         name: string,
         offsetText: string | undefined,
         lengthText: string | undefined,
-        options: SnapOptions,
+        options: SnapOptions & ProgressFlag,
       ) => {
         const target: VdiTarget = { name, ...snapshotSelector(options.snapshot) };
         await runAgainstSheep(deps(), options, target, async (conn) => {
@@ -304,12 +325,21 @@ export function registerVdiCommands(program: Command, overrides: Partial<VdiCliD
           const lengthBytes = lengthText === undefined ? undefined : parseSizeBytes(lengthText, 'LEN');
           // Resolved here first so "not found" reads as every other command says it.
           await getVdiInfo(conn, target);
-          await readVdi(conn, {
-            ...target,
-            offset,
-            lengthBytes,
-            onData: (chunk) => writeOut(deps().stdout, chunk),
-          });
+          const progress = progressLine(deps(), 'vdi read', options);
+          try {
+            await readVdi(conn, {
+              ...target,
+              offset,
+              lengthBytes,
+              onRange: (range) => progress.setTotal(range.lengthBytes),
+              onData: async (chunk) => {
+                await writeOut(deps().stdout, chunk);
+                progress.add(chunk.length);
+              },
+            });
+          } finally {
+            progress.finish();
+          }
         });
       },
     );
@@ -322,18 +352,35 @@ export function registerVdiCommands(program: Command, overrides: Partial<VdiCliD
       .argument('[length]', 'bytes to write (default: all of stdin)'),
   )
     .description('write stdin into the working VDI')
+    .addOption(noProgressOption())
     .action(
       async (
         name: string,
         offsetText: string | undefined,
         lengthText: string | undefined,
-        options: AddressOptions,
+        options: AddressOptions & ProgressFlag,
       ) => {
         await runAgainstSheep(deps(), options, { name }, async (conn) => {
           const offset = offsetText === undefined ? 0 : parseSizeBytes(offsetText, 'OFFSET');
           const lengthBytes = lengthText === undefined ? undefined : parseSizeBytes(lengthText, 'LEN');
           await checkLocklessWrite(conn, name);
-          await writeVdi(conn, { name, offset, lengthBytes, data: deps().stdin });
+          const { stdin, stdinBytes } = deps();
+          const progress = progressLine(deps(), 'vdi write', options);
+          try {
+            await writeVdi(conn, {
+              name,
+              offset,
+              lengthBytes,
+              // The range is clipped at the end of the VDI; without LEN, stdin's size bounds it.
+              onRange: (range) => {
+                const bound = lengthBytes === undefined ? stdinBytes : range.lengthBytes;
+                if (bound !== undefined) progress.setTotal(Math.min(bound, range.lengthBytes));
+              },
+              data: counted(stdin, (bytes) => progress.add(bytes)),
+            });
+          } finally {
+            progress.finish();
+          }
         });
       },
     );
@@ -373,6 +420,33 @@ interface CreateOptions extends AddressOptions {
 
 interface SnapOptions extends AddressOptions {
   snapshot?: string;
+}
+
+/** `--no-progress` (commander's negatable flag: true unless given). */
+interface ProgressFlag {
+  progress: boolean;
+}
+
+/** The progress line of `vdi read/write` on stderr: only on a terminal, and not with --no-progress. */
+function progressLine(deps: VdiCliDeps, label: string, flags: ProgressFlag): Progress {
+  return new Progress({
+    label,
+    unit: 'bytes',
+    enabled: flags.progress,
+    stream: deps.stderr,
+    clock: deps.progressClock ?? deps.clock,
+  });
+}
+
+/** `source` as it is, telling `onBytes` how many bytes each chunk has as it is taken. */
+async function* counted(
+  source: AsyncIterable<Buffer | string>,
+  onBytes: (bytes: number) => void,
+): AsyncGenerator<Buffer | string> {
+  for await (const chunk of source) {
+    onBytes(typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length);
+    yield chunk;
+  }
 }
 
 /**

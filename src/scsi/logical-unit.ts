@@ -370,7 +370,8 @@ export class LogicalUnit {
       this.#lu.logger.warn({ lun: this.#lu.lun, opcode: command.cdb[0], elapsedMs }, 'slow SCSI command');
     }
     if (result.sense !== undefined) {
-      this.#lu.logger.debug(
+      // Per command (initiators probe unsupported pages, unit attentions follow every reset): trace.
+      this.#lu.logger.trace(
         { lun: this.#lu.lun, cdb: command.cdb.toString('hex'), sense: result.sense },
         'CHECK CONDITION',
       );

@@ -20,6 +20,8 @@ import type { SheepConnection } from './sheep-connection.js';
 /** What every range operation may add: observation and its clock. */
 interface VdiIoCommon {
   readonly windowMax?: number;
+  /** Called once the range is known (clipped at the end of the VDI), before any IO: for progress. */
+  readonly onRange?: (range: { readonly offset: number; readonly lengthBytes: number }) => void;
   readonly eventLog?: EventLog;
   readonly clock?: Clock;
 }
@@ -91,6 +93,7 @@ export async function readVdi(
   return withVdi(conn, options, options, async (vdi) => {
     const offset = options.offset ?? 0;
     const lengthBytes = clippedLength(vdi, options, offset, options.lengthBytes, 'read');
+    options.onRange?.({ offset, lengthBytes });
     const bytesRead = await streamRead(vdi, {
       offsetBytes: offset,
       lengthBytes,
@@ -124,6 +127,7 @@ export async function writeVdi(
   return withVdi(conn, target, options, async (vdi) => {
     const offset = options.offset ?? 0;
     const lengthBytes = clippedLength(vdi, target, offset, options.lengthBytes, 'write');
+    options.onRange?.({ offset, lengthBytes });
     const bytesWritten = await streamWrite(vdi, {
       offsetBytes: offset,
       lengthBytes,

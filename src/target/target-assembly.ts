@@ -99,9 +99,11 @@ async function assembleTarget(
   const luns = new Map<number, IscsiLun>();
   const lunNumbers = () => [...luns.keys()].sort((a, b) => a - b);
   for (const { lun, backing, text } of definition.luns) {
+    // One child logger per LU: its backend, reservation gate and commands log with target and lun.
+    const logger = environment.logger.child({ target: definition.iqn, lun });
     let backend: BlockBackend;
     try {
-      backend = await openBackend(backing, environment);
+      backend = await openBackend(backing, { ...environment, logger });
     } catch (error) {
       throw new Error(`LUN ${lun} of ${definition.iqn} (${text}): ${(error as Error).message}`, {
         cause: error,
@@ -114,10 +116,10 @@ async function assembleTarget(
       backend,
       lun,
       // The LU builds its reservation gate: in memory, or over the backend's shared cell.
-      reservationOptions: { logger: environment.logger },
+      reservationOptions: { logger },
       unitAttentions,
       clock: environment.clock,
-      logger: environment.logger.child({ target: definition.iqn, lun }),
+      logger,
       eventLog: environment.eventLog,
       reportLuns: lunNumbers,
       ...(environment.clusterBug === undefined ? {} : { testOnlyBug: environment.clusterBug }),

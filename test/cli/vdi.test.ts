@@ -11,7 +11,7 @@
 import { PassThrough } from 'node:stream';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { registerVdiCommands } from '../../src/cli/vdi.js';
+import { registerVdiCommands, type VdiCliDeps } from '../../src/cli/vdi.js';
 import { VDI_LIST_HEADER } from '../../src/cli/vdi-format.js';
 import { EventLog } from '../../src/core/event-log.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -58,9 +58,10 @@ async function vdi(
   args: string[],
   stdin: Buffer = Buffer.alloc(0),
   port = endpoint.port,
+  terminal: Partial<Pick<VdiCliDeps, 'progressClock' | 'stdinBytes'>> & { stderrIsTTY?: boolean } = {},
 ): Promise<RunResult> {
   const stdout = new PassThrough();
-  const stderr = new PassThrough();
+  const stderr = Object.assign(new PassThrough(), { isTTY: terminal.stderrIsTTY === true });
   const outChunks: Buffer[] = [];
   const errChunks: Buffer[] = [];
   stdout.on('data', (chunk: Buffer) => outChunks.push(chunk));
@@ -78,6 +79,8 @@ async function vdi(
     setExitCode: (value) => {
       code = value;
     },
+    ...(terminal.progressClock === undefined ? {} : { progressClock: terminal.progressClock }),
+    ...(terminal.stdinBytes === undefined ? {} : { stdinBytes: terminal.stdinBytes }),
   });
   // Sub-subcommands ("lock list") take -p after their own name.
   await program.parseAsync(['vdi', ...args, '-p', String(port)], { from: 'user' });
@@ -228,6 +231,40 @@ describe('collie vdi against the embedded store', () => {
     expect(beyond.stderr).toContain('beyond the end');
     const noTag = await vdi(['read', '-s', 'nope', 'vol0']);
     expect(noTag.stderr).toContain('snapshot "nope" of VDI "vol0" not found');
+  });
+
+  test('read and write show a progress line on a terminal stderr; none with --no-progress', async () => {
+    await vdi(['create', 'vol0', '16M']);
+    // A clock that moves 1 s each time it is read: every update is due for a redraw.
+    let ms = 0;
+    const progressClock = { now: () => (ms += 1_000) };
+    const tty = { stderrIsTTY: true, progressClock };
+    const data = pattern(8 * MiB, 9);
+    const written = await vdi(['write', 'vol0', '4M'], data, endpoint.port, {
+      ...tty,
+      stdinBytes: data.length,
+    });
+    expect(written.code).toBe(0);
+    // Each redraw is "\r" LINE "\x1b[K" (clear to the end of the line); finish ends with "\n".
+    const redraws = (stderr: string) => stderr.split('\r').slice(1);
+    expect(written.stderr.startsWith('\r')).toBe(true);
+    expect(written.stderr.endsWith('\x1b[K\n')).toBe(true);
+    expect(redraws(written.stderr).at(-1)).toMatch(/^vdi write: 8\.0 MB \/ 8\.0 MB \(100%\), [\d.]+ MB\/s/);
+
+    const read = await vdi(['read', 'vol0', '4M', '8M'], Buffer.alloc(0), endpoint.port, tty);
+    expect(read.stdout.equals(data)).toBe(true);
+    expect(redraws(read.stderr)[0]).toMatch(/^vdi read: 4\.0 MB \/ 8\.0 MB \(50%\), [\d.]+ MB\/s, 1s left/);
+    expect(redraws(read.stderr).at(-1)).toMatch(/^vdi read: 8\.0 MB \/ 8\.0 MB \(100%\), [\d.]+ MB\/s/);
+    expect(read.stderr.endsWith('\x1b[K\n')).toBe(true);
+
+    const quiet = await vdi(
+      ['read', '--no-progress', 'vol0', '4M', '8M'],
+      Buffer.alloc(0),
+      endpoint.port,
+      tty,
+    );
+    expect(quiet.stdout.equals(data)).toBe(true);
+    expect(quiet.stderr).toBe('');
   });
 
   test('an unreachable sheep gets the "is it running?" hint', async () => {

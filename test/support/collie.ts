@@ -5,7 +5,7 @@
  *   collie target --portal HOST:PORT --iqn IQN --lun N=BACKING [--lun ...] [--events FILE]
  *     [--log-level LEVEL]: foreground; opens every LUN's backend (a sheepdog LUN takes its shared
  *     lock), then prints "collie target ready: URL ..." on stdout once the portal listens. Its
- *     logs are JSON lines on stdout too. SIGTERM closes it (releasing its locks); SIGKILL leaves them.
+ *     logs are JSON lines on stderr (pretty only on a terminal). SIGTERM closes it (releasing its locks); SIGKILL leaves them.
  *   collie up --data DIR --portal HOST:PORT --sheep HOST:PORT [--nodes N] [--alua POLICY]
  *     [--compat collie|sheep-1.0]: foreground; the store listens on the --sheep port and the N-1
  *     ports after it, target node k (node id k+1) on the --portal port + k; prints
@@ -148,7 +148,7 @@ export interface StartTargetOptions {
   luns: CollieLun[];
   /** Append every event (logins, IO transitions, inode reloads) to this JSONL file. */
   eventsFile?: string;
-  /** pino level for the JSON log lines on stdout (trace, debug, info, warn, error). */
+  /** pino level for the JSON log lines on stderr (trace, debug, info, warn, error). */
   logLevel?: string;
   /** Bound on waiting for the "ready" line; default 15 s. */
   readyTimeoutMs?: number;

@@ -163,7 +163,12 @@ export class IscsiTargetServer {
       identity: { tsih, isid: request.isid, initiatorName: result.initiatorName, target },
       parameters: result.parameters,
       firstCmdSN: request.cmdSN,
-      logger: this.#options.logger.child({ tsih }),
+      logger: this.#options.logger.child({
+        tsih,
+        isid: request.isid,
+        initiator: result.initiatorName,
+        target: target.iqn,
+      }),
       eventLog: this.#options.eventLog,
       commandWindow: this.#options.commandWindow,
       peers: () => [...this.#sessions.values()].map((entry) => entry.session),

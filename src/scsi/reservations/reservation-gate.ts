@@ -144,7 +144,8 @@ export class Reservations implements ReservationGate {
     this.#remember(nexus);
     const access = decideAccess(this.#snapshot.state, nexus, cdb);
     if (access.verdict === 'conflict') {
-      this.#logger.debug({ nexus: nexus.id, opcode: cdb[0], why: access.why }, 'reservation conflict');
+      // Per command: every IO of a nexus the reservation excludes conflicts.
+      this.#logger.trace({ nexus: nexus.id, opcode: cdb[0], why: access.why }, 'reservation conflict');
     }
     return access.verdict;
   }
