@@ -15,11 +15,12 @@
  *   crash), but delivers them nowhere.
  * - With no sink and no subscriber, append costs one small object: nothing is put on the stream.
  */
-import { NEVER, type Observable, Subject, type Subscription } from 'rxjs';
+import { NEVER, type Observable, type Subscription } from 'rxjs';
 import { AssertionError } from './assert.js';
 import type { Clock } from './clock.js';
 import type { EventSink, LogEvent } from './event.js';
 import { LiveMachines } from './live-machines.js';
+import { Fanout } from './rx-fanout.js';
 
 export interface EventLogOptions {
   /** Told once about each sink that threw (it has already been removed). */
@@ -31,7 +32,8 @@ export interface EventLogOptions {
 export class EventLog {
   /** Hot: subscribers see the events appended after they subscribed. Completes on close(). */
   readonly events$: Observable<LogEvent>;
-  private readonly subject = new Subject<LogEvent>();
+  // A light hot stream: every sink rides it, and an IO appends events (src/core/rx-fanout.ts).
+  private readonly subject = new Fanout<LogEvent>();
   /** Sinks subscribed now, in the order added (close() closes them in that order). */
   private readonly sinks = new Map<EventSink, Subscription>();
   private seqLast = 0;
@@ -42,7 +44,7 @@ export class EventLog {
     private readonly clock: Clock,
     private readonly options: EventLogOptions = {},
   ) {
-    this.events$ = this.subject.asObservable();
+    this.events$ = this.subject.stream$;
     this.#liveMachines = options.liveMachines ?? null;
   }
 
@@ -69,14 +71,14 @@ export class EventLog {
     this.seqLast += 1;
     const event: LogEvent<D> = { seq: this.seqLast, t: this.clock.now(), actor, type, data };
     if (this.closed) return event;
-    if (this.subject.observed) this.subject.next(event);
+    if (this.subject.observed) this.subject.push(event);
     return event;
   }
 
   /** Subscribes a sink to `events$`; the returned function unsubscribes it (without closing it). */
   addSink(sink: EventSink): () => void {
     if (this.closed) throw new AssertionError('EventLog.addSink after close(); add sinks before closing');
-    const subscription = this.subject.subscribe((event) => {
+    const subscription = this.subject.stream$.subscribe((event) => {
       try {
         sink.write(event);
       } catch (error) {

@@ -3,7 +3,8 @@
  * `stream$`, in subscription order, before it returns; complete() completes them. It behaves as a
  * Subject's `asObservable()` does, at about a quarter of a Subject's cost per value (a Subject's
  * next allocates a closure and walks a copied observer array; measured 47 ns against 12 ns for
- * one subscriber), which matters per PDU of an iSCSI connection. Use a Subject elsewhere.
+ * one subscriber), which matters per PDU of an iSCSI connection and per event of the event log. Use a Subject
+ * elsewhere.
  *
  * The subscriber list is replaced, never changed in place, when someone subscribes or
  * unsubscribes: a push walks the list it started with; a subscriber gone meanwhile is closed and
@@ -26,6 +27,11 @@ export class Fanout<T> {
       this.#subscribers = this.#subscribers.filter((other) => other !== subscriber);
     };
   });
+
+  /** Whether anyone subscribes now (a producer may skip building values nobody reads). */
+  get observed(): boolean {
+    return this.#subscribers.length > 0;
+  }
 
   push(value: T): void {
     const subscribers = this.#subscribers;
