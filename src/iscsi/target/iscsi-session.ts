@@ -18,8 +18,9 @@
  * unit or target itself, so they abort the matching tasks of every session on that target
  * (SAM-5 §7.7, §7.8; RFC 7143 §11.5.1), which the `peers` option reaches.
  */
+import { type Observable, Subject } from 'rxjs';
 import type { Actor } from 'xstate';
-import { iscsiSessionMachine } from '../../../machines/iscsi-session.js';
+import { type IscsiSessionEvent, iscsiSessionMachine } from '../../../machines/iscsi-session.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
 import { startLoggedActor } from '../../core/machine-log.js';
@@ -73,9 +74,14 @@ export class IscsiSession {
   #expCmdSN: number;
   /** The session's state (machines/iscsi-session.ts), logged at every change. */
   readonly #machine: Actor<typeof iscsiSessionMachine>;
+  /** The session machine's inputs, one synchronous stream (the machine moves before next() returns). */
+  readonly #inputs = new Subject<IscsiSessionEvent>();
+  readonly inputs$: Observable<IscsiSessionEvent> = this.#inputs.asObservable();
   #targetTransferTag = 0;
   #output: SessionOutput | undefined;
   #closed = false;
+  /** Called whenever a task leaves the table or the session closes (tasksSettled). */
+  readonly #taskEnded = new Set<() => void>();
   /** Shared by every task: built once, not per command (its closures were a per-command cost). */
   readonly #taskContext: TaskContext;
   readonly #peers: () => Iterable<IscsiSession>;
@@ -115,6 +121,7 @@ export class IscsiSession {
         key: options.connectionId === undefined ? actor : `${actor}#${options.connectionId}`,
       },
     });
+    this.#inputs.subscribe((event) => this.#machine.send(event));
     const target = options.identity.target;
     const initiatorPortName = `${options.identity.initiatorName},i,0x${options.identity.isid}`;
     const targetPortName = `${target.iqn},t,0x${target.portalGroupTag.toString(16).padStart(4, '0')}`;
@@ -144,6 +151,7 @@ export class IscsiSession {
       finished: (finished) => {
         if (this.#tasks.get(finished.initiatorTaskTag) === finished)
           this.#tasks.delete(finished.initiatorTaskTag);
+        for (const check of [...this.#taskEnded]) check();
       },
     };
   }
@@ -159,6 +167,24 @@ export class IscsiSession {
 
   get activeTaskCount(): number {
     return this.#tasks.size;
+  }
+
+  /**
+   * Settles when every task running now has finished (answered, failed or aborted) or the session
+   * closed; tasks started later are not waited for.
+   */
+  async tasksSettled(): Promise<void> {
+    const pending = new Set(this.#tasks.values());
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        for (const task of pending) if (this.#tasks.get(task.initiatorTaskTag) !== task) pending.delete(task);
+        if (pending.size > 0 && !this.#closed) return;
+        this.#taskEnded.delete(check);
+        resolve();
+      };
+      this.#taskEnded.add(check);
+      check();
+    });
   }
 
   attach(output: SessionOutput): void {
@@ -288,11 +314,13 @@ export class IscsiSession {
   async close(reason: SessionEndReason = 'connection-lost'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#machine.send({ type: SESSION_END_EVENTS[reason] });
+    this.#inputs.next({ type: SESSION_END_EVENTS[reason] });
     this.#waiting.clear();
     await this.abortTasks(() => true);
+    for (const check of [...this.#taskEnded]) check();
     for (const lun of this.identity.target.luns.values()) lun.nexusLost(this.nexus);
-    this.#machine.send({ type: 'CLOSED' });
+    this.#inputs.next({ type: 'CLOSED' });
+    this.#inputs.complete();
     this.#eventLog.append(`iscsi/session/${this.identity.tsih}`, 'session.closed', {
       reason,
       ...(this.#connectionId === undefined ? {} : { connection: this.#connectionId }),

@@ -4,6 +4,8 @@
  * the driver owns stages, keys, authentication and access decisions.
  */
 
+import type { Observable } from 'rxjs';
+import type { LoginEvent } from '../../../machines/login.js';
 import type { NegotiatedParameters } from '../login/negotiate.js';
 import type { LoginRequestPdu } from '../pdu/messages.js';
 import type { TargetNode } from './target-node.js';
@@ -33,6 +35,8 @@ export interface LoginAnswer {
 
 export interface LoginDriver {
   handle(pdu: LoginRequestPdu): LoginAnswer;
+  /** The login machine's inputs, when a machine drives the login (machine-login-driver.ts). */
+  readonly inputs$?: Observable<LoginEvent>;
   /** The connection closed: the login is over, finished or not (it drops what it registered). */
   dispose?(): void;
 }

@@ -2,8 +2,9 @@
  * The login of one connection, run by the login machine (machines/login.ts) over the pure login
  * core (src/iscsi/login/login-core.ts), behind the LoginDriver seam the connection uses.
  */
+import { Subject } from 'rxjs';
 import { createActor } from 'xstate';
-import { createLoginMachine, type LoginResponse } from '../../../machines/login.js';
+import { createLoginMachine, type LoginEvent, type LoginResponse } from '../../../machines/login.js';
 import type { EventLog } from '../../core/event-log.js';
 import { stateValuePath } from '../../core/live-machines.js';
 import type { Rng } from '../../core/rng.js';
@@ -69,6 +70,9 @@ export function machineLoginDriver(options: {
     { input: { connectionId: options.connectionId, eventLog: options.eventLog, core } },
   );
   actor.start();
+  // The machine's inputs, one synchronous stream: it moves before next() returns.
+  const inputs = new Subject<LoginEvent>();
+  inputs.subscribe((event) => actor.send(event));
   // The machine logs its steps from its actions, before xstate publishes the new snapshot: while
   // a request is being handled its state is not observable (LiveMachine.busy).
   let stepping = false;
@@ -92,6 +96,7 @@ export function machineLoginDriver(options: {
   }
 
   return {
+    inputs$: inputs.asObservable(),
     handle(pdu: LoginRequestPdu): LoginAnswer {
       sent = undefined;
       if (actor.getSnapshot().status !== 'active') {
@@ -99,7 +104,7 @@ export function machineLoginDriver(options: {
       }
       stepping = true;
       try {
-        actor.send({ type: 'LOGIN_REQUEST', request: pdu });
+        inputs.next({ type: 'LOGIN_REQUEST', request: pdu });
       } finally {
         stepping = false;
       }
@@ -133,7 +138,10 @@ export function machineLoginDriver(options: {
         },
       };
     },
-    dispose: () => unregister(),
+    dispose: () => {
+      unregister();
+      inputs.complete();
+    },
   };
 }
 
