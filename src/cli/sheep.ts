@@ -24,6 +24,7 @@ import { STORE_COMPATS, type StoreCompat } from '../store/store-rules.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 import { inspectOption, type LiveInspector, startLiveInspector } from './inspect.js';
 import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
+import { stopOnSignals } from './stop-signals.js';
 
 interface SheepOptions extends LogFlags {
   store: string;
@@ -116,18 +117,14 @@ async function runSheep(options: SheepOptions): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    await store.close();
-    await inspector?.close();
-    await eventLog.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  stopOnSignals({
+    logger,
+    stop: async () => {
+      await store.close();
+      await inspector?.close();
+      await eventLog.close();
+    },
+  });
   process.stdout.write(
     `collie sheep ready: store ${options.store}, nodes ${store.describe()}, locking ${locking ? 'on' : 'off'}` +
       `${options.compat === 'collie' ? '' : `, compat ${options.compat}`}\n`,

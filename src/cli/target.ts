@@ -15,8 +15,9 @@
  * every node a different one. --alua (YAML per target: `alua`) is how those nodes share ALUA
  * access; with --config it applies to the targets that do not set their own.
  * It prints `collie target ready: URL ...` on stdout once every portal listens (logs go to
- * stderr: JSON, or pretty on a terminal; CHAP secrets are redacted); SIGTERM asks the initiators to
- * log out (Async Message), gives them 2 s, then stops. A bad flag or config file prints one line
+ * stderr: JSON, or pretty on a terminal; CHAP secrets are redacted); SIGTERM stops gracefully
+ * (docs/target.md "Stopping": drain up to 3 s, Async Message logout request, 2 s for the
+ * initiators, backends closed) and exits 0; a second SIGTERM exits 143 at once (stop-signals.ts). A bad flag or config file prints one line
  * (for a file: FILE:LINE: KEY: problem (fix)) and exits 2; a failure to serve exits 1.
  */
 import { type Command, InvalidArgumentError } from 'commander';
@@ -47,6 +48,7 @@ import { CONFIG_EXIT } from './config.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 import { inspectOption, startLiveInspector } from './inspect.js';
 import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
+import { stopOnSignals } from './stop-signals.js';
 
 export interface TargetOptions extends LogFlags {
   portal: Endpoint[];
@@ -193,16 +195,13 @@ async function runTarget(options: TargetOptions): Promise<void> {
     eventLog,
     logger,
   });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await service.close();
-    await inspector?.close();
-    await eventLog.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
+  stopOnSignals({
+    logger,
+    stop: async () => {
+      await service.close();
+      await inspector?.close();
+      await eventLog.close();
+    },
+  });
   process.stdout.write(`collie target ready: ${service.urls().join(' ')}\n`);
 }

@@ -43,6 +43,7 @@ import { inspectOption, startLiveInspector } from './inspect.js';
 import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
 import { parseCompatArg } from './sheep.js';
 import { parseSizeBytes } from './sizes.js';
+import { stopOnSignals } from './stop-signals.js';
 
 /** Most target nodes one `collie up` runs. */
 export const UP_NODES_MAX = 32;
@@ -232,7 +233,8 @@ async function runUp(options: UpOptions): Promise<void> {
   const probeEveryRead = options.compat === 'sheep-1.0' && nodes.length > 1;
   const targets: TargetService[] = [];
   const closeTargets = async () => {
-    for (const target of targets.splice(0).reverse()) await target.close().catch(() => undefined);
+    // In parallel: each node's drain and logout wait are bounded, and so is their sum this way.
+    await Promise.all(targets.splice(0).map((target) => target.close().catch(() => undefined)));
   };
   try {
     for (const node of nodes) {
@@ -272,15 +274,18 @@ async function runUp(options: UpOptions): Promise<void> {
     await store.close();
     throw error;
   }
-  const stop = async () => {
-    await closeTargets();
-    await store.close();
-    await inspector?.close();
-    process.exit(0);
-  };
-  // Before the ready line: whoever reads it may send SIGTERM at once.
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
+  // Before the ready line: whoever reads it may send SIGTERM at once. The targets first (drain,
+  // logouts, backends closed: VDI locks released), then the store (fsync of what was written).
+  stopOnSignals({
+    logger,
+    stop: async () => {
+      await closeTargets();
+      logger.info('targets closed; closing the store (flushing objects)');
+      await store.close();
+      logger.info('store closed');
+      await inspector?.close();
+    },
+  });
   process.stdout.write(readyText(options, nodes, iqn));
 }
 

@@ -91,7 +91,13 @@ export async function startTargetService(
       ),
     close: async () => {
       await server.close();
+      // Sheepdog backends wait for their requests, then release their VDI locks.
+      environment.logger.info(
+        { luns: assembled.targets.reduce((sum, target) => sum + target.luns.size, 0) },
+        'closing the backends',
+      );
       await assembled.close();
+      environment.logger.info('backends closed');
     },
   };
 }

@@ -8,10 +8,16 @@
  * by the login layer's rules (Collie negotiates MaxConnections=1, so no connection joins an
  * existing session).
  *
- * Shutdown (close): the listeners stop, every full-feature connection gets an Async Message
- * asking its initiator to log out within `logoutRequestSeconds` (RFC 7143 §11.9.1, AsyncEvent 1),
- * the target waits that long on the injected clock for the connections to close, then drops
- * what remains; the sessions' tasks are aborted either way.
+ * Shutdown (close), every wait on the injected clock and bounded:
+ * 1. the listeners stop (no new connection);
+ * 2. drain: the commands in flight at that moment get up to `drainSeconds` to finish and answer
+ *    (commands arriving meanwhile are processed as usual);
+ * 3. every full-feature connection gets an Async Message asking its initiator to log out within
+ *    `logoutRequestSeconds` (RFC 7143 §11.9.1, AsyncEvent 1), and the target waits that long for
+ *    the connections to close, still processing commands; a Logout terminates the session's
+ *    pending commands (§11.14), unanswered;
+ * 4. what remains is dropped and its sessions' tasks are aborted (never answered: nothing is
+ *    acknowledged that did not complete).
  */
 
 import type { Endpoint, Listener, Transport } from '../../../transports/transport.js';
@@ -39,9 +45,12 @@ export interface TargetServerOptions {
   readonly nopTimeoutMs?: number;
   /** close(): seconds initiators get to log out before their connections drop; 0 drops at once. Default 2. */
   readonly logoutRequestSeconds?: number;
+  /** close(): seconds the commands in flight get to finish before the logout request; 0 skips. Default 3. */
+  readonly drainSeconds?: number;
 }
 
 export const LOGOUT_REQUEST_SECONDS_DEFAULT = 2;
+export const DRAIN_SECONDS_DEFAULT = 3;
 
 interface SessionEntry {
   readonly session: IscsiSession;
@@ -83,13 +92,54 @@ export class IscsiTargetServer {
     return this.#sessions.size;
   }
 
+  /** The commands running in every session now. */
+  get activeTaskCount(): number {
+    let count = 0;
+    for (const entry of this.#sessions.values()) count += entry.session.activeTaskCount;
+    return count;
+  }
+
   async close(): Promise<void> {
+    const logger = this.#options.logger;
+    const listening = this.#listeners.length;
     for (const listener of this.#listeners.splice(0)) await listener.close();
+    if (this.#connections.size === 0 && this.#sessions.size === 0) return;
+    logger.info(
+      { listeners: listening, connections: this.#connections.size, sessions: this.#sessions.size },
+      'target stopping: no longer accepting connections',
+    );
+    await this.#drain();
     await this.#askForLogouts();
+    const remaining = this.#connections.size;
+    const tasks = this.activeTaskCount;
     for (const connection of this.#connections) connection.drop('target stopping');
     await Promise.all([...this.#sessions.values()].map((entry) => entry.session.close()));
     this.#sessions.clear();
     this.#byIdentity.clear();
+    logger.info({ droppedConnections: remaining, abortedTasks: tasks }, 'target stopped');
+  }
+
+  /** Waits (bounded) for the commands in flight now to finish; later ones are not waited for. */
+  async #drain(): Promise<void> {
+    const seconds = Math.max(0, this.#options.drainSeconds ?? DRAIN_SECONDS_DEFAULT);
+    const inFlight = this.activeTaskCount;
+    if (seconds === 0 || inFlight === 0) return;
+    const logger = this.#options.logger;
+    logger.info({ tasks: inFlight, seconds }, 'target stopping: draining the commands in flight');
+    const clock = this.#options.clock;
+    const startMs = clock.now();
+    const settled = Promise.all([...this.#sessions.values()].map((entry) => entry.session.tasksSettled()));
+    const drained = await new Promise<boolean>((resolve) => {
+      const timer = clock.setTimeout(() => resolve(false), seconds * 1000);
+      void settled.then(() => {
+        clock.clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    logger.info(
+      { drained, elapsedMs: clock.now() - startMs, tasksNow: this.activeTaskCount },
+      drained ? 'target stopping: commands in flight drained' : 'target stopping: drain timed out',
+    );
   }
 
   /** Async Message "log out" to every full-feature connection, then waits for them to close (or time). */
@@ -106,6 +156,7 @@ export class IscsiTargetServer {
       'target stopping: asked the initiators to log out',
     );
     const clock = this.#options.clock;
+    const startMs = clock.now();
     await new Promise<void>((resolve) => {
       const timer = clock.setTimeout(() => finish(), seconds * 1000);
       const finish = () => {
@@ -118,6 +169,10 @@ export class IscsiTargetServer {
         if (asked.size === 0) finish();
       };
     });
+    this.#options.logger.info(
+      { loggedOut: asked.size === 0, waitingFor: asked.size, elapsedMs: clock.now() - startMs },
+      'target stopping: logout wait over',
+    );
   }
 
   #accept(stream: Parameters<Parameters<Transport['listen']>[1]>[0]): void {

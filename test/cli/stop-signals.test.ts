@@ -1,0 +1,71 @@
+/**
+ * Goal: the shared stop-signal handling of `collie up`, `collie target` and `collie sheep`: the
+ * first SIGTERM/SIGINT runs the graceful stop and exits 0 (1 when it fails or overruns its
+ * deadline), a second signal exits at once with 128 + its number.
+ * Method: a fake signal source and exit function; the stop is a promise the test resolves.
+ */
+import { EventEmitter } from 'node:events';
+import { describe, expect, test, vi } from 'vitest';
+import { FORCED_EXIT_CODES, stopOnSignals } from '../../src/cli/stop-signals.js';
+import { createLogger } from '../../src/core/logger.js';
+
+function rig(deadlineMs = 60_000) {
+  const signals = new EventEmitter();
+  const exits: number[] = [];
+  let finish: (error?: Error) => void = () => undefined;
+  const stop = vi.fn(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        finish = (error) => (error ? reject(error) : resolve());
+      }),
+  );
+  const remove = stopOnSignals({
+    logger: createLogger({ level: 'silent' }),
+    stop,
+    deadlineMs,
+    exit: (code) => exits.push(code),
+    signals,
+  });
+  return { signals, exits, stop, finish: (error?: Error) => finish(error), remove };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('stopOnSignals', () => {
+  test('SIGTERM runs the stop once and exits 0 when it is done', async () => {
+    const { signals, exits, stop, finish, remove } = rig();
+    signals.emit('SIGTERM');
+    expect(stop).toHaveBeenCalledWith('SIGTERM');
+    await tick();
+    expect(exits).toEqual([]);
+    finish();
+    await tick();
+    expect(exits).toEqual([0]);
+    remove();
+    expect(signals.listenerCount('SIGTERM')).toBe(0);
+  });
+
+  test('a second signal exits at once with 128 + its number', async () => {
+    const { signals, exits, stop } = rig();
+    signals.emit('SIGINT');
+    signals.emit('SIGTERM');
+    expect(stop).toHaveBeenCalledTimes(1);
+    expect(exits).toEqual([FORCED_EXIT_CODES.SIGTERM]);
+    expect(FORCED_EXIT_CODES).toEqual({ SIGTERM: 143, SIGINT: 130 });
+  });
+
+  test('a failed stop exits 1', async () => {
+    const { signals, exits, finish } = rig();
+    signals.emit('SIGTERM');
+    finish(new Error('store close failed'));
+    await tick();
+    expect(exits).toEqual([1]);
+  });
+
+  test('a stop past its deadline exits 1', async () => {
+    const { signals, exits } = rig(20);
+    signals.emit('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(exits).toEqual([1]);
+  });
+});
