@@ -7,8 +7,8 @@
  * way the IO path builds them (io-runner's `io.transition`: a fresh data object per event), and
  * the time per append is the median over R rounds, the variants interleaved so drift hits all:
  * - no inspector: the EventLog alone (what every process pays today)
- * - idle: LiveSource.follow (a sink), no page connected: what `--inspect` costs with no viewer
- * - idle via events$: the same source fed through the rxjs stream instead, for comparison
+ * - idle: LiveSource.follow (a sink: a subscriber of the log's events$), no page connected: what
+ *   `--inspect` costs with no viewer
  * - idle, 100k IO events held: the idle ring of per-IO events as big as the main ring, to show
  *   what holding events costs (the garbage collector copies what is alive)
  * - idle, projected types: no viewer, events the idle source still keeps in its 100k ring and
@@ -48,19 +48,6 @@ const VARIANTS: readonly Variant[] = [
     setUp: (log) => {
       const source = LiveSource.follow(log, { title: 'bench' });
       return () => source.dispose();
-    },
-  },
-  {
-    name: 'idle via events$',
-    type: 'io.transition',
-    setUp: (log) => {
-      const source = new LiveSource({ title: 'bench' });
-      const sink = source.asSink();
-      const subscription = log.events$.subscribe((event) => sink.write(event));
-      return () => {
-        subscription.unsubscribe();
-        source.dispose();
-      };
     },
   },
   {

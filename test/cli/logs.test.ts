@@ -9,9 +9,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { assertCollieBuilt, COLLIE_BIN, REPO_ROOT } from '../support/collie.js';
+import { assertCollieBuilt, COLLIE_BIN, REPO_ROOT, startUp } from '../support/collie.js';
 import { allocatePorts } from '../support/ports.js';
-import { runProcess, startProcess } from '../support/processes.js';
+import { runProcess } from '../support/processes.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -26,23 +26,13 @@ afterAll(async () => {
 async function upOnce(name: string, extraArgs: string[]): Promise<{ stdout: string[]; stderr: string[] }> {
   const data = join(dir, name);
   const [portalPort, sheepPort] = await allocatePorts(2);
-  const up = startProcess(
-    process.execPath,
-    [
-      COLLIE_BIN,
-      'up',
-      '--data',
-      data,
-      '--portal',
-      `127.0.0.1:${portalPort}`,
-      '--sheep',
-      `127.0.0.1:${sheepPort}`,
-      ...extraArgs,
-    ],
-    { name: `collie up ${name}`, cwd: REPO_ROOT },
-  );
-  const ready = await up.waitForLine(/^collie up ready: /, 30_000, { stream: 'stdout' });
-  expect(ready).toBe(
+  const { process: up } = await startUp({
+    dataDir: data,
+    portalPort: portalPort!,
+    sheepPort: sheepPort!,
+    extraArgs,
+  });
+  expect(up.stdoutLines[0]).toBe(
     `collie up ready: iscsi://127.0.0.1:${portalPort}/iqn.2026-11.org.collie:vol0/1 (VDI "vol0" on the embedded store 127.0.0.1:${sheepPort}, data in ${data})`,
   );
   const exit = await up.stop('SIGTERM', 10_000);
