@@ -17,6 +17,9 @@
  * - Result codes are not connection errors: `request()` resolves with whatever result sheep
  *   sent; `requestOk()` turns a non-SUCCESS result into a SheepResultError.
  * - Time comes from the injected Clock (a request's timer starts when it is written).
+ * - Metrics (optional, `metrics`): each answer's round trip from being written, each result other
+ *   than SUCCESS, and each failure of the connection (not our own close) are reported; without
+ *   them nothing is timed.
  *
  * Theory of operation: `request()` validates and enqueues, then `pump()` moves queued requests
  * to the wire while there is room. Incoming chunks go through a SheepFramer (side 'response');
@@ -32,6 +35,7 @@ import {
 } from '../../transports/transport.js';
 import { assert } from '../core/assert.js';
 import type { Clock, TimerId } from '../core/clock.js';
+import type { SheepClientMetrics } from '../metrics/sheep-metrics.js';
 import { opcodeName, resultName, SdFlag, SdRes } from './wire/constants.js';
 import { SheepFramer } from './wire/framer.js';
 import {
@@ -63,6 +67,8 @@ export interface SheepConnectionOptions {
   /** Largest response payload accepted (and so the largest read a request may ask for). */
   readonly payloadBytesMax?: number;
   readonly logger?: SheepConnectionLogger;
+  /** Where round trips, results and failures are reported; default: nowhere. */
+  readonly metrics?: SheepClientMetrics;
 }
 
 /** A request header as the caller builds it (objRequest, vdiRequest, ...); the id is ours. */
@@ -137,6 +143,8 @@ interface PendingRequest {
   readonly reject: (error: Error) => void;
   id: number;
   timer: TimerId | undefined;
+  /** When it was written, on the metrics' clock (0 without metrics). */
+  sentAtMs: number;
 }
 
 const ID_LIMIT = 0x1_0000_0000;
@@ -150,6 +158,7 @@ export class SheepConnection {
   readonly #queuedMax: number;
   readonly #payloadBytesMax: number;
   readonly #logger: SheepConnectionLogger | undefined;
+  readonly #metrics: SheepClientMetrics | undefined;
   readonly #framer: SheepFramer;
   readonly #inFlight = new Map<number, PendingRequest>();
   /** FIFO of requests waiting for a slot; `#queueHead` avoids O(n) shift(). */
@@ -171,6 +180,7 @@ export class SheepConnection {
     try {
       stream = await transport.connect(endpoint);
     } catch (error) {
+      options.metrics?.connectionFailed('connect');
       const code = (error as { code?: unknown }).code;
       const why = typeof code === 'string' ? code : (error as Error).message;
       throw new SheepConnectionError('connect', where, `cannot connect to sheep at ${where}: ${why}`, {
@@ -193,6 +203,7 @@ export class SheepConnection {
     this.#queuedMax = options.queuedMax ?? SHEEP_QUEUED_MAX_DEFAULT;
     this.#payloadBytesMax = options.payloadBytesMax ?? SHEEP_PAYLOAD_BYTES_MAX_DEFAULT;
     this.#logger = options.logger;
+    this.#metrics = options.metrics;
     assert(
       Number.isFinite(this.#requestTimeoutMs) && this.#requestTimeoutMs > 0,
       `requestTimeoutMs ${this.#requestTimeoutMs} must be a positive number of ms`,
@@ -266,7 +277,7 @@ export class SheepConnection {
         );
         return;
       }
-      this.#queue.push({ header, payload, resolve, reject, id: 0, timer: undefined });
+      this.#queue.push({ header, payload, resolve, reject, id: 0, timer: undefined, sentAtMs: 0 });
       this.#pump();
     });
   }
@@ -324,6 +335,7 @@ export class SheepConnection {
     const headerBytes = encodeRequestHeader({ ...pending.header, id: pending.id });
     this.#inFlight.set(pending.id, pending);
     pending.timer = this.#clock.setTimeout(() => this.#onTimeout(pending), this.#requestTimeoutMs);
+    if (this.#metrics !== undefined) pending.sentAtMs = this.#metrics.nowMs();
     // Header and payload go out back to back; a false from either means "stop after this one".
     let accepted = this.#stream.write(headerBytes);
     if (pending.payload !== undefined && pending.payload.length > 0) {
@@ -385,6 +397,7 @@ export class SheepConnection {
     }
     this.#inFlight.delete(header.id);
     if (pending.timer !== undefined) this.#clock.clearTimeout(pending.timer);
+    this.#metrics?.answered(header.opcode, header.result, pending.sentAtMs);
     pending.resolve({ header, payload });
     return true;
   }
@@ -433,6 +446,8 @@ export class SheepConnection {
   #fail(error: SheepConnectionError): void {
     assert(this.#closeError === undefined, 'a sheep connection fails only once');
     this.#closeError = error;
+    if (error.kind !== 'local-close' && error.kind !== 'connect' && error.kind !== 'overload')
+      this.#metrics?.connectionFailed(error.kind);
     const inFlight = [...this.#inFlight.values()];
     const queued = this.#queue.slice(this.#queueHead);
     this.#inFlight.clear();

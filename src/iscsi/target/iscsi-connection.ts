@@ -25,6 +25,11 @@
  * only note the time: rxjs's debounceTime runs one timer at a time and, when it fires early,
  * sleeps again for the rest of the interval. (Re-arming a timer per received chunk, as
  * switchMap(timer) would, cost a timer object and a closure per command under load.)
+ *
+ * Metrics (optional `metrics`, the target node's): the connection counts in
+ * `collie_iscsi_connections` from construction until its transport closed, and counts its login's
+ * result and every Reject it sends. (Its session reports the rest; the server gives it the same
+ * TargetMetrics.)
  */
 
 import {
@@ -46,6 +51,7 @@ import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
 import { startLoggedActor } from '../../core/machine-log.js';
 import { clockScheduler, rethrowOnClock } from '../../core/rx-scheduler.js';
+import type { ConnectionMetrics, TargetMetrics } from '../../metrics/target-metrics.js';
 import type { SendTargetsRequest } from '../login/discovery.js';
 import { decodePdu } from '../pdu/decode.js';
 import { encodePdu } from '../pdu/encode.js';
@@ -101,6 +107,8 @@ export interface ConnectionOptions {
   readonly eventLog: EventLog;
   readonly nopIntervalMs?: number;
   readonly nopTimeoutMs?: number;
+  /** Where the connection reports (see the file comment); default: nowhere. */
+  readonly metrics?: TargetMetrics;
 }
 
 type Phase = 'login' | 'full-feature' | 'logged-out' | 'closed';
@@ -133,6 +141,7 @@ export class IscsiConnection {
   #keepalive: Subscription | undefined;
   /** The TTT of our last NOP-In ping. */
   #nopTag = 0;
+  readonly #metrics: ConnectionMetrics | undefined;
 
   constructor(options: ConnectionOptions) {
     this.id = options.stream.id;
@@ -145,6 +154,8 @@ export class IscsiConnection {
       initiator: endpointToString(options.stream.remote),
     });
     this.#eventLog = options.eventLog;
+    this.#metrics = options.metrics?.connections;
+    this.#metrics?.opened();
     this.#machine = startLoggedActor(iscsiConnectionMachine, {
       eventLog: options.eventLog,
       actor: `iscsi/connection/${this.id}`,
@@ -354,6 +365,7 @@ export class IscsiConnection {
   }
 
   #finishLogin(outcome: 'failed', answer?: { statusClass: number; statusDetail: number }): void {
+    this.#metrics?.loginsFailed.inc();
     this.#event('login.failed', { outcome });
     this.#logger.warn(
       { statusClass: answer?.statusClass, statusDetail: answer?.statusDetail },
@@ -372,6 +384,7 @@ export class IscsiConnection {
     this.#framer.setDigests(this.#digests);
     this.#framer.setMaxRecvDataSegmentLength(connection.maxRecvDataSegmentLengthBytes);
     this.#transition({ type: 'LOGGED_IN' });
+    this.#metrics?.loginsSucceeded.inc();
     this.#event('connection.full_feature', {
       sessionType: result.sessionType,
       initiator: result.initiatorName,
@@ -549,6 +562,7 @@ export class IscsiConnection {
 
   #reject(bhs: Buffer, reason: RejectReasonValue, why?: string): void {
     if (why) this.#logger.warn({ reason, why }, 'rejected a PDU');
+    this.#metrics?.rejects.inc();
     this.#write(rejectFor(bhs, reason, { statSN: this.#takeStatSN(), ...this.#commandNumbers() }));
   }
 
@@ -606,6 +620,7 @@ export class IscsiConnection {
   /** The transport closed (exactly once, by the ByteStream contract), dropped or not. */
   #closed(kind: string): void {
     this.#transition({ type: 'CLOSED' });
+    this.#metrics?.closed();
     this.#keepalive?.unsubscribe();
     this.#login.dispose?.();
     this.#event('connection.closed', { kind });

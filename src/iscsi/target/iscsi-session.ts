@@ -17,6 +17,11 @@
  * touch this session's tasks; LOGICAL UNIT RESET and TARGET WARM/COLD RESET act on the logical
  * unit or target itself, so they abort the matching tasks of every session on that target
  * (SAM-5 §7.7, §7.8; RFC 7143 §11.5.1), which the `peers` option reaches.
+ *
+ * Metrics (optional `metrics`): the session counts in its target's `collie_iscsi_sessions` while
+ * open; CmdSN window stalls (the window filling up, counted once until it has room again; a
+ * command waiting for a CmdSN gap; a command dropped outside the window); task management
+ * requests; and it hands each task its LU's LunMetrics, resolved once per LU and kept.
  */
 import { type Observable, Subject } from 'rxjs';
 import type { Actor } from 'xstate';
@@ -24,6 +29,12 @@ import { type IscsiSessionEvent, iscsiSessionMachine } from '../../../machines/i
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
 import { startLoggedActor } from '../../core/machine-log.js';
+import {
+  ABSENT_LUN,
+  type LunMetrics,
+  type SessionMetrics,
+  type TargetMetrics,
+} from '../../metrics/target-metrics.js';
 import type { Nexus } from '../../scsi/scsi-types.js';
 import type { NegotiatedParameters } from '../login/negotiate.js';
 import { lunFromWire } from '../pdu/lun.js';
@@ -31,7 +42,7 @@ import type { DataOutPdu, ScsiCommandPdu, TmfRequestPdu } from '../pdu/messages.
 import { RESERVED_TAG, TmfFunction, TmfResponse } from '../pdu/opcodes.js';
 import { ScsiTask, type TaskContext, type TaskOutput } from './scsi-task.js';
 import { serialAdd, serialInWindow } from './serial-number.js';
-import type { TargetNode } from './target-node.js';
+import type { IscsiLun, TargetNode } from './target-node.js';
 
 export const COMMAND_WINDOW_DEFAULT = 128;
 
@@ -86,6 +97,13 @@ export class IscsiSession {
   readonly #taskContext: TaskContext;
   readonly #peers: () => Iterable<IscsiSession>;
   readonly #connectionId: string | undefined;
+  readonly #targetMetrics: TargetMetrics | undefined;
+  readonly #metrics: SessionMetrics | undefined;
+  /** Each LU's series, by LUN, resolved at its first command. */
+  readonly #lunMetrics = new Map<number, LunMetrics>();
+  #absentLunMetrics: LunMetrics | undefined;
+  /** The command window is full (counted once as a stall until it has room again). */
+  #windowFull = false;
 
   constructor(options: {
     identity: SessionIdentity;
@@ -101,6 +119,8 @@ export class IscsiSession {
      * server, so where several servers share one log it tells their sessions apart.
      */
     connectionId?: string;
+    /** Where the session and its tasks report; default: nowhere. */
+    metrics?: TargetMetrics;
   }) {
     this.identity = options.identity;
     this.#parameters = options.parameters;
@@ -111,6 +131,9 @@ export class IscsiSession {
     this.#expCmdSN = options.firstCmdSN;
     const actor = `iscsi/session/${options.identity.tsih}`;
     this.#connectionId = options.connectionId;
+    this.#targetMetrics = options.metrics;
+    this.#metrics = options.metrics?.session(options.identity.target.iqn);
+    this.#metrics?.opened();
     this.#machine = startLoggedActor(iscsiSessionMachine, {
       eventLog: options.eventLog,
       actor,
@@ -151,6 +174,7 @@ export class IscsiSession {
       finished: (finished) => {
         if (this.#tasks.get(finished.initiatorTaskTag) === finished)
           this.#tasks.delete(finished.initiatorTaskTag);
+        if (this.#metrics !== undefined) this.#noteWindow(this.#metrics);
         for (const check of [...this.#taskEnded]) check();
       },
     };
@@ -205,9 +229,11 @@ export class IscsiSession {
       this.#expCmdSN = serialAdd(this.#expCmdSN, 1);
       run();
       this.#runWaiting();
+      if (this.#metrics !== undefined) this.#noteWindow(this.#metrics);
       return 'run';
     }
     if (!serialInWindow(cmdSN, this.#expCmdSN, this.maxCmdSN) || this.#waiting.has(cmdSN)) {
+      this.#metrics?.outsideWindow.inc();
       this.#logger.warn(
         { cmdSN, expCmdSN: this.#expCmdSN, maxCmdSN: this.maxCmdSN },
         'dropped a command outside the CmdSN window',
@@ -215,6 +241,10 @@ export class IscsiSession {
       return 'dropped';
     }
     this.#waiting.set(cmdSN, run);
+    if (this.#metrics !== undefined) {
+      this.#metrics.gap.inc();
+      this.#noteWindow(this.#metrics);
+    }
     return 'queued';
   }
 
@@ -228,8 +258,10 @@ export class IscsiSession {
       return 'immediate data longer than ExpectedDataTransferLength';
     const lunNumber = lunFromWire(pdu.lun);
     const lun = lunNumber === undefined ? undefined : this.identity.target.luns.get(lunNumber);
-    const task = new ScsiTask(pdu, lun, lunNumber ?? -1, this.#taskContext);
+    const metrics = this.#targetMetrics === undefined ? undefined : this.#lunMetricsOf(lunNumber, lun);
+    const task = new ScsiTask(pdu, lun, lunNumber ?? -1, this.#taskContext, metrics);
     this.#tasks.set(pdu.initiatorTaskTag, task);
+    if (this.#metrics !== undefined) this.#noteWindow(this.#metrics);
     task.start();
     return undefined;
   }
@@ -254,6 +286,7 @@ export class IscsiSession {
       lun: lunNumber ?? null,
       referencedTaskTag: pdu.referencedTaskTag,
     });
+    this.#metrics?.taskManagement(pdu.function);
     switch (pdu.function) {
       case TmfFunction.ABORT_TASK: {
         const task = this.#tasks.get(pdu.referencedTaskTag);
@@ -314,6 +347,7 @@ export class IscsiSession {
   async close(reason: SessionEndReason = 'connection-lost'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#metrics?.closed();
     this.#inputs.next({ type: SESSION_END_EVENTS[reason] });
     this.#waiting.clear();
     await this.abortTasks(() => true);
@@ -333,6 +367,32 @@ export class IscsiSession {
       this.#expCmdSN = serialAdd(this.#expCmdSN, 1);
       run();
     }
+  }
+
+  /**
+   * Counts a stall when the command window just filled (MaxCmdSN = ExpCmdSN - 1: the initiator
+   * must hold its next command back); it counts again only after the window had room.
+   */
+  #noteWindow(metrics: SessionMetrics): void {
+    const full = this.#window - this.#tasks.size - this.#waiting.size <= 0;
+    if (full && !this.#windowFull) metrics.windowFull.inc();
+    this.#windowFull = full;
+  }
+
+  /** The series of the LU a command goes to (resolved once per LU; absent LUNs share one). */
+  #lunMetricsOf(lunNumber: number | undefined, lun: IscsiLun | undefined): LunMetrics {
+    const metrics = this.#targetMetrics!;
+    const iqn = this.identity.target.iqn;
+    if (lun === undefined || lunNumber === undefined) {
+      this.#absentLunMetrics ??= metrics.lun(iqn, ABSENT_LUN);
+      return this.#absentLunMetrics;
+    }
+    let found = this.#lunMetrics.get(lunNumber);
+    if (found === undefined) {
+      found = metrics.lun(iqn, lunNumber);
+      this.#lunMetrics.set(lunNumber, found);
+    }
+    return found;
   }
 
   #nextTargetTransferTag(): number {

@@ -12,10 +12,21 @@
  * is cut and reported as overflow; a WRITE whose EDTL is short of what the CDB needs writes
  * nothing and answers ILLEGAL REQUEST / INVALID FIELD IN COMMAND INFORMATION UNIT with an
  * overflow; a longer EDTL writes only what the CDB needs and reports underflow.
+ *
+ * Metrics (optional: the LU's LunMetrics, resolved by the session): when the status goes out,
+ * the command counts by direction with its data bytes (Data-In sent, data-out handed to the LU)
+ * and its time since the task was made, and a non-GOOD status (CHECK CONDITION by sense key);
+ * an aborted task counts as aborted.
  */
 
 import type { ScsiTaskEvent } from '../../../machines/scsi-task.js';
 import { assert } from '../../core/assert.js';
+import {
+  type LunMetrics,
+  ScsiDirection,
+  type ScsiDirectionIndex,
+  senseKeyOf,
+} from '../../metrics/target-metrics.js';
 import { answerAbsentLun } from '../../scsi/absent-lun.js';
 import { type Nexus, type ScsiResult, ScsiStatus, type Sense, SenseKey } from '../../scsi/scsi-types.js';
 import { encodeSense } from '../../scsi/sense.js';
@@ -64,12 +75,25 @@ export class ScsiTask {
   readonly #lifecycle: ScsiTaskRun = startScsiTaskRun();
   #collector: WriteDataCollector | undefined;
   #execution: Promise<void> | undefined;
+  readonly #metrics: LunMetrics | undefined;
+  /** When the task was made, on the metrics' clock (0 without metrics). */
+  readonly #startedMs: number;
+  /** Data bytes the command moved (for metrics): data-out handed to the LU, or Data-In sent. */
+  #dataBytes = 0;
 
-  constructor(pdu: ScsiCommandPdu, lun: IscsiLun | undefined, lunNumber: number, context: TaskContext) {
+  constructor(
+    pdu: ScsiCommandPdu,
+    lun: IscsiLun | undefined,
+    lunNumber: number,
+    context: TaskContext,
+    metrics?: LunMetrics,
+  ) {
     this.pdu = pdu;
     this.lun = lun;
     this.lunNumber = lunNumber;
     this.#context = context;
+    this.#metrics = metrics;
+    this.#startedMs = metrics === undefined ? 0 : metrics.nowMs();
   }
 
   get #state(): TaskState {
@@ -137,6 +161,7 @@ export class ScsiTask {
     if (this.#state === 'done' || this.#state === 'aborted') return;
     this.#advance('aborted');
     this.#abort.abort();
+    this.#metrics?.aborted();
     this.#context.finished(this);
   }
 
@@ -218,6 +243,7 @@ export class ScsiTask {
         writeResidual = needed - expected;
       }
     }
+    this.#dataBytes = dataOut.length;
     const result = this.lun
       ? await this.lun.execute({
           cdb,
@@ -246,6 +272,7 @@ export class ScsiTask {
     const sent = Math.min(dataIn.length, expected);
     const residual = dataIn.length - expected;
     const collapse = result.status === ScsiStatus.GOOD && !result.sense;
+    this.#dataBytes = sent;
     const segmentMax = this.#context.maxSendDataSegmentLengthBytes;
     const burstMax = this.#context.burst.maxBurstLength;
     let dataSN = 0;
@@ -257,6 +284,7 @@ export class ScsiTask {
         // Done before the status goes out, so the PDU's MaxCmdSN already counts the freed slot.
         this.#advance('done');
         this.#context.finished(this);
+        this.#metrics?.completed(this.#direction(), sent, this.#startedMs, result.status, undefined);
       }
       this.#context.send({
         kind: 'data-in',
@@ -281,6 +309,10 @@ export class ScsiTask {
     this.#finishWith(result, residual, dataSN);
   }
 
+  #direction(): ScsiDirectionIndex {
+    return this.pdu.write ? ScsiDirection.WRITE : this.pdu.read ? ScsiDirection.READ : ScsiDirection.OTHER;
+  }
+
   /**
    * The SCSI Response. `residual` is what the command wanted minus what the initiator expected:
    * > 0 an overflow, < 0 an underflow (RFC 7143 §11.4.5). ExpDataSN is the number of R2T and
@@ -293,6 +325,10 @@ export class ScsiTask {
     // or an initiator with a full window waits for some later PDU to learn of the room.
     this.#context.finished(this);
     const sense = result.senseBytes ?? (result.sense ? encodeSense(result.sense, 'fixed') : undefined);
+    if (this.#metrics !== undefined) {
+      const senseKey = sense === undefined ? undefined : (result.sense?.key ?? senseKeyOf(sense));
+      this.#metrics.completed(this.#direction(), this.#dataBytes, this.#startedMs, result.status, senseKey);
+    }
     this.#context.send({
       kind: 'scsi-response',
       ahs: [],

@@ -63,6 +63,8 @@
  *   requests planned before the reconnect are not sent (SheepPool's sendOnlyAtReconnects); the
  *   rule on rounds planned from the old inode holds.
  *   Found by the simulator: `collie sim run --scenario swarm --seed 1 --faults storeEndpointLoss`.
+ * - Metrics (optional): every reload that ran (joined ones are not counted again) by reason
+ *   (invalidated, readonly, rejoin) and result, and LOCK_VDI's retries.
  */
 import { endianness } from 'node:os';
 import { type Observable, Subject } from 'rxjs';
@@ -80,6 +82,7 @@ import type { EventLog } from '../../core/event-log.js';
 import { stateValuePath } from '../../core/live-machines.js';
 import type { Rng } from '../../core/rng.js';
 import { sleepMs } from '../../core/sleep.js';
+import type { SheepClientMetrics } from '../../metrics/sheep-metrics.js';
 import { collieFeatures, createsNeverReplace, honoursLockClientIds } from '../collie-features.js';
 import { SheepConnectionError, type SheepRequestHeader, type SheepResponse } from '../sheep-connection.js';
 import {
@@ -146,6 +149,8 @@ export interface InodeCacheOptions {
   readonly snapshot?: SnapshotSelector;
   /** A bug injected on purpose for the simulator's self-test; never set outside tests. */
   readonly testOnlyBug?: TestOnlyClientBug;
+  /** Where reloads and LOCK_VDI retries are counted; default: nowhere. */
+  readonly metrics?: SheepClientMetrics;
 }
 
 interface LoadedInode {
@@ -173,6 +178,7 @@ export class InodeCache {
   readonly clientId: bigint;
   readonly #snapshot: SnapshotSelector | undefined;
   readonly #testOnlyBug: TestOnlyClientBug | undefined;
+  readonly #metrics: SheepClientMetrics | undefined;
   readonly #pool: SheepRequestPool;
   readonly #clock: Clock;
   readonly #eventLog: EventLog;
@@ -223,6 +229,7 @@ export class InodeCache {
     );
     this.clientId = rng !== undefined && this.mode === 'shared-lock' ? drawClientId(rng) : 0n;
     this.#testOnlyBug = options.testOnlyBug;
+    this.#metrics = options.metrics;
     this.#pool = options.pool;
     this.#clock = options.clock;
     this.#eventLog = options.eventLog;
@@ -467,6 +474,8 @@ export class InodeCache {
   async #runReload(reason: InodeReloadReason): Promise<void> {
     this.#send({ type: 'RELOAD_NEEDED', reason });
     this.#replay = new Map();
+    // What the metrics call it: a reload after a reconnect rejoins, whatever asked for it.
+    const counted = this.rejoinNeeded ? 'rejoin' : reason;
     try {
       if (this.#roundsInFlight > 0) {
         await new Promise<void>((resolve) => {
@@ -528,8 +537,10 @@ export class InodeCache {
       await this.#releaseRetired();
       this.#send({ type: 'RELOADED', vid: loaded.vid });
       for (const listener of [...this.#reloadListeners]) listener(this.#generation);
+      this.#metrics?.reloaded(counted, true);
     } catch (error) {
       this.#send({ type: 'RELOAD_FAILED' });
+      this.#metrics?.reloaded(counted, false);
       throw error;
     } finally {
       this.#replay = undefined;
@@ -674,6 +685,7 @@ export class InodeCache {
       } catch (error) {
         if (!(error instanceof SheepConnectionError)) throw error;
         outcomeUnknown = true;
+        this.#metrics?.retried('lock_connection_lost');
         continue;
       }
       const { header } = response;
@@ -701,6 +713,7 @@ export class InodeCache {
         }
         const delayMs = Math.min(COLLECTING_RETRY_MS_MAX, COLLECTING_RETRY_MS_MIN * 2 ** attempt);
         this.#log('inode.lock_retried', { result: header.result, retryInMs: delayMs });
+        this.#metrics?.retried('lock_collecting_cinfo');
         await sleepMs(this.#clock, delayMs);
         continue;
       }

@@ -61,6 +61,9 @@
  * checked by assertLockless), reads carry no probe, and the check after an inode update reads
  * snap_ctime without the TGT flag. Its requests are not tied to a reconnect count (it has no
  * participation to rejoin). READONLY still re-resolves the working VDI and replans.
+ *
+ * Metrics (optional): every round (object round, inode update, the check after it) that sheep
+ * answered INODE_INVALIDATED counts once as an invalidation, and every replan as a retry.
  */
 import {
   type IoOutcome,
@@ -73,6 +76,7 @@ import { type IoGuard, IoRestart } from '../../backends/shared-cell.js';
 import { assert } from '../../core/assert.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
+import type { SheepClientMetrics } from '../../metrics/sheep-metrics.js';
 import type { SheepRequestHeader, SheepResponse } from '../sheep-connection.js';
 import { opcodeName, resultName, SdRes } from '../wire/constants.js';
 import { AllocationClaims, IoClaims } from './allocation-claims.js';
@@ -169,6 +173,8 @@ export interface IoRunnerOptions {
    * undefined: no claims (Collie's store, or a lock-less client, which never claims).
    */
   readonly allocationClaims?: { readonly waitMs: number };
+  /** Where invalidations and replans are counted (see the file comment); default: nowhere. */
+  readonly metrics?: SheepClientMetrics;
 }
 
 /** One IO in flight. */
@@ -211,6 +217,7 @@ export class IoRunner {
   readonly #ioEvents: boolean;
   readonly #testOnlyBug: TestOnlyClientBug | undefined;
   readonly #claims: AllocationClaims | undefined;
+  readonly #metrics: SheepClientMetrics | undefined;
   #guardSupport: GuardedIoSupport | undefined;
   #ioCount = 0;
 
@@ -224,6 +231,7 @@ export class IoRunner {
     this.#probeEveryRead = options.probeEveryRead ?? false;
     this.#ioEvents = options.ioEvents ?? true;
     this.#testOnlyBug = options.testOnlyBug;
+    this.#metrics = options.metrics;
     assert(
       Number.isSafeInteger(this.#reloadsMax) && this.#reloadsMax >= 0,
       `reloadsMax ${this.#reloadsMax} must be an integer >= 0`,
@@ -442,6 +450,7 @@ export class IoRunner {
       case 'reloadReadonly':
         return this.#reload(io, 'readonly');
       case 'replan':
+        this.#metrics?.retried('io_replan');
         io.plan = this.#plan(io.spec);
         io.changesAtPlan = this.#cache.changes;
         await this.#allocateFirst(io);
@@ -601,6 +610,7 @@ export class IoRunner {
       return this.#unavailable(io, error);
     }
     let outcome: IoOutcome = 'ok';
+    let invalidatedBySheep = false;
     for (let i = 0; i < responses.length; i++) {
       const response = responses[i];
       const piece = sent[i]!.piece;
@@ -615,6 +625,7 @@ export class IoRunner {
       const { header, payload } = response;
       let code = header.result;
       if (piece === undefined) code = probeResult(code, payload);
+      if (code === SdRes.INODE_INVALIDATED) invalidatedBySheep = true;
       // A lock-less client is told of nobody's changes: an object its inode maps but the store
       // no longer has (a DISCARD since it loaded) means its mapping is stale. Reload and replan.
       if (piece !== undefined && code === SdRes.NO_OBJ && !this.#cache.coherent)
@@ -639,6 +650,7 @@ export class IoRunner {
       }
     }
     if (outcome === 'ok') io.failedCode = SdRes.SUCCESS;
+    if (invalidatedBySheep) this.#metrics?.invalidations.inc();
     return { type: 'RESULT', outcome };
   }
 
@@ -667,6 +679,7 @@ export class IoRunner {
       return this.#unavailable(io, error);
     }
     const code = response.header.result;
+    if (code === SdRes.INODE_INVALIDATED) this.#metrics?.invalidations.inc();
     io.failedCode = code;
     io.failedWhat = `the inode update of data_vdi_id[${plan.createMinIdx}..${plan.createMaxIdx}] of vid ${hex(plan.vid)}`;
     // Collie's store refuses to map an object that is gone (a DISCARD removed what this IO
@@ -697,6 +710,7 @@ export class IoRunner {
       return this.#unavailable(io, error);
     }
     const code = probeResult(response.header.result, response.payload);
+    if (code === SdRes.INODE_INVALIDATED) this.#metrics?.invalidations.inc();
     if (code === SdRes.SUCCESS || code === SdRes.INODE_INVALIDATED) {
       io.failedCode = SdRes.SUCCESS;
       return { type: 'RESULT', outcome: 'ok' };

@@ -22,7 +22,9 @@
  * - Bounded: a request gives up with SheepUnavailableError once `unavailableAfterMs` have passed
  *   since it started (it can overrun by one request timeout while a request is on the wire), or
  *   after RESENDS_MAX resends. Waiting requests are bounded by `waitersMax`.
- * - Every connect, loss, backoff, resend and give-up goes to the event log under `actor`.
+ * - Every connect, loss, backoff, resend and give-up goes to the event log under `actor`; with
+ *   `metrics`, resends (retries, reason 'resend') and reconnects are counted too, and the pool's
+ *   connections report their round trips, results and failures.
  * - Test only: with the 'late-resend' bug a write whose connection failed is resent as above and
  *   its old copy is sent once more a request timeout later (a request the client gave up on that
  *   lands after newer writes).
@@ -32,6 +34,7 @@ import { assert } from '../../core/assert.js';
 import type { Clock, TimerId } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Rng } from '../../core/rng.js';
+import type { SheepClientMetrics } from '../../metrics/sheep-metrics.js';
 import {
   SheepConnection,
   SheepConnectionError,
@@ -75,6 +78,8 @@ export interface SheepPoolOptions {
   readonly waitersMax?: number;
   /** A bug injected on purpose for the simulator's self-test (only 'late-resend' acts here). */
   readonly testOnlyBug?: TestOnlyClientBug;
+  /** Where the pool and its connections report (see the file comment); default: nowhere. */
+  readonly metrics?: SheepClientMetrics;
 }
 
 export interface PoolRequestOptions {
@@ -258,6 +263,7 @@ export class SheepPool implements SheepRequestPool {
         if (this.#options.testOnlyBug === 'late-resend') this.#testOnlySendLate(header, payload);
         if (this.#clock.now() >= deadlineAtMs)
           throw this.#unavailable(startMs, 'the connection failed', error);
+        this.#options.metrics?.retried('resend');
         this.#log('pool.request_resent', {
           op: opcodeName(header.opcode),
           resend: resend + 1,
@@ -388,6 +394,7 @@ export class SheepPool implements SheepRequestPool {
       requestTimeoutMs: options.requestTimeoutMs ?? POOL_REQUEST_TIMEOUT_MS_DEFAULT,
       inFlightMax: options.inFlightMaxPerConnection ?? POOL_IN_FLIGHT_MAX_PER_CONNECTION_DEFAULT,
       logger: options.logger,
+      metrics: options.metrics,
     }).then(
       (connection) => {
         if (this.#closed) {
@@ -396,7 +403,10 @@ export class SheepPool implements SheepRequestPool {
         }
         slot.connection = connection;
         slot.state = 'live';
-        if (this.#opened) this.#reconnects += 1;
+        if (this.#opened) {
+          this.#reconnects += 1;
+          options.metrics?.reconnects.inc();
+        }
         this.#log('pool.connected', {
           slot: slot.index,
           failuresBefore: slot.failures,

@@ -27,6 +27,8 @@
  *   beyond the LU: the range check here keeps refusing that area to the LU's reads and writes;
  *   only the cell touches it. read/write take an IoGuard (options.guard), which the IO runner
  *   consults after the shared state may have changed (io-runner.ts, "Guarded IO").
+ * - `metrics` (optional, one SheepClientMetrics per node, shared by its backends) goes to the pool
+ *   (and its connections), the inode cache and the IO runner, which say what they count.
  */
 import { type Endpoint, endpointToString, type Transport } from '../../../transports/transport.js';
 import {
@@ -40,6 +42,7 @@ import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
 import type { Rng } from '../../core/rng.js';
+import type { SheepClientMetrics } from '../../metrics/sheep-metrics.js';
 import { createsNeverReplace } from '../collie-features.js';
 import { SheepConnectionError } from '../sheep-connection.js';
 import { resultName, SdRes } from '../wire/constants.js';
@@ -102,6 +105,8 @@ export interface SheepdogBackendOpenOptions {
   readonly eventLog: EventLog;
   readonly logger: Logger;
   readonly options?: SheepdogBackendOptions;
+  /** Where the client reports round trips, retries, errors and coherence work; default: nowhere. */
+  readonly metrics?: SheepClientMetrics;
 }
 
 type MapRun = { offsetBytes: number; lengthBytes: number; mapped: boolean };
@@ -144,6 +149,7 @@ export class SheepdogBackend implements BlockBackend {
       ioEvents: options.ioEvents,
       testOnlyBug: options.testOnlyBug,
       allocationClaims: claims ? { waitMs: allocationClaimWaitMs(options) } : undefined,
+      metrics: init.metrics,
     });
     this.sharedCell = new SheepSharedCell({
       runner: this.#runner,
@@ -183,6 +189,7 @@ export class SheepdogBackend implements BlockBackend {
         reconnectDelayMsMin: options.reconnectDelayMsMin,
         reconnectDelayMsMax: options.reconnectDelayMsMax,
         testOnlyBug: options.testOnlyBug,
+        metrics: init.metrics,
       });
     } catch (error) {
       if (!(error instanceof SheepConnectionError)) throw error;
@@ -204,6 +211,7 @@ export class SheepdogBackend implements BlockBackend {
         eventLog: init.eventLog,
         actor: `${actor}/inode`,
         testOnlyBug: options.testOnlyBug,
+        metrics: init.metrics,
       });
     } catch (error) {
       pool.close();
