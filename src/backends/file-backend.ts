@@ -12,6 +12,8 @@
  *   before it closes the descriptor, so a late request can never hit a reused descriptor.
  * - OS errors become BackendError: ENOSPC/EDQUOT 'space', EROFS/EACCES/EPERM 'read-only', the rest
  *   'medium', each naming the file.
+ * - resize() only grows (the admin API's LUN resize): the file is extended sparse (ftruncate)
+ *   before the new size is in effect, so no read or write ever reaches past its end.
  */
 import { read as fsRead, write as fsWrite } from 'node:fs';
 import { type FileHandle, open, realpath } from 'node:fs/promises';
@@ -48,12 +50,12 @@ async function openHandle(path: string, readOnly: boolean, mayCreate: boolean): 
 
 export class FileBackend implements BlockBackend {
   readonly blockSizeBytes: number;
-  readonly sizeBytes: number;
   readonly thin = false;
   readonly readOnly: boolean;
   readonly identity: string;
   readonly #handle: FileHandle;
   readonly #path: string;
+  #sizeBytes: number;
   #closed = false;
   /** Reads and writes issued on the descriptor and not yet called back. */
   #inFlight = 0;
@@ -64,7 +66,7 @@ export class FileBackend implements BlockBackend {
     this.#handle = handle;
     this.#path = path;
     this.blockSizeBytes = options.blockSizeBytes;
-    this.sizeBytes = options.sizeBytes;
+    this.#sizeBytes = options.sizeBytes;
     this.readOnly = options.readOnly;
     this.identity = options.identity;
   }
@@ -104,6 +106,35 @@ export class FileBackend implements BlockBackend {
         },
       );
     }
+  }
+
+  get sizeBytes(): number {
+    return this.#sizeBytes;
+  }
+
+  /**
+   * Grows the device to `sizeBytes` (a multiple of the block size, not smaller than now): the
+   * file is extended sparse first, then the new size is in effect.
+   */
+  async resize(sizeBytes: number): Promise<void> {
+    this.#check('resize', 0, 0);
+    if (
+      !Number.isSafeInteger(sizeBytes) ||
+      sizeBytes < this.#sizeBytes ||
+      sizeBytes % this.blockSizeBytes !== 0
+    ) {
+      throw new AssertionError(
+        `FileBackend ${this.#path}: resize to ${sizeBytes} bytes (it has ${this.#sizeBytes}; grow only, by whole ${this.blockSizeBytes}-byte blocks)`,
+      );
+    }
+    if (this.readOnly) throw new BackendError('read-only', `backing file ${this.#path} is opened read-only`);
+    try {
+      const stat = await this.#handle.stat();
+      if (stat.size < sizeBytes) await this.#handle.truncate(sizeBytes);
+    } catch (error) {
+      throw this.#failure('resize', error);
+    }
+    this.#sizeBytes = sizeBytes;
   }
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
@@ -190,11 +221,11 @@ export class FileBackend implements BlockBackend {
       lengthBytes >= 0 &&
       offsetBytes % this.blockSizeBytes === 0 &&
       lengthBytes % this.blockSizeBytes === 0 &&
-      offsetBytes + lengthBytes <= this.sizeBytes;
+      offsetBytes + lengthBytes <= this.#sizeBytes;
     if (!inside) {
       // Built only on failure: this check runs on every I/O.
       throw new AssertionError(
-        `FileBackend.${operation}(${offsetBytes}, ${lengthBytes}) outside ${this.sizeBytes} bytes or not block aligned`,
+        `FileBackend.${operation}(${offsetBytes}, ${lengthBytes}) outside ${this.#sizeBytes} bytes or not block aligned`,
       );
     }
   }

@@ -10,6 +10,8 @@
  *   in call order and never tear.
  * - Checks its arguments like the contract says the SCSI layer will (multiples of the block size,
  *   inside the device); a violation is a Collie bug and throws AssertionError.
+ * - resize() only grows (the admin API's LUN resize): the new blocks are unmapped and read as
+ *   zeros; nothing is allocated for them.
  */
 import { AssertionError, assert } from '../core/assert.js';
 import { BackendError, type BlockBackend } from './block-backend.js';
@@ -34,17 +36,17 @@ interface Chunk {
 
 export class MemoryBackend implements BlockBackend {
   readonly blockSizeBytes: number;
-  readonly sizeBytes: number;
   readonly thin: boolean;
   readonly readOnly: boolean;
   readonly identity: string;
   readonly #chunks = new Map<number, Chunk>();
   readonly #blocksPerChunk: number;
+  #sizeBytes: number;
   #closed = false;
 
   constructor(options: MemoryBackendOptions) {
     this.blockSizeBytes = options.blockSizeBytes ?? 512;
-    this.sizeBytes = options.sizeBytes;
+    this.#sizeBytes = options.sizeBytes;
     this.thin = options.thin ?? true;
     this.readOnly = options.readOnly ?? false;
     this.identity = options.identity ?? `memory:${options.sizeBytes}`;
@@ -53,10 +55,26 @@ export class MemoryBackend implements BlockBackend {
       `MemoryBackend: block size ${this.blockSizeBytes} must divide ${MEMORY_CHUNK_BYTES}`,
     );
     assert(
-      this.sizeBytes > 0 && this.sizeBytes % this.blockSizeBytes === 0,
-      `MemoryBackend: size ${this.sizeBytes} must be a positive multiple of ${this.blockSizeBytes}`,
+      this.#sizeBytes > 0 && this.#sizeBytes % this.blockSizeBytes === 0,
+      `MemoryBackend: size ${this.#sizeBytes} must be a positive multiple of ${this.blockSizeBytes}`,
     );
     this.#blocksPerChunk = MEMORY_CHUNK_BYTES / this.blockSizeBytes;
+  }
+
+  get sizeBytes(): number {
+    return this.#sizeBytes;
+  }
+
+  /** Grows the device to `sizeBytes` (a multiple of the block size, not smaller than now). */
+  async resize(sizeBytes: number): Promise<void> {
+    this.#checkOpen('resize');
+    assert(
+      Number.isSafeInteger(sizeBytes) &&
+        sizeBytes >= this.#sizeBytes &&
+        sizeBytes % this.blockSizeBytes === 0,
+      `MemoryBackend ${this.identity}: resize to ${sizeBytes} bytes (it has ${this.#sizeBytes}; grow only, by whole ${this.blockSizeBytes}-byte blocks)`,
+    );
+    this.#sizeBytes = sizeBytes;
   }
 
   /** Bytes held by chunks (for tests that check sparseness). */
@@ -151,11 +169,11 @@ export class MemoryBackend implements BlockBackend {
       lengthBytes >= 0 &&
       offsetBytes % this.blockSizeBytes === 0 &&
       lengthBytes % this.blockSizeBytes === 0 &&
-      offsetBytes + lengthBytes <= this.sizeBytes;
+      offsetBytes + lengthBytes <= this.#sizeBytes;
     if (!inside) {
       // Built only on failure: this check runs on every I/O.
       throw new AssertionError(
-        `MemoryBackend.${operation}(${offsetBytes}, ${lengthBytes}) outside ${this.sizeBytes} bytes or not block aligned`,
+        `MemoryBackend.${operation}(${offsetBytes}, ${lengthBytes}) outside ${this.#sizeBytes} bytes or not block aligned`,
       );
     }
   }

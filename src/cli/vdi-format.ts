@@ -9,11 +9,14 @@
  *
  * `vdi lock list` is Collie's own layout (dog prints "VDI | owner node"): one line per locked
  * VDI with its vid, lock state, and the owner or every participant with its coherence state.
+ *
+ * The values behind the columns come from src/sheepdog/vdi-facts.ts, which the admin API's VDI
+ * and lock rows read too, so both read an entry one way.
  */
 
 import type { VdiListEntry } from '../sheepdog/sheep-admin.js';
-import { LockState, ParticipantState } from '../sheepdog/wire/constants.js';
-import { nodeIdKey } from '../sheepdog/wire/node-id.js';
+import { createdSeconds, listedSnapId, lockHolderNames } from '../sheepdog/vdi-facts.js';
+import { LockState } from '../sheepdog/wire/constants.js';
 import type { VdiState } from '../sheepdog/wire/vdi-state.js';
 import { formatSize } from './sizes.js';
 
@@ -48,8 +51,8 @@ export function formatVdiListRow(
   formatTime: (seconds: number) => string = formatLocalMinute,
 ): string {
   const h = entry.header;
-  const seconds = Number(h.createTime >> 32n);
-  const snapid = entry.snapshot ? h.snapId : 0;
+  const seconds = createdSeconds(entry);
+  const snapid = listedSnapId(entry);
   const size = formatSize(h.vdiSize, raw);
   const used = optionalSize(entry.usedBytes, raw);
   const shared = optionalSize(entry.sharedBytes, raw);
@@ -76,21 +79,10 @@ const LOCK_STATE_NAMES: Readonly<Record<number, string>> = {
   [LockState.SHARED]: 'shared',
 };
 
-const PARTICIPANT_STATE_NAMES: Readonly<Record<number, string>> = {
-  [ParticipantState.MODIFIED]: 'MODIFIED',
-  [ParticipantState.SHARED]: 'SHARED',
-  [ParticipantState.INVALIDATED]: 'INVALIDATED',
-};
-
-export function participantStateName(state: number): string {
-  return PARTICIPANT_STATE_NAMES[state] ?? `UNKNOWN(${state})`;
-}
-
 /** "127.0.0.1:7000 (MODIFIED), 127.0.0.1:7001 (INVALIDATED)" or the normal-lock owner. */
 export function formatLockHolders(state: VdiState): string {
-  if (state.lockState === LockState.LOCKED) return state.lockOwner ? nodeIdKey(state.lockOwner) : '-';
-  if (state.participants.length === 0) return '-';
-  return state.participants.map((p) => `${nodeIdKey(p.node)} (${participantStateName(p.state)})`).join(', ');
+  const holders = lockHolderNames(state);
+  return holders.length === 0 ? '-' : holders.join(', ');
 }
 
 /** One `vdi lock list` row; `name` is undefined when no live inode names the vid. */

@@ -35,14 +35,14 @@ import {
   getVdiInfo,
   listVdis,
   newVdi,
-  releaseVdi,
   SheepAdminError,
   snapshotVdi,
   type VdiTarget,
 } from '../sheepdog/sheep-admin.js';
 import { SheepConnection, SheepConnectionError, SheepResultError } from '../sheepdog/sheep-connection.js';
 import { readVdi, writeVdi } from '../sheepdog/vdi-io.js';
-import { LockState, LockType, SD_LISTEN_PORT, SdRes } from '../sheepdog/wire/constants.js';
+import { releaseLocksNamed } from '../sheepdog/vdi-locks.js';
+import { LockState, SD_LISTEN_PORT, SdRes } from '../sheepdog/wire/constants.js';
 import { nodeIdKey } from '../sheepdog/wire/node-id.js';
 import type { VdiState } from '../sheepdog/wire/vdi-state.js';
 import { noProgressOption, Progress } from './progress.js';
@@ -450,14 +450,9 @@ async function* counted(
 }
 
 /**
- * `vdi lock unlock NAME`, following dog: find the VDI's lock state (GET_VDI_COPIES) and send
- * RELEASE_VDI with the type that matches it, NORMAL for a LOCKED VDI and SHARED for a SHARED
- * one. Why not always NORMAL: sheep's RELEASE_VDI(NORMAL) on a shared lock does nothing, and
- * why not always both: section 7 says a shared release removes only the *sender node* (the
- * sheep we are connected to), never anyone else. So a shared lock held through another node
- * can only be broken through that node; we say which `-a/-p` to use instead of pretending.
- * Every locked vid carrying the name is released (the name's working VDI and any snapshot a
- * crashed target still held), because after a snapshot the lock can sit on the old vid.
+ * `vdi lock unlock NAME`, following dog (vdi-locks.ts releases): a name without a lock is an
+ * error; a shared lock still held afterwards through other sheep nodes is reported with the
+ * command to run against each, and is an error when nothing at all was released through this one.
  */
 async function unlockByName(
   conn: SheepConnection,
@@ -465,24 +460,12 @@ async function unlockByName(
   name: string,
   stderr: NodeJS.WritableStream,
 ): Promise<void> {
-  const vids = new Set(
-    (await listVdis(conn, { usage: false })).filter((e) => e.header.name === name).map((e) => e.vid),
-  );
-  // No live inode has the name: let sheep say so (NO_VDI becomes the usual "not found" line).
-  if (vids.size === 0) vids.add((await getVdiInfo(conn, { name })).vid);
-  const locked = (await getVdiCopies(conn)).filter(
-    (s) => vids.has(s.vid) && s.lockState !== LockState.UNLOCKED,
-  );
+  const { locked, stillShared: after } = await releaseLocksNamed(conn, name);
   if (locked.length === 0) {
     throw new UsageError(
       `VDI "${name}" is not locked on ${conn.endpoint} (see: collie vdi lock list${addressFlags(ctx.endpoint)})`,
     );
   }
-  for (const state of locked) {
-    const type = state.lockState === LockState.SHARED ? LockType.SHARED : LockType.NORMAL;
-    await releaseVdi(conn, { vid: state.vid, type });
-  }
-  const after = (await getVdiCopies(conn)).filter((s) => vids.has(s.vid) && s.lockState === LockState.SHARED);
   const remaining = after.flatMap((s) => s.participants.map((p) => ({ state: s, node: p.node })));
   if (remaining.length === 0) return;
   const unchanged = after.every((s) => locked.some((l) => l.vid === s.vid && sameParticipants(l, s)));

@@ -77,6 +77,7 @@ import {
   checkCondition,
   DEFAULT_MODE,
   type InquiryStrings,
+  type LuGeometry,
   type LuRuntime,
 } from './command-context.js';
 import { LbaRangeLock } from './lba-range-lock.js';
@@ -256,6 +257,8 @@ const HANDLERS: Readonly<Record<string, CommandHandler>> = {
 
 export class LogicalUnit {
   readonly #lu: LuRuntime;
+  /** The same object as #lu.geometry, writable here only: backendResized() changes its block count. */
+  readonly #geometry: { -readonly [K in keyof LuGeometry]: LuGeometry[K] };
   readonly #reservations: ReservationGate;
   readonly #clock: Clock;
   readonly #slowCommandMs: number;
@@ -293,11 +296,16 @@ export class LogicalUnit {
     this.#clock = options.clock;
     this.#slowCommandMs = options.slowCommandMs ?? 10_000;
     this.#testOnlyBug = options.testOnlyBug;
+    this.#geometry = {
+      blockSizeBytes,
+      blockCount: backend.sizeBytes / blockSizeBytes,
+      physicalBlockExponent,
+    };
     this.#lu = {
       lun: options.lun,
       actor,
       backend,
-      geometry: { blockSizeBytes, blockCount: backend.sizeBytes / blockSizeBytes, physicalBlockExponent },
+      geometry: this.#geometry,
       limits: { ...defaultBlockLimits(blockSizeBytes, physicalBlockExponent), ...options.limits },
       identity: deriveLuIdentity(backend.identity, identity.ieeeCompanyId ?? DEFAULT_IEEE_COMPANY_ID),
       strings: {
@@ -443,6 +451,27 @@ export class LogicalUnit {
   /** The capacity changed: CAPACITY DATA HAS CHANGED (2A/09) on every nexus (of every node). */
   capacityChanged(): Promise<void> {
     return this.#raiseEverywhere(UA_CAPACITY_CHANGED);
+  }
+
+  /**
+   * The backend grew (the admin API's LUN resize, done by the backend first): the block count
+   * follows its new size, then CAPACITY DATA HAS CHANGED (2A/09) goes to every nexus (of every
+   * node in cluster mode), so hosts read the capacity again. A command already checked against
+   * the old block count stays inside it; the next one sees the new one.
+   */
+  async backendResized(): Promise<void> {
+    const { backend } = this.#lu;
+    const blockSizeBytes = this.#geometry.blockSizeBytes;
+    assert(
+      backend.sizeBytes >= blockSizeBytes && backend.sizeBytes % blockSizeBytes === 0,
+      `LogicalUnit ${this.#lu.lun}: backend size ${backend.sizeBytes} must be a non-zero multiple of the block size ${blockSizeBytes}`,
+    );
+    const blockCount = backend.sizeBytes / blockSizeBytes;
+    if (blockCount === this.#geometry.blockCount) return;
+    const previous = this.#geometry.blockCount;
+    this.#geometry.blockCount = blockCount;
+    this.#lu.eventLog.append(this.#lu.actor, 'lu.resized', { blockCountBefore: previous, blockCount });
+    await this.capacityChanged();
   }
 
   /** Cluster mode: stops following the shared cell (the LU is going away). */

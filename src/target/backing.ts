@@ -16,6 +16,7 @@ import type { Clock } from '../core/clock.js';
 import type { EventLog } from '../core/event-log.js';
 import type { Logger } from '../core/logger.js';
 import type { Rng } from '../core/rng.js';
+import type { SheepClientMetrics } from '../metrics/sheep-metrics.js';
 import type { TestOnlyClusterBug } from '../scsi/cluster/test-only-cluster-bugs.js';
 import { type BackingStoreSpec, parseBackingStoreSpec } from '../sheepdog/client/backing-store-spec.js';
 import { SheepdogBackend, type SheepdogBackendOptions } from '../sheepdog/client/sheepdog-backend.js';
@@ -78,12 +79,33 @@ export interface BackendEnvironment {
   readonly sheepdogOptions?: SheepdogBackendOptions;
   /** Test-only: a cluster-state bug every LU gets (test-only-cluster-bugs.ts); never in production. */
   readonly clusterBug?: TestOnlyClusterBug;
+  /** Where sheepdog backends count round trips, retries, errors and coherence reloads. */
+  readonly sheepMetrics?: SheepClientMetrics;
 }
 
-export async function openBackend(spec: BackingSpec, environment: BackendEnvironment): Promise<BlockBackend> {
+/** Where a backend is served: a memory backend's identity is its place (nothing else is its own). */
+export interface LuPlace {
+  readonly nodeId: number;
+  readonly iqn: string;
+  readonly lun: number;
+}
+
+/**
+ * Opens the backend a spec names. A memory backend's identity (its LU's serial number and NAA
+ * designator) is its node, target and LUN: two memory LUs are always two disks, and a host's
+ * multipath layer must never take them for two paths to one.
+ */
+export async function openBackend(
+  spec: BackingSpec,
+  environment: BackendEnvironment,
+  place?: LuPlace,
+): Promise<BlockBackend> {
   switch (spec.kind) {
     case 'memory':
-      return new MemoryBackend({ sizeBytes: spec.sizeBytes });
+      return new MemoryBackend({
+        sizeBytes: spec.sizeBytes,
+        ...(place === undefined ? {} : { identity: `memory:node-${place.nodeId}:${place.iqn}/${place.lun}` }),
+      });
     case 'file':
       return FileBackend.open({ path: spec.path, sizeBytes: spec.sizeBytes });
     case 'sheepdog':
@@ -99,6 +121,7 @@ export async function openBackend(spec: BackingSpec, environment: BackendEnviron
         eventLog: environment.eventLog,
         logger: environment.logger,
         ...(environment.sheepdogOptions === undefined ? {} : { options: environment.sheepdogOptions }),
+        ...(environment.sheepMetrics === undefined ? {} : { metrics: environment.sheepMetrics }),
       });
   }
 }

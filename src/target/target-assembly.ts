@@ -1,6 +1,8 @@
 /**
  * Builds the targets a config describes: opens each LUN's backend, wraps it in a SCSI logical
- * unit with its reservations and unit attentions, and hands the iSCSI layer TargetNodes.
+ * unit with its reservations and unit attentions, and puts the targets into the node's
+ * TargetRegistry (target-registry.ts), which the iSCSI layer reads. A LUN added while the node
+ * runs (the admin API, target-service.ts) is built by the same `assembleLun`.
  * A target's `sheepdogProbeEveryRead` (else the config's) joins the environment's sheepdog options.
  *
  * The config's node id N (default 1) is this process's place among the target nodes that export
@@ -12,14 +14,18 @@
  */
 import type { BlockBackend } from '../backends/block-backend.js';
 import { type ChapSecrets, chapAccount } from '../iscsi/login/chap.js';
-import type { IscsiLun, TargetNode } from '../iscsi/target/target-node.js';
+import type { TargetNode } from '../iscsi/target/target-node.js';
 import { LogicalUnit } from '../scsi/logical-unit.js';
 import { UnitAttentions } from '../scsi/unit-attention.js';
-import { type BackendEnvironment, openBackend } from './backing.js';
-import type { AluaPolicy, TargetConfig, TargetDefinition } from './target-config.js';
+import { type BackendEnvironment, type BackingSpec, openBackend } from './backing.js';
+import type { AluaPolicy, ChapAccountConfig, TargetConfig, TargetDefinition } from './target-config.js';
+import { ServedLun, ServedTarget, TargetChangeError, TargetRegistry } from './target-registry.js';
 
 export interface AssembledTargets {
-  readonly targets: TargetNode[];
+  /** The live list of the registry (read-only). */
+  readonly targets: readonly TargetNode[];
+  readonly registry: TargetRegistry;
+  /** Closes the backend of every LUN the registry holds now (the node stops; sessions are gone). */
   close(): Promise<void>;
 }
 
@@ -27,39 +33,73 @@ export async function assembleTargets(
   config: TargetConfig,
   environment: BackendEnvironment,
 ): Promise<AssembledTargets> {
-  const backends: BlockBackend[] = [];
+  const registry = new TargetRegistry();
   const close = async () => {
-    for (const backend of backends.splice(0)) await backend.close().catch(() => undefined);
+    for (const target of registry.served()) {
+      for (const lun of target.servedLuns())
+        await lun.close({ waitForCommands: false }).catch(() => undefined);
+    }
   };
   try {
-    const targets: TargetNode[] = [];
     const nodeId = config.nodeId ?? 1;
     for (const definition of config.targets) {
-      const cluster = clusterLuOptions(nodeId, definition.alua, config.clusterColdStart ?? false);
-      targets.push(
-        await assembleTarget(
-          definition,
-          nodeId,
-          cluster,
-          environmentFor(config, definition, environment),
-          backends,
-        ),
-      );
+      const target = servedTargetFor(definition, nodeId);
+      registry.add(target);
+      for (const { lun, backing, text } of definition.luns) {
+        target.attach(
+          await assembleLun({
+            target,
+            lun,
+            backing,
+            text,
+            nodeId,
+            coldStart: config.clusterColdStart ?? false,
+            environment: environmentFor(config, definition, environment),
+          }),
+        );
+      }
     }
-    return { targets, close };
+    return { targets: registry.targets, registry, close };
   } catch (error) {
     await close();
     throw error;
   }
 }
 
+/** A target of the config, without its LUNs yet. */
+export function servedTargetFor(definition: TargetDefinition, nodeId: number): ServedTarget {
+  return new ServedTarget({
+    iqn: definition.iqn,
+    ...(definition.alias === undefined ? {} : { alias: definition.alias }),
+    nodeId,
+    chap: chapSecretsFor(definition.chap, definition.mutualChap),
+    access: { initiatorNames: definition.initiators, initiatorAddresses: definition.addresses },
+    ...(definition.alua === undefined ? {} : { alua: definition.alua }),
+    ...(definition.sheepdogProbeEveryRead === undefined
+      ? {}
+      : { sheepdogProbeEveryRead: definition.sheepdogProbeEveryRead }),
+  });
+}
+
+/** The login's CHAP accounts of a target: one incoming account and, for mutual CHAP, the target's. */
+export function chapSecretsFor(
+  chap: ChapAccountConfig | undefined,
+  mutualChap: ChapAccountConfig | undefined,
+): ChapSecrets | undefined {
+  if (chap === undefined) return undefined;
+  return {
+    incoming: [chapAccount(chap.user, chap.secret)],
+    outgoing: mutualChap ? chapAccount(mutualChap.user, mutualChap.secret) : undefined,
+  };
+}
+
 /** The backend environment of one target: its probe-every-read choice over the config's. */
 export function environmentFor(
-  config: TargetConfig,
-  definition: TargetDefinition,
+  config: Pick<TargetConfig, 'sheepdogProbeEveryRead'>,
+  target: Pick<TargetDefinition, 'sheepdogProbeEveryRead'>,
   environment: BackendEnvironment,
 ): BackendEnvironment {
-  const probeEveryRead = definition.sheepdogProbeEveryRead ?? config.sheepdogProbeEveryRead;
+  const probeEveryRead = target.sheepdogProbeEveryRead ?? config.sheepdogProbeEveryRead;
   if (probeEveryRead === undefined) return environment;
   return { ...environment, sheepdogOptions: { ...environment.sheepdogOptions, probeEveryRead } };
 }
@@ -89,74 +129,62 @@ export function clusterLuOptions(
   };
 }
 
-async function assembleTarget(
-  definition: TargetDefinition,
-  nodeId: number,
-  cluster: ClusterLuOptions,
-  environment: BackendEnvironment,
-  backends: BlockBackend[],
-): Promise<TargetNode> {
-  const luns = new Map<number, IscsiLun>();
-  const lunNumbers = () => [...luns.keys()].sort((a, b) => a - b);
-  for (const { lun, backing, text } of definition.luns) {
-    // One child logger per LU: its backend, reservation gate and commands log with target and lun.
-    const logger = environment.logger.child({ target: definition.iqn, lun });
-    let backend: BlockBackend;
-    try {
-      backend = await openBackend(backing, { ...environment, logger });
-    } catch (error) {
-      throw new Error(`LUN ${lun} of ${definition.iqn} (${text}): ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    backends.push(backend);
-    const unitAttentions = new UnitAttentions();
-    const unit = new LogicalUnit({
-      ...cluster,
-      backend,
-      lun,
-      // The LU builds its reservation gate: in memory, or over the backend's shared cell.
-      reservationOptions: { logger },
-      unitAttentions,
-      clock: environment.clock,
-      logger,
-      eventLog: environment.eventLog,
-      reportLuns: lunNumbers,
-      ...(environment.clusterBug === undefined ? {} : { testOnlyBug: environment.clusterBug }),
+export interface AssembleLunOptions {
+  /** The target it will be attached to (the caller attaches it): its ALUA policy, its LUN list. */
+  readonly target: ServedTarget;
+  readonly lun: number;
+  readonly backing: BackingSpec;
+  /** The backing as written. */
+  readonly text: string;
+  readonly nodeId: number;
+  /** Every node of the LU starts now (TargetConfig.clusterColdStart); false for a LUN added later. */
+  readonly coldStart: boolean;
+  /** environmentFor(config, target, ...): the target's probe-every-read choice applied. */
+  readonly environment: BackendEnvironment;
+}
+
+/**
+ * Opens a LUN's backend and builds its logical unit (in cluster mode it joins the LU's cluster
+ * document now, so a node id or policy clash is an error here, not NOT READY on every command).
+ * A failure closes what was opened and throws TargetChangeError('backend') naming the LUN.
+ */
+export async function assembleLun(options: AssembleLunOptions): Promise<ServedLun> {
+  const { target, lun, backing, text, environment } = options;
+  // One child logger per LU: its backend, reservation gate and commands log with target and lun.
+  const logger = environment.logger.child({ target: target.iqn, lun });
+  const failure = (error: unknown) =>
+    new TargetChangeError('backend', `LUN ${lun} of ${target.iqn} (${text}): ${(error as Error).message}`, {
+      cause: error,
     });
-    try {
-      // Cluster mode: join the LU's cluster document now, so a node id or policy clash stops the
-      // start instead of answering NOT READY on every command.
-      await unit.open();
-    } catch (error) {
-      throw new Error(`LUN ${lun} of ${definition.iqn} (${text}): ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    luns.set(lun, {
-      blockSizeBytes: backend.blockSizeBytes,
-      execute: (command) => unit.execute(command),
-      reset: () => unit.reset(),
-      nexusLost: (nexus) => unit.nexusLost(nexus),
-    });
+  let backend: BlockBackend;
+  try {
+    backend = await openBackend(
+      backing,
+      { ...environment, logger },
+      { nodeId: options.nodeId, iqn: target.iqn, lun },
+    );
+  } catch (error) {
+    throw failure(error);
   }
-  const chap: ChapSecrets | undefined = definition.chap
-    ? {
-        incoming: [chapAccount(definition.chap.user, definition.chap.secret)],
-        outgoing: definition.mutualChap
-          ? chapAccount(definition.mutualChap.user, definition.mutualChap.secret)
-          : undefined,
-      }
-    : undefined;
-  return {
-    iqn: definition.iqn,
-    alias: definition.alias,
-    // One portal group, one target port and one target port group per node, all numbered by its id.
-    portalGroupTag: nodeId,
-    relativeTargetPortId: nodeId,
-    targetPortGroup: nodeId,
-    luns,
-    chap,
-    access: { initiatorNames: definition.initiators, initiatorAddresses: definition.addresses },
-  };
+  const unit = new LogicalUnit({
+    ...clusterLuOptions(options.nodeId, target.alua, options.coldStart),
+    backend,
+    lun,
+    // The LU builds its reservation gate: in memory, or over the backend's shared cell.
+    reservationOptions: { logger },
+    unitAttentions: new UnitAttentions(),
+    clock: environment.clock,
+    logger,
+    eventLog: environment.eventLog,
+    reportLuns: () => target.lunNumbers(),
+    ...(environment.clusterBug === undefined ? {} : { testOnlyBug: environment.clusterBug }),
+  });
+  try {
+    await unit.open();
+  } catch (error) {
+    unit.close();
+    await backend.close().catch(() => undefined);
+    throw failure(error);
+  }
+  return new ServedLun({ lun, text, backing, backend, unit, lunNumbers: () => target.lunNumbers() });
 }

@@ -18,6 +18,13 @@
  *    pending commands (§11.14), unanswered;
  * 4. what remains is dropped and its sessions' tasks are aborted (never answered: nothing is
  *    acknowledged that did not complete).
+ *
+ * While it runs (the admin API): `sessions()` lists the sessions with their connection and
+ * negotiated parameters; `dropSession` and `dropSessionsOf` end sessions the way a lost
+ * connection does (the connection is dropped, the tasks aborted, unanswered; the initiator logs
+ * in again); `dropUnfinishedLogins` drops the connections still logging in, so every login after
+ * an ACL or CHAP change is decided by the new rules. `targets` is read at every use: a target
+ * the node adds or removes is seen by the next SendTargets (target-registry.ts).
  */
 
 import type { Endpoint, Listener, Transport } from '../../../transports/transport.js';
@@ -25,7 +32,9 @@ import { endpointToString } from '../../../transports/transport.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
+import type { TargetMetrics } from '../../metrics/target-metrics.js';
 import { answerSendTargets, type DiscoverableTarget, type SendTargetsRequest } from '../login/discovery.js';
+import type { NegotiatedParameters } from '../login/negotiate.js';
 import type { LoginRequestPdu } from '../pdu/messages.js';
 import { IscsiConnection } from './iscsi-connection.js';
 import { IscsiSession } from './iscsi-session.js';
@@ -35,6 +44,7 @@ import type { TargetNode } from './target-node.js';
 export interface TargetServerOptions {
   readonly transport: Transport;
   readonly portals: readonly Endpoint[];
+  /** The targets, read at every use (a live list may change while the server runs). */
   readonly targets: readonly TargetNode[];
   readonly loginDriver: (context: { local: Endpoint; remote: Endpoint }) => LoginDriver;
   readonly clock: Clock;
@@ -47,6 +57,8 @@ export interface TargetServerOptions {
   readonly logoutRequestSeconds?: number;
   /** close(): seconds the commands in flight get to finish before the logout request; 0 skips. Default 3. */
   readonly drainSeconds?: number;
+  /** Where sessions and connections count commands, bytes, latency and stalls (src/metrics/). */
+  readonly metrics?: TargetMetrics;
 }
 
 export const LOGOUT_REQUEST_SECONDS_DEFAULT = 2;
@@ -55,6 +67,23 @@ export const DRAIN_SECONDS_DEFAULT = 3;
 interface SessionEntry {
   readonly session: IscsiSession;
   connection: IscsiConnection | undefined;
+  /** The connection's ends, as the transport reported them at accept. */
+  readonly ends: { readonly local: Endpoint; readonly remote: Endpoint };
+  readonly parameters: NegotiatedParameters;
+}
+
+/** One session as the server keeps it (a snapshot: read again for fresh numbers). */
+export interface ServedSession {
+  readonly tsih: number;
+  /** 12 hex digits. */
+  readonly isid: string;
+  readonly initiatorName: string;
+  readonly target: TargetNode;
+  /** Absent once its connection is gone (the session is ending). */
+  readonly connection?: { readonly id: string; readonly local: Endpoint; readonly remote: Endpoint };
+  /** What the login negotiated. */
+  readonly parameters: NegotiatedParameters;
+  readonly activeTasks: number;
 }
 
 export class IscsiTargetServer {
@@ -97,6 +126,56 @@ export class IscsiTargetServer {
     let count = 0;
     for (const entry of this.#sessions.values()) count += entry.session.activeTaskCount;
     return count;
+  }
+
+  /** Every session now, by TSIH. */
+  sessions(): ServedSession[] {
+    return [...this.#sessions.values()]
+      .map((entry) => describeSession(entry))
+      .sort((a, b) => a.tsih - b.tsih);
+  }
+
+  /**
+   * Ends one session as a lost connection would: its connection is dropped, its tasks are
+   * aborted (never answered) and its LUs forget the nexus; the initiator logs in again. Returns
+   * what it was, or undefined when no session has that TSIH.
+   */
+  dropSession(tsih: number, why: string): ServedSession | undefined {
+    const entry = this.#sessions.get(tsih);
+    if (entry === undefined) return undefined;
+    const was = describeSession(entry);
+    this.#options.logger.info({ tsih, why }, 'ending a session');
+    this.#endSession(tsih, entry, why);
+    return was;
+  }
+
+  /** Ends every session of `target` (dropSession each); resolves once they are closed. */
+  async dropSessionsOf(target: TargetNode, why: string): Promise<number> {
+    const ending = [...this.#sessions].filter(([, entry]) => entry.session.identity.target === target);
+    for (const [tsih, entry] of ending) this.#endSession(tsih, entry, why);
+    await Promise.all(ending.map(([, entry]) => entry.session.close()));
+    return ending.length;
+  }
+
+  /** Drops every connection still in its login phase (they log in again, under today's rules). */
+  dropUnfinishedLogins(why: string): number {
+    let dropped = 0;
+    for (const connection of this.#connections) {
+      if (connection.phase !== 'login') continue;
+      connection.drop(why);
+      dropped += 1;
+    }
+    return dropped;
+  }
+
+  #endSession(tsih: number, entry: SessionEntry, why: string): void {
+    if (entry.connection !== undefined) {
+      // The connection's closed hook (#connectionClosed) forgets the session and closes it.
+      entry.connection.drop(why);
+      return;
+    }
+    this.#forget(tsih);
+    void entry.session.close();
   }
 
   async close(): Promise<void> {
@@ -184,8 +263,10 @@ export class IscsiTargetServer {
       eventLog: this.#options.eventLog,
       nopIntervalMs: this.#options.nopIntervalMs,
       nopTimeoutMs: this.#options.nopTimeoutMs,
+      ...(this.#options.metrics === undefined ? {} : { metrics: this.#options.metrics }),
       hooks: {
-        sessionFor: (result, request) => this.#sessionFor(connection, result, request),
+        sessionFor: (result, request) =>
+          this.#sessionFor(connection, { local: stream.local, remote: stream.remote }, result, request),
         sendTargets: (request) => this.#sendTargets(request),
         closed: (closing, session) => this.#connectionClosed(closing, session),
         targetColdReset: (resetting, session) => this.#targetColdReset(resetting, session),
@@ -196,6 +277,7 @@ export class IscsiTargetServer {
 
   #sessionFor(
     connection: IscsiConnection,
+    ends: SessionEntry['ends'],
     result: LoginResult,
     request: LoginRequestPdu,
   ): { session: IscsiSession; tsih: number } | undefined {
@@ -228,8 +310,9 @@ export class IscsiTargetServer {
       commandWindow: this.#options.commandWindow,
       peers: () => [...this.#sessions.values()].map((entry) => entry.session),
       connectionId: connection.id,
+      ...(this.#options.metrics === undefined ? {} : { metrics: this.#options.metrics }),
     });
-    this.#sessions.set(tsih, { session, connection });
+    this.#sessions.set(tsih, { session, connection, ends, parameters: result.parameters });
     this.#byIdentity.set(identity, tsih);
     this.#options.eventLog.append(`iscsi/session/${tsih}`, 'session.created', {
       initiator: result.initiatorName,
@@ -257,9 +340,13 @@ export class IscsiTargetServer {
     const entry = this.#sessions.get(tsih);
     if (entry?.connection !== connection) return;
     // MaxConnections=1 and ERL 0: the session ends with its only connection.
+    this.#forget(tsih);
+    void session.close();
+  }
+
+  #forget(tsih: number): void {
     this.#sessions.delete(tsih);
     for (const [identity, value] of this.#byIdentity) if (value === tsih) this.#byIdentity.delete(identity);
-    void session.close();
   }
 
   /** TARGET COLD RESET ends every session of the target (§11.5.1); `resetting` closes itself. */
@@ -278,6 +365,21 @@ export class IscsiTargetServer {
     }
     throw new Error('no free TSIH: 65,535 sessions are open');
   }
+}
+
+function describeSession(entry: SessionEntry): ServedSession {
+  const { identity } = entry.session;
+  return {
+    tsih: identity.tsih,
+    isid: identity.isid,
+    initiatorName: identity.initiatorName,
+    target: identity.target,
+    ...(entry.connection === undefined
+      ? {}
+      : { connection: { id: entry.connection.id, local: entry.ends.local, remote: entry.ends.remote } }),
+    parameters: entry.parameters,
+    activeTasks: entry.session.activeTaskCount,
+  };
 }
 
 export function describePortals(portals: readonly Endpoint[]): string {

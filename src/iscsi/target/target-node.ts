@@ -1,6 +1,10 @@
 /**
  * What the iSCSI layer needs to know about a target and its logical units. The SCSI layer's
  * LogicalUnit satisfies `IscsiLun`; the iSCSI layer never looks inside it.
+ *
+ * A running node may change a target (the admin API, src/target/target-registry.ts): `luns`,
+ * `chap` and `access` are read-only here but read the current values, so read them when they
+ * are needed (per command, per login) and do not keep copies.
  */
 import type { Nexus, ScsiCommand, ScsiResult } from '../../scsi/scsi-types.js';
 import type { InitiatorAccess } from '../login/access.js';
