@@ -26,6 +26,11 @@ const ADAPTER_FILES: readonly string[] = [
   'transports/tcp.ts',
   // Real elapsed time of a simulator run (performance.now), printed beside the virtual time.
   'sim/wallclock.ts',
+  // The admin token file: a secret from the OS's random source, and a bounded real-time wait for
+  // a racing first start to finish writing it (no protocol logic).
+  'src/admin/admin-token.ts',
+  // performance.now for the latency histograms of real runs (the simulator gives its virtual clock).
+  'src/metrics/real-metrics-clock.ts',
 ];
 const ALLOW_MARK = '// determinism-ok';
 

@@ -7,7 +7,8 @@
  *
  * Also the one helper behind `--inspect [HOST:]PORT` of `collie up`, `target`, `sheep` and
  * `sim run`: inspectOption() adds the flag, startLiveInspector() follows the process's EventLog
- * (or gives a sink for a log made elsewhere) and serves it.
+ * (or gives a sink for a log made elsewhere) and serves it, with more routes (`mounts`: the admin
+ * API and /metrics of daemon-http.ts) on the same server when asked.
  */
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
@@ -15,7 +16,12 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { EventSink } from '../core/event.js';
 import type { EventLog } from '../core/event-log.js';
 import { loadEventFile } from '../inspect/event-file.js';
-import { InspectorServer, type ListenSpec, parseListenArg } from '../inspect/inspector-server.js';
+import {
+  type HttpMount,
+  InspectorServer,
+  type ListenSpec,
+  parseListenArg,
+} from '../inspect/inspector-server.js';
 import { LiveSource, type LiveSourceOptions, RecordedSource } from '../inspect/inspector-source.js';
 
 interface InspectFlags {
@@ -26,7 +32,8 @@ interface InspectFlags {
 const print = (line: string) => process.stdout.write(`${line}\n`);
 const warn = (line: string) => process.stderr.write(`${line}\n`);
 
-function listenArg(flag: string) {
+/** A commander argParser for a `[HOST:]PORT` flag. */
+export function listenArg(flag: string) {
   return (value: string): ListenSpec => {
     try {
       return parseListenArg(value, flag);
@@ -80,7 +87,11 @@ async function runInspect(file: string, flags: InspectFlags): Promise<void> {
   await server.close();
 }
 
-function startServer(source: LiveSource | RecordedSource, listen: ListenSpec): Promise<InspectorServer> {
+function startServer(
+  source: LiveSource | RecordedSource,
+  listen: ListenSpec,
+  mounts?: readonly HttpMount[],
+): Promise<InspectorServer> {
   const server = new InspectorServer({
     source,
     host: listen.host,
@@ -88,6 +99,7 @@ function startServer(source: LiveSource | RecordedSource, listen: ListenSpec): P
     // Typed out by the user: serve there, with the warning the server logs.
     allowNonLoopback: listen.hostGiven,
     log: warn,
+    ...(mounts === undefined ? {} : { mounts }),
   });
   return server.start().then(() => server);
 }
@@ -146,8 +158,8 @@ export interface LiveInspector {
 }
 
 /**
- * Serves a live inspector on `listen` and prints `inspector: URL`. With `eventLog` it follows
- * that log from now on; without, feed it through `sink`.
+ * Serves a live inspector on `listen` and prints `inspector: URL` (unless `announce` is false).
+ * With `eventLog` it follows that log from now on; without, feed it through `sink`.
  */
 export async function startLiveInspector(
   listen: ListenSpec,
@@ -158,9 +170,13 @@ export async function startLiveInspector(
      * listeners and exits by itself when its start fails; true where serving is all that is left.
      */
     readonly keepAlive?: boolean;
+    /** More routes on the same server (consulted first). */
+    readonly mounts?: readonly HttpMount[];
+    /** Print `inspector: URL`. Default true. */
+    readonly announce?: boolean;
   },
 ): Promise<LiveInspector> {
-  const { eventLog, keepAlive, ...sourceOptions } = options;
+  const { eventLog, keepAlive, mounts, announce, ...sourceOptions } = options;
   const withProblems: LiveSourceOptions = {
     onProblem: (message) => warn(`inspector: ${message}`),
     ...sourceOptions,
@@ -169,13 +185,13 @@ export async function startLiveInspector(
     eventLog === undefined ? new LiveSource(withProblems) : LiveSource.follow(eventLog, withProblems);
   let server: InspectorServer;
   try {
-    server = await startServer(source, listen);
+    server = await startServer(source, listen, mounts);
     if (keepAlive !== true) server.unref();
   } catch (error) {
     source.dispose();
     throw error;
   }
-  print(`inspector: ${server.url}`);
+  if (announce !== false) print(`inspector: ${server.url}`);
   return {
     url: server.url,
     source,

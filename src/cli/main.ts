@@ -2,6 +2,7 @@
  * The `collie` command line: parses, wires, starts. Each subcommand lives in its own file.
  */
 import { Command } from 'commander';
+import { registerAdmCommand } from './adm.js';
 import { registerConfigCommands } from './config.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerMachinesCommand } from './machines.js';
@@ -23,5 +24,6 @@ export async function main(argv: string[]): Promise<void> {
   registerSimCommand(program);
   registerInspectCommand(program);
   registerMachinesCommand(program);
+  registerAdmCommand(program);
   await program.parseAsync(argv, { from: 'user' });
 }

@@ -5,7 +5,8 @@
  *                 [--chap USER:SECRET [--mutual-chap USER:SECRET]] [--initiator NAME ...]
  *                 [--digests none|allow|require] [--probe-every-read] [--config FILE]
  *                 [--node-id N] [--alua active-active|single-owner] [--events FILE]
- *                 [--inspect [HOST:]PORT] [--log-level L] [--log-format auto|json|pretty]
+ *                 [--admin [HOST:]PORT [--data DIR]] [--inspect [HOST:]PORT]
+ *                 [--log-level L] [--log-format auto|json|pretty]
  *
  * BACKING is mem:SIZE, file:PATH[:SIZE] or tgt's sheepdog syntax tcp:HOST:PORT:VDI. With
  * --config, targets come from the YAML file (see src/target/target-config.ts) and --portal adds
@@ -19,15 +20,26 @@
  * (docs/target.md "Stopping": drain up to 3 s, Async Message logout request, 2 s for the
  * initiators, backends closed) and exits 0; a second SIGTERM exits 143 at once (stop-signals.ts). A bad flag or config file prints one line
  * (for a file: FILE:LINE: KEY: problem (fix)) and exits 2; a failure to serve exits 1.
+ * --admin [HOST:]PORT (opt-in) serves the admin API, /metrics and the live inspector on one local
+ * HTTP server (daemon-http.ts), with the admin token and admin.json in --data DIR (default
+ * .collie); the ready line is then followed by `  admin, metrics and inspector: URL  (...)`.
+ * The admin API's VDI and lock routes use the sheep endpoint of the sheepdog LUNs when they all
+ * share one. --inspect alone serves the inspector (and /metrics) without the admin API.
  */
+
 import { type Command, InvalidArgumentError } from 'commander';
 import { TcpTransport } from '../../transports/tcp.js';
-import type { Endpoint } from '../../transports/transport.js';
+import { type Endpoint, endpointToString } from '../../transports/transport.js';
+import { metricsMount } from '../admin/admin-routes.js';
+import { createDaemonControl } from '../admin/daemon-control.js';
 import { EventLog } from '../core/event-log.js';
 import { JsonlFileSink } from '../core/jsonl-file-sink.js';
 import { realClock } from '../core/real-clock.js';
 import { createRng } from '../core/rng.js';
 import type { ListenSpec } from '../inspect/inspector-server.js';
+import { MetricsRegistry } from '../metrics/metrics-registry.js';
+import { nodeMetrics } from '../metrics/node-metrics.js';
+import { realMetricsClock } from '../metrics/real-metrics-clock.js';
 import { BackingSpecError } from '../target/backing.js';
 import {
   ALUA_POLICIES,
@@ -45,6 +57,14 @@ import {
 } from '../target/target-config.js';
 import { startTargetService } from '../target/target-service.js';
 import { CONFIG_EXIT } from './config.js';
+import {
+  adminHintLine,
+  adminOption,
+  collieVersion,
+  type DaemonHttp,
+  daemonListen,
+  startDaemonHttp,
+} from './daemon-http.js';
 import { parseEndpointArg } from './endpoint-arg.js';
 import { inspectOption, startLiveInspector } from './inspect.js';
 import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
@@ -63,6 +83,9 @@ export interface TargetOptions extends LogFlags {
   alua?: string;
   config?: string;
   events?: string;
+  admin?: ListenSpec;
+  /** Default .collie (as `collie up`'s). */
+  data?: string;
   inspect?: ListenSpec;
 }
 
@@ -101,6 +124,12 @@ export function registerTargetCommand(program: Command): void {
     )
     .option('--config <file>', 'targets from a YAML file')
     .option('--events <file>', 'append every event to this JSONL file')
+    .addOption(
+      adminOption(
+        'serve the admin API, /metrics and the inspector here: 127.0.0.1 unless a host is given, port 0 for any free one',
+      ),
+    )
+    .option('--data <dir>', 'where --admin keeps its token (admin-token) and admin.json', '.collie')
     .addOption(inspectOption())
     .addOption(logLevelOption())
     .addOption(logFormatOption())
@@ -178,30 +207,101 @@ export async function targetConfigFromFlags(options: TargetOptions): Promise<Tar
   };
 }
 
+/** The one sheep endpoint every sheepdog LUN uses (over TCP), else undefined. */
+export function sharedStoreEndpoint(config: TargetConfig): Endpoint | undefined {
+  const endpoints = new Map<string, Endpoint | undefined>();
+  for (const target of config.targets) {
+    for (const { backing } of target.luns) {
+      if (backing.kind !== 'sheepdog') continue;
+      const { spec } = backing;
+      if (spec.kind === 'tcp') endpoints.set(endpointToString(spec.endpoint), spec.endpoint);
+      else endpoints.set(`unix:${spec.socketPath}`, undefined);
+    }
+  }
+  return endpoints.size === 1 ? [...endpoints.values()][0] : undefined;
+}
+
 async function runTarget(options: TargetOptions): Promise<void> {
+  const startedAtMs = realClock.now();
   const config = await targetConfigFromFlags(options);
+  const listen = daemonListen(options, undefined);
   const logger = loggerFromFlags(options, { component: 'target' }, { secrets: chapSecrets(config) });
   const eventLog = new EventLog(realClock);
   if (options.events) eventLog.addSink(new JsonlFileSink(options.events));
-  const inspector = options.inspect
-    ? await startLiveInspector(options.inspect, { eventLog, title: 'collie target' })
-    : undefined;
+  const metrics = new MetricsRegistry({ clock: realMetricsClock });
+  // --admin: the admin API too; --inspect alone: the inspector (and /metrics), as before.
+  const http: DaemonHttp | undefined =
+    options.admin === undefined
+      ? undefined
+      : await startDaemonHttp({
+          listen: options.admin,
+          flag: '--admin',
+          dataDir: options.data ?? '.collie',
+          eventLog,
+          title: 'collie target',
+          logger,
+          metrics,
+          announceInspector: false,
+          startedAtMs,
+        });
+  const inspector =
+    http?.inspector ??
+    (listen === undefined
+      ? undefined
+      : await startLiveInspector(listen, {
+          eventLog,
+          title: 'collie target',
+          mounts: [metricsMount(metrics)],
+        }));
   const transport = new TcpTransport();
-  const service = await startTargetService(config, {
-    transport,
-    backendTransport: transport,
-    clock: realClock,
-    rng: createRng(`${process.pid}:${realClock.now()}`),
-    eventLog,
-    logger,
-  });
+  let service: Awaited<ReturnType<typeof startTargetService>>;
+  try {
+    service = await startTargetService(config, {
+      transport,
+      backendTransport: transport,
+      clock: realClock,
+      rng: createRng(`${process.pid}:${realClock.now()}`),
+      eventLog,
+      logger,
+      metrics: nodeMetrics(metrics, undefined),
+    });
+  } catch (error) {
+    await (http ?? inspector)?.close();
+    throw error;
+  }
+  if (http !== undefined) {
+    try {
+      const store = sharedStoreEndpoint(config);
+      // From here `collie adm` reaches it: admin.json is written.
+      await http.ready(
+        createDaemonControl({
+          kind: 'target',
+          version: collieVersion(),
+          startedAtMs,
+          clock: realClock,
+          nodes: [{ nodeId: config.nodeId ?? 1, service }],
+          ...(store === undefined ? {} : { store }),
+          transport,
+          logger,
+          urls: () => http.urls,
+        }),
+      );
+    } catch (error) {
+      await service.close();
+      await http.close();
+      throw error;
+    }
+  }
   stopOnSignals({
     logger,
     stop: async () => {
+      await http?.withdraw();
       await service.close();
-      await inspector?.close();
+      await (http ?? inspector)?.close();
       await eventLog.close();
     },
   });
-  process.stdout.write(`collie target ready: ${service.urls().join(' ')}\n`);
+  process.stdout.write(
+    `collie target ready: ${service.urls().join(' ')}\n${http === undefined ? '' : `${adminHintLine(http.url, options.data ?? '.collie')}\n`}`,
+  );
 }

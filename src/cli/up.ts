@@ -6,7 +6,7 @@
  *
  *   collie up [--data DIR] [--sheep HOST:PORT] [--portal HOST:PORT] [--vdi NAME] [--size SIZE]
  *             [--nodes N] [--node-id ID] [--alua active-active|single-owner]
- *             [--compat collie|sheep-1.0] [--inspect [HOST:]PORT] [--log-level L] [--log-format F]
+ *             [--compat collie|sheep-1.0] [--admin [HOST:]PORT] [--log-level L] [--log-format F]
  *
  * --nodes N (default 1) runs N target nodes in this one process, as N `collie target` processes
  * would be: node k (k = 0..N-1) has node id ID+k (--node-id, default 1), listens on the portal
@@ -15,16 +15,28 @@
  * a separate participant of the VDI. The ready line lists one URL per node, in node order.
  * --compat sheep-1.0 runs the store with sheep 1.0's rules (store-rules.ts); with more than one
  * node the targets then probe coherence on every read, as on real sheep 1.0 (docs/target.md).
+ * It always serves the admin API, /metrics and the live inspector on one local HTTP server
+ * (daemon-http.ts): --admin [HOST:]PORT, default 127.0.0.1:8260 (0: any free port; the older
+ * --inspect names the same listener and also prints `inspector: URL`); the admin token is
+ * DATA/admin-token, and DATA/admin.json says where it listens while it runs. The ready text's
+ * second line is `  admin, metrics and inspector: URL  (npx collie adm --data DATA session list)`.
  */
+
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { TcpTransport } from '../../transports/tcp.js';
 import type { Endpoint } from '../../transports/transport.js';
 import { endpointToString } from '../../transports/transport.js';
+import { ADMIN_LISTEN_DEFAULT } from '../admin/admin-api.js';
+import { createDaemonControl } from '../admin/daemon-control.js';
 import { EventLog } from '../core/event-log.js';
+import type { Logger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
 import { createRng } from '../core/rng.js';
 import type { ListenSpec } from '../inspect/inspector-server.js';
+import { MetricsRegistry } from '../metrics/metrics-registry.js';
+import { nodeMetrics } from '../metrics/node-metrics.js';
+import { realMetricsClock } from '../metrics/real-metrics-clock.js';
 import { SdRes } from '../sheepdog/wire/constants.js';
 import { SheepStore } from '../store/sheep-store.js';
 import { directoryCapacity, openStoreDirectory } from '../store/store-directory.js';
@@ -38,8 +50,16 @@ import {
   parseNodeId,
 } from '../target/target-config.js';
 import { startTargetService, type TargetService } from '../target/target-service.js';
+import {
+  adminHintLine,
+  adminOption,
+  collieVersion,
+  type DaemonHttp,
+  daemonListen,
+  startDaemonHttp,
+} from './daemon-http.js';
 import { parseEndpointArg } from './endpoint-arg.js';
-import { inspectOption, startLiveInspector } from './inspect.js';
+import { inspectOption } from './inspect.js';
 import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
 import { parseCompatArg } from './sheep.js';
 import { parseSizeBytes } from './sizes.js';
@@ -58,6 +78,7 @@ interface UpOptions extends LogFlags {
   nodeId: number;
   alua?: AluaPolicy;
   compat: StoreCompat;
+  admin?: ListenSpec;
   inspect?: ListenSpec;
 }
 
@@ -165,6 +186,11 @@ export function registerUpCommand(program: Command): void {
       (value: string) => parseCompatArg(value, '--compat'),
       'collie' as StoreCompat,
     )
+    .addOption(
+      adminOption(
+        `where the admin API, /metrics and the inspector listen (default ${ADMIN_LISTEN_DEFAULT.host}:${ADMIN_LISTEN_DEFAULT.port}; port 0: any free one)`,
+      ),
+    )
     .addOption(inspectOption())
     .addOption(logLevelOption())
     .addOption(logFormatOption())
@@ -179,16 +205,66 @@ export function registerUpCommand(program: Command): void {
 }
 
 async function runUp(options: UpOptions): Promise<void> {
+  const startedAtMs = realClock.now();
   const logger = loggerFromFlags(options, { component: 'up' });
   const sizeBytes = parseSizeBytes(options.size, '--size');
   const nodes = upNodes(options);
+  const listen = daemonListen(options, { ...ADMIN_LISTEN_DEFAULT, hostGiven: false })!;
   const storeDirectory = join(options.data, 'store');
   const { config, objects } = await openStoreDirectory(storeDirectory);
   const transport = new TcpTransport();
   const eventLog = new EventLog(realClock);
-  const inspector = options.inspect
-    ? await startLiveInspector(options.inspect, { eventLog, title: 'collie up' })
-    : undefined;
+  const metrics = new MetricsRegistry({ clock: realMetricsClock });
+  const http = await startDaemonHttp({
+    listen,
+    flag: options.inspect !== undefined ? '--inspect' : '--admin',
+    dataDir: options.data,
+    eventLog,
+    title: 'collie up',
+    logger,
+    metrics,
+    announceInspector: options.inspect !== undefined,
+    startedAtMs,
+  });
+  try {
+    await serveUp(options, {
+      logger,
+      sizeBytes,
+      nodes,
+      storeDirectory,
+      config,
+      objects,
+      transport,
+      eventLog,
+      http,
+      metrics,
+      startedAtMs,
+    });
+  } catch (error) {
+    await http.close();
+    throw error;
+  }
+}
+
+type StoreDirectory = Awaited<ReturnType<typeof openStoreDirectory>>;
+
+/** What runUp has made before the store and the targets start. */
+interface UpContext {
+  readonly logger: Logger;
+  readonly sizeBytes: number;
+  readonly nodes: readonly UpNode[];
+  readonly storeDirectory: string;
+  readonly config: StoreDirectory['config'];
+  readonly objects: StoreDirectory['objects'];
+  readonly transport: TcpTransport;
+  readonly eventLog: EventLog;
+  readonly http: DaemonHttp;
+  readonly metrics: MetricsRegistry;
+  readonly startedAtMs: number;
+}
+
+async function serveUp(options: UpOptions, context: UpContext): Promise<void> {
+  const { logger, nodes, storeDirectory, config, objects, transport, eventLog, http } = context;
   // Where each target node's actors are (its portal, the store node its client uses), for the
   // inspector's grouping by node: one process runs them all.
   for (const node of nodes) {
@@ -213,6 +289,66 @@ async function runUp(options: UpOptions): Promise<void> {
     // A broken store invariant is a Collie bug: stop serving at once rather than answer on.
     onInvariantBroken: () => process.exit(70),
   });
+  const targets: TargetService[] = [];
+  const closeTargets = async () => {
+    // In parallel: each node's drain and logout wait are bounded, and so is their sum this way.
+    await Promise.all(targets.splice(0).map((target) => target.close().catch(() => undefined)));
+  };
+  try {
+    await startTargets(options, context, store, targets);
+    // From here `collie adm` reaches it: admin.json is written.
+    await http.ready(
+      createDaemonControl({
+        kind: 'up',
+        version: collieVersion(),
+        startedAtMs: context.startedAtMs,
+        clock: realClock,
+        // Each target node's LUNs given as bare VDI names open through its own store node.
+        nodes: nodes.map((node, index) => ({
+          nodeId: node.nodeId,
+          service: targets[index]!,
+          store: node.sheep,
+        })),
+        store: nodes[0]!.sheep,
+        transport,
+        logger,
+        urls: () => http.urls,
+      }),
+    );
+  } catch (error) {
+    await closeTargets();
+    await store.close();
+    throw error;
+  }
+  // Before the ready line: whoever reads it may send SIGTERM at once. admin.json first (no admin
+  // change while stopping), the targets (drain, logouts, backends closed: VDI locks released),
+  // then the store (fsync of what was written), the HTTP server last.
+  stopOnSignals({
+    logger,
+    stop: async () => {
+      await http.withdraw();
+      await closeTargets();
+      logger.info('targets closed; closing the store (flushing objects)');
+      await store.close();
+      logger.info('store closed');
+      await http.close();
+    },
+  });
+  process.stdout.write(readyText(options, nodes, iqnOf(options.vdi), http.url));
+}
+
+function iqnOf(vdi: string): string {
+  return `iqn.2026-11.org.collie:${vdi.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
+}
+
+/** The default VDI (created when missing) and one target node per UpNode, pushed onto `targets`. */
+async function startTargets(
+  options: UpOptions,
+  context: UpContext,
+  store: SheepStore,
+  targets: TargetService[],
+): Promise<void> {
+  const { logger, sizeBytes, nodes, transport, eventLog } = context;
   const existing = store.vdis.lookup({ name: options.vdi });
   if (existing.result === SdRes.NO_VDI) {
     const created = await store.vdis.newVdi({
@@ -228,69 +364,49 @@ async function runUp(options: UpOptions): Promise<void> {
     if (created.result !== SdRes.SUCCESS) throw new Error(`cannot create the default VDI "${options.vdi}"`);
     logger.info({ vdi: options.vdi, sizeBytes }, 'created the default VDI');
   }
-  const iqn = `iqn.2026-11.org.collie:${options.vdi.toLowerCase().replace(/[^a-z0-9.-]/g, '-')}`;
+  const iqn = iqnOf(options.vdi);
   // Real sheep 1.0 needs every target of a shared VDI to probe on each read (docs/target.md).
   const probeEveryRead = options.compat === 'sheep-1.0' && nodes.length > 1;
-  const targets: TargetService[] = [];
-  const closeTargets = async () => {
-    // In parallel: each node's drain and logout wait are bounded, and so is their sum this way.
-    await Promise.all(targets.splice(0).map((target) => target.close().catch(() => undefined)));
-  };
-  try {
-    for (const node of nodes) {
-      const backing = `tcp:${endpointToString(node.sheep)}:${options.vdi}`;
-      targets.push(
-        await startTargetService(
-          {
-            portals: [node.portal],
-            targets: [
-              {
-                iqn,
-                luns: [{ lun: 1, backing: parseBackingSpec(backing), text: backing }],
-                ...(options.alua === undefined ? {} : { alua: options.alua }),
-              },
-            ],
-            digests: 'allow',
-            nopIntervalMs: 10_000,
-            nopTimeoutMs: 15_000,
-            nodeId: node.nodeId,
-            // Every node of the default VDI's LU runs in this process: they all start now.
-            clusterColdStart: true,
-            ...(probeEveryRead ? { sheepdogProbeEveryRead: true } : {}),
-          },
-          {
-            transport,
-            backendTransport: transport,
-            clock: realClock,
-            rng: createRng(`up:${process.pid}:${realClock.now()}:node-${node.nodeId}`),
-            eventLog,
-            logger: nodes.length === 1 ? logger : logger.child({ node: node.nodeId }),
-          },
-        ),
-      );
-    }
-  } catch (error) {
-    await closeTargets();
-    await store.close();
-    throw error;
+  for (const node of nodes) {
+    const backing = `tcp:${endpointToString(node.sheep)}:${options.vdi}`;
+    targets.push(
+      await startTargetService(
+        {
+          portals: [node.portal],
+          targets: [
+            {
+              iqn,
+              luns: [{ lun: 1, backing: parseBackingSpec(backing), text: backing }],
+              ...(options.alua === undefined ? {} : { alua: options.alua }),
+            },
+          ],
+          digests: 'allow',
+          nopIntervalMs: 10_000,
+          nopTimeoutMs: 15_000,
+          nodeId: node.nodeId,
+          // Every node of the default VDI's LU runs in this process: they all start now.
+          clusterColdStart: true,
+          ...(probeEveryRead ? { sheepdogProbeEveryRead: true } : {}),
+        },
+        {
+          transport,
+          backendTransport: transport,
+          clock: realClock,
+          rng: createRng(`up:${process.pid}:${realClock.now()}:node-${node.nodeId}`),
+          eventLog,
+          logger: nodes.length === 1 ? logger : logger.child({ node: node.nodeId }),
+          metrics: nodeMetrics(context.metrics, nodes.length === 1 ? undefined : `node-${node.nodeId}`),
+        },
+      ),
+    );
   }
-  // Before the ready line: whoever reads it may send SIGTERM at once. The targets first (drain,
-  // logouts, backends closed: VDI locks released), then the store (fsync of what was written).
-  stopOnSignals({
-    logger,
-    stop: async () => {
-      await closeTargets();
-      logger.info('targets closed; closing the store (flushing objects)');
-      await store.close();
-      logger.info('store closed');
-      await inspector?.close();
-    },
-  });
-  process.stdout.write(readyText(options, nodes, iqn));
 }
 
-/** The ready line (every node's URL, in node order) and how to reach the target. */
-function readyText(options: UpOptions, nodes: readonly UpNode[], iqn: string): string {
+/**
+ * The ready line (every node's URL, in node order), where the admin API is, and how to reach the
+ * target.
+ */
+function readyText(options: UpOptions, nodes: readonly UpNode[], iqn: string, adminUrl: string): string {
   const url = (node: UpNode) => `iscsi://${endpointToString(node.portal)}/${iqn}/1`;
   const first = nodes[0]!;
   const portal = endpointToString(first.portal);
@@ -298,6 +414,7 @@ function readyText(options: UpOptions, nodes: readonly UpNode[], iqn: string): s
   const compat = options.compat === 'collie' ? '' : `, compat ${options.compat}`;
   const lines = [
     `collie up ready: ${nodes.map(url).join(' ')} (VDI "${options.vdi}" on the embedded store ${sheep}${compat}, data in ${options.data})`,
+    adminHintLine(adminUrl, options.data),
     '',
   ];
   if (nodes.length > 1) {

@@ -24,6 +24,9 @@
  * - A stream client's backlog (bytes not yet taken by its socket) is bounded: a client that reads
  *   too slowly is dropped with a log line; memory never grows without bound.
  * - close() ends the stream clients, then the listener and every open connection.
+ * - `mounts` (the admin API, /metrics) are consulted before these routes, after the Host check:
+ *   a mount that owns a path answers every method on it, with the same common headers (sendJson,
+ *   sendText) and JSON errors (a thrown HttpError).
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -62,6 +65,19 @@ export interface InspectorServerOptions {
   readonly log?: (line: string) => void;
   /** Where the compiled page modules are. Default: ./web/ beside this module. */
   readonly assetsDir?: URL;
+  /** Route handlers consulted before the inspector's own routes (any method). Default none. */
+  readonly mounts?: readonly HttpMount[];
+}
+
+/** More routes on the same server: the admin API, /metrics. */
+export interface HttpMount {
+  /** Whether it serves this path (whatever the method). */
+  owns(path: string): boolean;
+  /**
+   * Answers the request (already past the Host check) with sendJson/sendText; a thrown HttpError
+   * is answered as JSON `{error}` with its status, anything else as a logged 500.
+   */
+  handle(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void>;
 }
 
 interface StreamClient {
@@ -71,7 +87,8 @@ interface StreamClient {
   pendingBytes: number;
 }
 
-class HttpError extends Error {
+/** An answer `{error: message}` with this status. */
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -171,7 +188,12 @@ export class InspectorServer {
               ? 'no such address on this machine'
               : error.message;
         reject(
-          new Error(`the inspector cannot listen on ${urlHost(this.host)}:${this.options.port ?? 0}: ${why}`),
+          new Error(
+            `the inspector cannot listen on ${urlHost(this.host)}:${this.options.port ?? 0}: ${why}`,
+            {
+              cause: error,
+            },
+          ),
         );
       };
       this.server.once('error', onError);
@@ -228,30 +250,36 @@ export class InspectorServer {
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const method = request.method ?? 'GET';
+    const url = new URL(request.url ?? '/', 'http://inspector.invalid');
+    const mount = this.options.mounts?.find((candidate) => candidate.owns(url.pathname));
+    if (mount !== undefined) {
+      // Its own methods and errors, past the same Host check.
+      this.checkHost(request);
+      return mount.handle(request, response, url);
+    }
     if (method !== 'GET' && method !== 'HEAD') {
       response.setHeader('Allow', 'GET, HEAD');
       throw new HttpError(405, `${method} is not served: every route is GET`);
     }
     this.checkHost(request);
-    const url = new URL(request.url ?? '/', 'http://inspector.invalid');
     const path = url.pathname;
     const params = url.searchParams;
     if (path === '/' || path === '/index.html') {
       // Parameters are the page's own (deep links); the server reads none.
-      return this.send(response, 200, 'text/html; charset=utf-8', INSPECTOR_HTML);
+      return sendText(response, 200, 'text/html; charset=utf-8', INSPECTOR_HTML);
     }
     if (path === '/assets/style.css')
-      return this.send(response, 200, 'text/css; charset=utf-8', INSPECTOR_CSS);
+      return sendText(response, 200, 'text/css; charset=utf-8', INSPECTOR_CSS);
     if (path.startsWith('/assets/')) return this.sendModule(response, path.slice('/assets/'.length));
     switch (path) {
       case '/api/meta':
         this.noParams(params);
-        return this.sendJson(response, this.options.source.meta());
+        return sendJson(response, this.options.source.meta());
       case '/api/machines':
         this.noParams(params);
-        return this.sendJson(response, this.machineSummaries());
+        return sendJson(response, this.machineSummaries());
       case '/api/events':
-        return this.sendJson(response, this.options.source.events(eventQuery(params)));
+        return sendJson(response, this.options.source.events(eventQuery(params)));
       case '/api/snapshot': {
         allowOnly(params, ['seq']);
         const seqText = params.get('seq');
@@ -259,7 +287,7 @@ export class InspectorServer {
           seqText === null || seqText === ''
             ? this.options.source.meta().lastSeq
             : wholeNumber(seqText, 'seq');
-        return this.sendJson(response, this.options.source.snapshot(seq));
+        return sendJson(response, this.options.source.snapshot(seq));
       }
       case '/api/stream':
         this.noParams(params);
@@ -280,7 +308,7 @@ export class InspectorServer {
         );
       }
       const text = await renderStatechartSvg(id as MachineId);
-      return this.send(response, 200, 'image/svg+xml; charset=utf-8', text);
+      return sendText(response, 200, 'image/svg+xml; charset=utf-8', text);
     }
     throw new HttpError(404, `no route ${path}; the routes are ${ROUTES.join(', ')}`);
   }
@@ -321,28 +349,7 @@ export class InspectorServer {
     } catch {
       throw new HttpError(404, `no asset ${name} (page modules come from the build: run npm run build)`);
     }
-    this.send(response, 200, 'text/javascript; charset=utf-8', text);
-  }
-
-  private setCommonHeaders(response: ServerResponse): void {
-    response.setHeader('Cache-Control', 'no-store');
-    response.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
-    response.setHeader('X-Content-Type-Options', 'nosniff');
-    response.setHeader('X-Frame-Options', 'DENY');
-    response.setHeader('Referrer-Policy', 'no-referrer');
-    response.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
-  }
-
-  private send(response: ServerResponse, status: number, type: string, body: string): void {
-    this.setCommonHeaders(response);
-    response.statusCode = status;
-    response.setHeader('Content-Type', type);
-    response.setHeader('Content-Length', Buffer.byteLength(body));
-    response.end(body);
-  }
-
-  private sendJson(response: ServerResponse, value: unknown, status = 200): void {
-    this.send(response, status, 'application/json; charset=utf-8', JSON.stringify(value));
+    sendText(response, 200, 'text/javascript; charset=utf-8', text);
   }
 
   private fail(response: ServerResponse, error: unknown): void {
@@ -353,7 +360,7 @@ export class InspectorServer {
       response.destroy();
       return;
     }
-    this.sendJson(response, { error: message }, status);
+    sendJson(response, { error: message }, status);
   }
 
   // ---- the stream ----------------------------------------------------------------------------------
@@ -363,7 +370,7 @@ export class InspectorServer {
     if (source.subscribe === undefined) {
       throw new HttpError(404, 'no live stream: this inspector shows a recorded file (read /api/events)');
     }
-    this.setCommonHeaders(response);
+    setCommonHeaders(response);
     response.statusCode = 200;
     response.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     response.setHeader('Connection', 'keep-alive');
@@ -440,6 +447,31 @@ export class InspectorServer {
       this.heartbeat = undefined;
     }
   }
+}
+
+// ---- answers -----------------------------------------------------------------------------------------
+
+/** What every answer carries: no caching, nothing loaded from elsewhere, no framing, no CORS. */
+function setCommonHeaders(response: ServerResponse): void {
+  response.setHeader('Cache-Control', 'no-store');
+  response.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+  response.setHeader('X-Content-Type-Options', 'nosniff');
+  response.setHeader('X-Frame-Options', 'DENY');
+  response.setHeader('Referrer-Policy', 'no-referrer');
+  response.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+}
+
+/** Answers `body` with the common headers (a HEAD request gets the headers alone). */
+export function sendText(response: ServerResponse, status: number, type: string, body: string): void {
+  setCommonHeaders(response);
+  response.statusCode = status;
+  response.setHeader('Content-Type', type);
+  response.setHeader('Content-Length', Buffer.byteLength(body));
+  response.end(body);
+}
+
+export function sendJson(response: ServerResponse, value: unknown, status = 200): void {
+  sendText(response, status, 'application/json; charset=utf-8', JSON.stringify(value));
 }
 
 // ---- parameters ------------------------------------------------------------------------------------

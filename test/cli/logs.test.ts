@@ -47,6 +47,7 @@ describe('collie up logs', () => {
     expect(stdout[0]).toMatch(/^collie up ready: /);
     expect(stdout.some((line) => line.startsWith('{'))).toBe(false);
     expect(stdout.filter((line) => line.startsWith('  ')).map((line) => line.split(' ')[2])).toEqual([
+      'admin,',
       'iscsi-ls',
       'qemu-io',
       'iscsiadm',

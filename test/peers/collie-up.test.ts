@@ -37,6 +37,8 @@ describe.skipIf(!tools)('collie up', () => {
           `127.0.0.1:${portalPort}`,
           '--sheep',
           `127.0.0.1:${sheepPort}`,
+          '--admin',
+          '127.0.0.1:0',
         ],
         {
           name: 'collie up',

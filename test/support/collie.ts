@@ -7,9 +7,12 @@
  *     lock), then prints "collie target ready: URL ..." on stdout once the portal listens. Its
  *     logs are JSON lines on stderr (pretty only on a terminal). SIGTERM closes it (releasing its locks); SIGKILL leaves them.
  *   collie up --data DIR --portal HOST:PORT --sheep HOST:PORT [--nodes N] [--alua POLICY]
- *     [--compat collie|sheep-1.0]: foreground; the store listens on the --sheep port and the N-1
- *     ports after it, target node k (node id k+1) on the --portal port + k; prints
- *     "collie up ready: URL_1 ... URL_N (...)" on stdout once everything listens. SIGTERM stops it.
+ *     [--compat collie|sheep-1.0] [--admin HOST:PORT]: foreground; the store listens on the
+ *     --sheep port and the N-1 ports after it, target node k (node id k+1) on the --portal port
+ *     + k; prints "collie up ready: URL_1 ... URL_N (...)" on stdout once everything listens,
+ *     then "  admin, metrics and inspector: URL  (...)" (the admin token is DIR/admin-token).
+ *     startUp gives --admin 127.0.0.1:0 (any free port) unless the test gives --admin or
+ *     --inspect itself. SIGTERM stops it.
  *   collie vdi create NAME SIZE [-a HOST] [-p PORT] | snapshot -s TAG NAME | read [-s TAG] NAME [OFF [LEN]]
  *     (data to stdout) | write NAME [OFF [LEN]] (data from stdin) | list | delete NAME
  *     | lock list | lock unlock NAME
@@ -281,9 +284,15 @@ export interface UpHandle {
   readonly process: ManagedProcess;
   /** One `iscsi://127.0.0.1:PORT/IQN/1` per target node, in node order (node id 1 first). */
   readonly urls: readonly string[];
+  /** The admin API, metrics and inspector server: "http://127.0.0.1:PORT/". */
+  readonly adminUrl: string;
+  /** `--data`: where admin-token and admin.json are (for `collie adm --data`). */
+  readonly dataDir: string;
 }
 
 const UP_READY = /^collie up ready: (\S+(?: iscsi:\/\/\S+)*) \(/;
+/** The ready text's second line. */
+export const ADMIN_LINE = /^ {2}admin, metrics and inspector: (http:\/\/\S+\/) {2}\(/;
 
 /** Starts `collie up` and waits for its ready line; the handle has one URL per target node. */
 export async function startUp(options: StartUpOptions): Promise<UpHandle> {
@@ -302,6 +311,10 @@ export async function startUp(options: StartUpOptions): Promise<UpHandle> {
       `127.0.0.1:${options.sheepPort}`,
       '--nodes',
       String(nodes),
+      // Tests start several at once: never the fixed default port.
+      ...(options.extraArgs?.some((arg) => arg === '--admin' || arg === '--inspect')
+        ? []
+        : ['--admin', '127.0.0.1:0']),
       ...(options.extraArgs ?? []),
     ],
     { name: `collie up --nodes ${nodes} :${options.portalPort}`, cwd: REPO_ROOT },
@@ -312,7 +325,9 @@ export async function startUp(options: StartUpOptions): Promise<UpHandle> {
     if (urls.length !== nodes) {
       throw new Error(`collie up --nodes ${nodes} announced ${urls.length} URLs: ${line}`);
     }
-    return { process: child, urls };
+    const adminLine = await child.waitForLine(ADMIN_LINE, 5_000, { stream: 'stdout' });
+    const adminUrl = ADMIN_LINE.exec(adminLine)?.[1] ?? '';
+    return { process: child, urls, adminUrl, dataDir: options.dataDir };
   } catch (error) {
     await child.stop('SIGKILL', 1_000).catch(() => undefined);
     throw error;

@@ -320,3 +320,49 @@ export function startWriteRangesAio(url: string, ranges: readonly PatternRange[]
     },
   };
 }
+
+/**
+ * qemu-io kept open (no -c: it reads commands from stdin), so one logged-in session sees what the
+ * target does between commands. Each command waits for its report line; qemu-io prefixes its
+ * output with the `qemu-io> ` prompt, which the matching strips. Its stderr (libiscsi's and
+ * qemu's diagnostics, e.g. `iSCSI CheckCondition: ...`) is in `process.stderrLines`.
+ */
+export interface InteractiveQemuIo {
+  readonly process: ManagedProcess;
+  /** Sends one command and waits (bounded) for its `wrote`/`read`/failure line; resolves to that line. */
+  run(command: string, timeoutMs?: number): Promise<string>;
+  /** Stderr lines received since the last call. */
+  takeStderr(): string[];
+  /** `quit`, then a bounded wait; killed if it lingers. */
+  close(): Promise<void>;
+}
+
+const PROMPT = /^(qemu-io> )+/;
+const DONE_LINE = /^(qemu-io> )*((wrote|read) \d+\/\d+ bytes|Pattern verification failed|\w+ failed: )/;
+
+export function startInteractiveQemuIo(url: string): InteractiveQemuIo {
+  const command = stdbufPath ? stdbufPath : 'qemu-io';
+  const args = stdbufPath ? ['-oL', 'qemu-io', '-f', 'raw', url] : ['-f', 'raw', url];
+  const child = startProcess(command, args, { name: 'qemu-io (interactive)', stdin: 'pipe' });
+  let stderrSeen = 0;
+  return {
+    process: child,
+    async run(line, timeoutMs = DEFAULT_TIMEOUT_MS) {
+      const done = child.waitForLine(DONE_LINE, timeoutMs, { includeSeen: false });
+      child.child.stdin?.write(`${line}\n`);
+      return (await done).replace(PROMPT, '');
+    },
+    takeStderr() {
+      const lines = child.stderrLines.slice(stderrSeen);
+      stderrSeen = child.stderrLines.length;
+      return lines;
+    },
+    async close() {
+      child.child.stdin?.end('quit\n');
+      await child.waitForExit(5_000).catch(async () => {
+        child.kill('SIGKILL');
+        await child.waitForExit(5_000).catch(() => undefined);
+      });
+    },
+  };
+}
