@@ -4,6 +4,9 @@
  *   collie config check FILE
  *     validates FILE (target-config-schema.ts) and prints a summary: targets, LUNs, portals; or
  *     one line on stderr, `collie config check: FILE:LINE: KEY: problem (fix)`.
+ *   collie config reference [--out FILE]
+ *     prints the configuration reference (config-reference.ts: Markdown generated from the
+ *     schema), on stdout or in FILE (replaced); docs/config-reference.md is its output.
  *   collie config import-tgt TARGETS.CONF [--out FILE]
  *     converts tgt's targets.conf (tgt-config-import.ts) into Collie's YAML, on stdout or in FILE
  *     (never overwritten), and reports on stderr what it mapped and what it did not (line:
@@ -18,6 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { Command, CommanderError } from 'commander';
 import { endpointToString } from '../../transports/transport.js';
+import { configReferenceMarkdown } from '../target/config-reference.js';
 import type { TargetConfig } from '../target/target-config.js';
 import { checkTargetConfigText, formatConfigProblem } from '../target/target-config-schema.js';
 import {
@@ -55,6 +59,14 @@ export function registerConfigCommands(program: Command): void {
       await run('check', async () => {
         process.stdout.write(configSummary(file, await loadChecked(file)));
       });
+    });
+
+  config
+    .command('reference')
+    .description('print the configuration reference (Markdown), generated from the schema')
+    .option('--out <file>', 'write it here (default: stdout); an existing file is replaced')
+    .action(async (options: { out?: string }) => {
+      await run('reference', async () => writeReference(options.out));
     });
 
   config
@@ -109,6 +121,22 @@ export function configSummary(file: string, config: TargetConfig): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `config reference`: the generated page, on stdout or in FILE (replaced: it is generated). */
+function writeReference(out: string | undefined): void {
+  const markdown = configReferenceMarkdown();
+  if (out === undefined) {
+    process.stdout.write(markdown);
+    return;
+  }
+  try {
+    writeFileSync(out, markdown);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigCliError(`cannot write ${out} (${code}; check the path)`);
+  }
+  process.stderr.write(`wrote ${out}\n`);
 }
 
 async function importTgt(file: string, out: string | undefined): Promise<void> {

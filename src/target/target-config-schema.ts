@@ -144,10 +144,12 @@ function list<T extends z.ZodType>(item: T, what: string, fix: string) {
 
 const booleanKey = z.boolean(wrong('true or false', 'write true or false'));
 
-const portal = z.preprocess(
-  (value) => (typeof value === 'number' ? String(value) : value),
-  z.string(wrong('an address', 'write HOST:PORT, e.g. 127.0.0.1:3260')).transform(parsedWith(parsePortal)),
-);
+const portal = z
+  .preprocess(
+    (value) => (typeof value === 'number' ? String(value) : value),
+    z.string(wrong('an address', 'write HOST:PORT, e.g. 127.0.0.1:3260')).transform(parsedWith(parsePortal)),
+  )
+  .meta({ title: 'HOST:PORT' });
 
 /** HOST:PORT, its error without parseEndpointArg's flag name. */
 function parsePortal(text: string) {
@@ -164,12 +166,17 @@ const chapAccount = mapping(
   {
     user: z
       .string(wrong('a user name', 'write user: NAME, quoted if it looks like a number'))
-      .min(1, 'is empty (write the CHAP user name)'),
+      .min(1, 'is empty (write the CHAP user name)')
+      .describe('The CHAP user name (CHAP_N). Quote it if it looks like a number.'),
     secret: z
       .string(wrong('a secret', 'write secret: TEXT of 12 bytes or more, quoted if it looks like a number'))
       .refine((secret) => Buffer.byteLength(secret) >= CHAP_SECRET_BYTES_MIN, {
         error: (issue) =>
           `is ${Buffer.byteLength(String(issue.input))} bytes, shorter than ${CHAP_SECRET_BYTES_MIN} (RFC 7143 §9.2.1: use ${CHAP_SECRET_BYTES_MIN} or more)`,
+      })
+      .meta({
+        title: `string of ${CHAP_SECRET_BYTES_MIN} bytes or more`,
+        description: `The CHAP secret: ${CHAP_SECRET_BYTES_MIN} bytes or more (RFC 7143 §9.2.1). Quote it if it looks like a number. Logs show it as [Redacted].`,
       }),
   },
   'a CHAP account',
@@ -183,14 +190,18 @@ const lunNumber = z
   })
   .refine((text) => Number(text) <= LUN_MAX, {
     error: (issue) => `${show(issue.input)} is not a LUN number (write an integer from 0 to ${LUN_MAX})`,
-  });
+  })
+  .meta({ title: `LUN number (0 to ${LUN_MAX})` });
 
-const backing = z.string(wrong('a backing store', BACKING_SYNTAX)).transform(
-  parsedWith((text) => ({
-    backing: parseBackingSpec(text),
-    text,
-  })),
-);
+const backing = z
+  .string(wrong('a backing store', BACKING_SYNTAX))
+  .transform(
+    parsedWith((text) => ({
+      backing: parseBackingSpec(text),
+      text,
+    })),
+  )
+  .meta({ title: 'backing store' });
 
 const luns = z
   .record(
@@ -226,7 +237,9 @@ const luns = z
   .transform((entries) => Object.entries(entries).map(([lun, value]) => ({ lun: Number(lun), ...value })));
 
 const addresses = list(
-  z.string(wrong('an address', 'write an IP address or CIDR block, e.g. 10.0.0.0/8')),
+  z
+    .string(wrong('an address', 'write an IP address or CIDR block, e.g. 10.0.0.0/8'))
+    .meta({ title: 'IP address or CIDR block' }),
   'a list of addresses',
   'write addresses: [10.0.0.0/8, 192.0.2.7]',
 ).superRefine((rules, ctx) => {
@@ -247,22 +260,59 @@ const target = mapping(
   {
     iqn: z
       .string(wrong('an iSCSI name', 'write iqn.YYYY-MM.reversed.domain:name'))
-      .regex(ISCSI_NAME, wrong('an iSCSI name', 'write iqn.YYYY-MM.reversed.domain:name')),
+      .regex(ISCSI_NAME, wrong('an iSCSI name', 'write iqn.YYYY-MM.reversed.domain:name'))
+      .meta({
+        title: 'iSCSI name',
+        description:
+          "The target's name: `iqn.YYYY-MM.reversed.domain:name`, `eui.` and 16 hex digits, or `naa.` and 16 to 32 hex digits. Unique in the file (compared without case).",
+      }),
     alias: z
       .union([z.string(), z.number()], wrong('an alias', 'write alias: TEXT'))
       .transform(String)
-      .optional(),
-    luns,
-    chap: chapAccount.optional(),
-    mutualChap: chapAccount.optional(),
+      .optional()
+      .describe(
+        'A human-readable name, sent to initiators as TargetAlias at login. A number is taken as text.',
+      ),
+    luns: luns.describe(
+      `The target's logical units, at least one: LUN number to backing store. \`mem:SIZE\`: in memory, thin, lost when the process stops. \`file:PATH[:SIZE]\`: a file; SIZE creates it (sparse) when it is missing. \`tcp:HOST:PORT:VDI\`: a sheepdog VDI on sheep or on the embedded store (tgt's syntax). \`unix:PATH:VDI\` is accepted here but does not open yet (use tcp:). SIZE is a byte count with an optional K, M, G or T suffix (binary), e.g. 10G.`,
+    ),
+    chap: chapAccount
+      .optional()
+      .describe(
+        'One-way CHAP: initiators must log in with this account. Unset: no authentication (AuthMethod None).',
+      ),
+    mutualChap: chapAccount
+      .optional()
+      .describe(
+        "The target's own account for mutual CHAP: the initiator checks the target with it. Needs `chap`.",
+      ),
     initiators: list(
-      z.string(wrong('an initiator name', 'write an iSCSI name, e.g. iqn.1993-08.org.debian:01:abc')),
+      z
+        .string(wrong('an initiator name', 'write an iSCSI name, e.g. iqn.1993-08.org.debian:01:abc'))
+        .meta({ title: 'iSCSI name' }),
       'a list of initiator names',
       'write initiators: [iqn.1993-08.org.debian:01:abc]',
-    ).optional(),
-    addresses: addresses.optional(),
-    sheepdogProbeEveryRead: booleanKey.optional(),
-    alua: z.enum(ALUA_POLICIES, wrong('an ALUA policy', `write ${ALUA_POLICIES.join(' or ')}`)).optional(),
+    )
+      .optional()
+      .describe(
+        'Only these initiator names may log in (compared without case). Others get login status 0x0202 (authorization failure) and do not see the target in SendTargets. Unset: any name.',
+      ),
+    addresses: addresses
+      .optional()
+      .describe(
+        'Only initiators connecting from these addresses may log in: IPv4 or IPv6 addresses or CIDR blocks (an IPv4-mapped IPv6 peer counts as its IPv4 address). With `initiators` set too, both must match. Unset: any address.',
+      ),
+    sheepdogProbeEveryRead: booleanKey
+      .optional()
+      .describe(
+        "This target's sheepdog LUs only: overrides the top-level `sheepdogProbeEveryRead`. Unset: the top-level value.",
+      ),
+    alua: z
+      .enum(ALUA_POLICIES, wrong('an ALUA policy', `write ${ALUA_POLICIES.join(' or ')}`))
+      .optional()
+      .describe(
+        "ALUA policy of this target's LUs when several target nodes export them: `active-active` (every node's port group active/optimized) or `single-owner` (the owner's group active/optimized, the others active/non-optimized, with implicit takeover and fencing). Unset: `--alua`, else `active-active`. The first node that joins a LU fixes its policy (docs/cluster-scsi.md).",
+      ),
   },
   'a target',
   'write - { iqn: iqn.2026-11.org.collie:vol0, luns: { 1: mem:1G } }',
@@ -311,33 +361,57 @@ export const targetConfigSchema = mapping(
   {
     portals: list(portal, 'a list of addresses', `write portals: [${DEFAULT_PORTAL}]`)
       .min(1, `is empty (write at least one HOST:PORT, or leave portals out for ${DEFAULT_PORTAL})`)
-      .prefault([DEFAULT_PORTAL]),
+      .prefault([DEFAULT_PORTAL])
+      .describe(
+        'Where the target listens for iSCSI connections: `HOST:PORT`, `[IPv6]:PORT`, or a bare port (on 127.0.0.1). `--portal` on the command line replaces the list.',
+      ),
     targets: list(
       target,
       'a list of targets',
       'write targets: with one entry per target, e.g. - { iqn: iqn.2026-11.org.collie:vol0, luns: { 1: mem:1G } }',
-    ).superRefine((targets, ctx) => {
-      const seen = new Set<string>();
-      targets.forEach((entry, index) => {
-        const name = entry.iqn.toLowerCase();
-        if (seen.has(name)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [index, 'iqn'],
-            message: `${entry.iqn} is given twice (iSCSI names are unique: rename or merge one)`,
-            input: entry.iqn,
-          });
-        }
-        seen.add(name);
-      });
-    }),
+    )
+      .superRefine((targets, ctx) => {
+        const seen = new Set<string>();
+        targets.forEach((entry, index) => {
+          const name = entry.iqn.toLowerCase();
+          if (seen.has(name)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [index, 'iqn'],
+              message: `${entry.iqn} is given twice (iSCSI names are unique: rename or merge one)`,
+              input: entry.iqn,
+            });
+          }
+          seen.add(name);
+        });
+      })
+      .describe(
+        'The targets this process serves, one entry per iSCSI target name (the keys below). An empty list serves none.',
+      ),
     digests: z
       .enum(['none', 'allow', 'require'], wrong('a digest policy', 'write none, allow or require'))
-      .default('allow'),
-    nopIntervalMs: milliseconds('write e.g. 10000; 0 turns the keepalive ping off').default(10_000),
-    nopTimeoutMs: milliseconds('write e.g. 15000').default(15_000),
-    sheepdogProbeEveryRead: booleanKey.default(false),
-    nodeId: nodeId.default(NODE_ID_MIN),
+      .default('allow')
+      .describe(
+        'CRC32C header and data digests: `none` (never), `allow` (used when the initiator asks for them), `require` (a login that does not negotiate them is refused).',
+      ),
+    nopIntervalMs: milliseconds('write e.g. 10000; 0 turns the keepalive ping off')
+      .default(10_000)
+      .describe(
+        'When a connection is idle this long, the target sends a NOP-In ping. `0` turns the ping off.',
+      ),
+    nopTimeoutMs: milliseconds('write e.g. 15000')
+      .default(15_000)
+      .describe('A ping unanswered this long drops the connection: its session ends and its tasks abort.'),
+    sheepdogProbeEveryRead: booleanKey
+      .default(false)
+      .describe(
+        'Every sheepdog LU sends a coherence probe before each read (one more sheep request per read). Needed on a real sheep 1.0 cluster when several targets export one VDI; the embedded store does not need it. `--probe-every-read` sets it.',
+      ),
+    nodeId: nodeId
+      .default(NODE_ID_MIN)
+      .describe(
+        `This process's target node id: the portal group tag, relative target port id and target port group of every target here. Nodes exporting the same VDI need distinct ids. A digit string is accepted. \`--node-id\` replaces it.`,
+      ),
   },
   'a mapping of keys',
   'write portals:, targets: and the other keys of docs/target.md',
@@ -366,15 +440,15 @@ export function keyPath(path: readonly PathSegment[]): string | undefined {
 }
 
 /** The problems of a zod failure, each with its full path (an unknown key's path ends with it). */
-function problemsOf(error: z.ZodError): Array<{ path: PathSegment[]; message: string }> {
+function problemsOf(error: z.ZodError): Array<{ path: PathSegment[]; message: string; unknownKey: boolean }> {
   return error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') {
-      return { path: [...issue.path, issue.keys[0] ?? ''], message: issue.message };
+      return { path: [...issue.path, issue.keys[0] ?? ''], message: issue.message, unknownKey: true };
     }
     if (issue.code === 'invalid_key') {
-      return { path: [...issue.path], message: issue.issues[0]?.message ?? issue.message };
+      return { path: [...issue.path], message: issue.issues[0]?.message ?? issue.message, unknownKey: false };
     }
-    return { path: [...issue.path], message: issue.message };
+    return { path: [...issue.path], message: issue.message, unknownKey: false };
   });
 }
 
@@ -404,8 +478,14 @@ export function checkTargetConfigDocument(
     line: lineOf?.(problem.path),
     order,
   }));
-  // The problem written first; problems without a line keep zod's order after those with one.
-  located.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || a.order - b.order);
+  // An unknown key first (a misspelt key also makes the key it meant "missing": the unknown one
+  // says what to fix), then the problem written first; problems without a line keep zod's order.
+  located.sort(
+    (a, b) =>
+      Number(b.unknownKey) - Number(a.unknownKey) ||
+      (a.line ?? Infinity) - (b.line ?? Infinity) ||
+      a.order - b.order,
+  );
   const first = located[0]!;
   const key = keyPath(first.path);
   return {
