@@ -36,14 +36,7 @@ import { lockedStates, releaseLocksNamed } from '../sheepdog/vdi-locks.js';
 import { LockState, SdRes } from '../sheepdog/wire/constants.js';
 import { isSnapshot } from '../sheepdog/wire/inode.js';
 import type { VdiState } from '../sheepdog/wire/vdi-state.js';
-import {
-  AdminError,
-  type CloneRequest,
-  type CreateVdiRequest,
-  type LockRow,
-  type SnapshotRequest,
-  type VdiRow,
-} from './admin-api.js';
+import { type AdminControl, AdminError, type LockRow, type VdiRow } from './admin-api.js';
 
 export interface VdiControlOptions {
   /** The sheep endpoint; absent: every route answers 409. */
@@ -54,14 +47,12 @@ export interface VdiControlOptions {
   readonly exportersOf: (vdiName: string) => string[];
 }
 
-export interface VdiControl {
-  vdis(): Promise<VdiRow[]>;
-  createVdi(request: CreateVdiRequest): Promise<VdiRow>;
-  snapshotVdi(name: string, request: SnapshotRequest): Promise<VdiRow>;
-  cloneVdi(name: string, request: CloneRequest): Promise<VdiRow>;
-  deleteVdi(name: string, snapshot: string | undefined): Promise<void>;
-  locks(): Promise<LockRow[]>;
-  unlock(name: string): Promise<void>;
+/** The admin contract's VDI and lock methods, and what the LUN routes ask of the store. */
+export interface VdiControl
+  extends Pick<
+    AdminControl,
+    'vdis' | 'createVdi' | 'snapshotVdi' | 'cloneVdi' | 'deleteVdi' | 'locks' | 'unlock'
+  > {
   /** The working VDI `name` exists on the store (else 404 naming the fix); no store: nothing checked. */
   requireVdi(name: string): Promise<void>;
 }
