@@ -12,6 +12,7 @@
  * - Failures reject with BackendError, whose kind the SCSI layer maps to sense data.
  */
 
+import type { AbortFlag } from '../core/abort-flag.js';
 import type { IoGuard, SharedCell } from './shared-cell.js';
 
 export interface ReadOptions {
@@ -26,7 +27,7 @@ export interface WriteOptions {
   /** Durable before the promise resolves (FUA). */
   readonly fua?: boolean;
   /** The task was aborted: send nothing more (see BlockBackend.write). */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortFlag;
   /** As ReadOptions.guard. */
   readonly guard?: IoGuard;
 }

@@ -4,6 +4,8 @@
  * out as a status, optional sense data and optional data-in bytes.
  */
 
+import type { AbortFlag } from '../core/abort-flag.js';
+
 /** SAM status codes. */
 export const ScsiStatus = {
   GOOD: 0x00,
@@ -90,5 +92,5 @@ export interface ScsiCommand {
   /** Task attribute: 0 untagged, 1 simple, 2 ordered, 3 head of queue, 4 ACA. */
   readonly taskAttribute: number;
   /** Aborted by task management before or while running: the LU stops as soon as it can. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortFlag;
 }

@@ -20,6 +20,7 @@
  */
 
 import type { ScsiTaskEvent } from '../../../machines/scsi-task.js';
+import { TaskAbort } from '../../core/abort-flag.js';
 import { assert } from '../../core/assert.js';
 import {
   type LunMetrics,
@@ -70,7 +71,8 @@ export class ScsiTask {
   readonly lun: IscsiLun | undefined;
   readonly lunNumber: number;
   readonly #context: TaskContext;
-  readonly #abort = new AbortController();
+  /** Polled by the LU and its backend; set once by abort(). */
+  readonly #abort = new TaskAbort();
   /** The task's state, run by the table compiled from machines/scsi-task.ts. */
   readonly #lifecycle: ScsiTaskRun = startScsiTaskRun();
   #collector: WriteDataCollector | undefined;
@@ -252,7 +254,7 @@ export class ScsiTask {
           expectedLengthBytes: expected,
           taskTag: pdu.initiatorTaskTag,
           taskAttribute: pdu.attr,
-          signal: this.#abort.signal,
+          signal: this.#abort,
         })
       : answerAbsentLun(pdu.cdb, this.#context.lunNumbers());
     if (this.#state !== 'executing') return;

@@ -65,6 +65,7 @@
  * Metrics (optional): every round (object round, inode update, the check after it) that sheep
  * answered INODE_INVALIDATED counts once as an invalidation, and every replan as a retry.
  */
+
 import {
   type IoOutcome,
   type IoRequestEvent,
@@ -73,6 +74,7 @@ import {
 } from '../../../machines/io-request.js';
 import { BackendError, type BackendErrorKind } from '../../backends/block-backend.js';
 import { type IoGuard, IoRestart } from '../../backends/shared-cell.js';
+import type { AbortFlag } from '../../core/abort-flag.js';
 import { assert } from '../../core/assert.js';
 import type { Clock } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
@@ -120,7 +122,7 @@ export interface IoSpec {
   /** The bytes to write (kind 'write'). */
   readonly data?: Buffer;
   /** The SCSI task was aborted: send nothing more for this IO (BlockBackend.write). */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortFlag;
   /** Whose IO this is, when not the LU's: logged with every transition (the shared cell's: 'cell'). */
   readonly purpose?: 'cell';
   /** Consulted after the shared state may have changed (see the file comment); undefined: unguarded. */

@@ -8,9 +8,11 @@
  * session 2, then the reset from session 1; the `incoming` hook of session 2 records every
  * status-bearing PDU so a late status would show.
  */
+
 import { describe, expect, test } from 'vitest';
 import type { IscsiInitiator } from '../../../sim/initiator/iscsi-initiator.js';
 import { parseSense } from '../../../sim/initiator/scsi-commands.js';
+import type { AbortFlag } from '../../../src/core/abort-flag.js';
 import type { Clock } from '../../../src/core/clock.js';
 import { TmfFunction, TmfResponse } from '../../../src/iscsi/pdu/opcodes.js';
 import type { IscsiLun } from '../../../src/iscsi/target/target-node.js';
@@ -43,18 +45,14 @@ class SlowLun {
     };
   }
 
-  #delay(signal: AbortSignal | undefined): Promise<void> {
+  #delay(signal: AbortFlag | undefined): Promise<void> {
     const clock = this.clock!;
     return new Promise((resolve) => {
       const timer = clock.setTimeout(resolve, this.delayMs);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          clock.clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      signal?.onAbort?.(() => {
+        clock.clearTimeout(timer);
+        resolve();
+      });
     });
   }
 }

@@ -250,7 +250,7 @@ export class LunGate {
           this.heldCount += 1;
           await new Promise<void>((resolve) => {
             this.#waiters.push(resolve);
-            command.signal?.addEventListener('abort', () => resolve(), { once: true });
+            command.signal?.onAbort?.(() => resolve());
           });
           this.heldCount -= 1;
         }
