@@ -7,7 +7,8 @@
  *   util-linux `setpriv` it also dies when the benchmark dies (parent-death SIGKILL).
  * - Output is drained continuously (a daemon that logs into a full pipe would stall) and only a
  *   short ring of recent lines is kept, for error messages.
- * - CPU time is utime + stime from /proc/PID/stat, in clock ticks (CLK_TCK, 100 on Linux).
+ * - CPU time is utime + stime from /proc/PID/stat, in clock ticks (CLK_TCK, 100 on Linux); memory
+ *   is VmRSS from /proc/PID/status (all threads of the process, so tgtd's I/O threads count).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
@@ -49,6 +50,46 @@ export function cpuTicks(pid: number): number | undefined {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state), so utime (14) and stime (15) are fields[11] and fields[12].
   return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Resident set size (VmRSS) of a process in KiB; undefined when it is gone. */
+export function rssKiB(pid: number): number | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Samples the RSS of some processes every `everyMs` until stop(); keeps each one's peak (KiB). */
+export class RssPeaks {
+  readonly #peaks = new Map<number, number>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(
+    readonly pids: readonly number[],
+    everyMs = 100,
+  ) {
+    this.#sample();
+    this.#timer = setInterval(() => this.#sample(), everyMs);
+  }
+
+  #sample(): void {
+    for (const pid of this.pids) {
+      const rss = rssKiB(pid);
+      if (rss !== undefined) this.#peaks.set(pid, Math.max(rss, this.#peaks.get(pid) ?? 0));
+    }
+  }
+
+  /** Stops sampling (after one last sample) and returns the peaks. */
+  stop(): Map<number, number> {
+    clearInterval(this.#timer);
+    this.#sample();
+    return this.#peaks;
+  }
 }
 
 /** A running daemon whose output is drained into a ring of recent lines. */
@@ -194,6 +235,36 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** True when 127.0.0.1:port can be bound right now. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+const issuedFourDigitPorts = new Set<number>();
+
+/**
+ * A free 4-digit TCP port on 127.0.0.1 (1024..9999, never the same twice in this process): tgt
+ * 1.0.85 keeps only 4 digits of a sheepdog backing store's port. It starts from a pid-dependent
+ * offset and skips the ports iSCSI, iSNS and sheep use by default.
+ */
+export async function fourDigitPort(): Promise<number> {
+  const reserved = new Set([3205, 3260, 7000]);
+  const size = 9999 - 1024 + 1;
+  for (let i = 0; i < size; i++) {
+    const port = 1024 + ((process.pid * 37 + i) % size);
+    if (reserved.has(port) || issuedFourDigitPorts.has(port)) continue;
+    if (await canBind(port)) {
+      issuedFourDigitPorts.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port in 1024..9999 on 127.0.0.1');
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
