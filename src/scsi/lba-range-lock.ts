@@ -12,57 +12,25 @@
  * - Ranges are half-open block intervals [start, start + count); a zero-length range conflicts with
  *   nothing.
  * - Holders and waiters are bounded by the commands in flight (the session's CmdSN window).
+ * The first-come-first-served rule itself is src/core/fifo-range-queue.ts.
  */
+import { FifoRangeQueue, type RangeMode } from '../core/fifo-range-queue.js';
 
-export type LockMode = 'shared' | 'exclusive';
-
-interface Entry {
-  readonly start: number;
-  readonly end: number;
-  readonly mode: LockMode;
-  granted: boolean;
-  grant: () => void;
-}
-
-function conflicts(a: Entry, b: Entry): boolean {
-  if (a.mode === 'shared' && b.mode === 'shared') return false;
-  if (a.start === a.end || b.start === b.end) return false;
-  return a.start < b.end && b.start < a.end;
-}
+export type LockMode = RangeMode;
 
 export class LbaRangeLock {
-  // Insertion-ordered: earlier requests first.
-  readonly #entries = new Set<Entry>();
-  #exclusiveCount = 0;
+  readonly #queue = new FifoRangeQueue();
 
   /** Waits until the range may be used in `mode`; resolves to the release function (call it once). */
   async acquire(startLba: number, blockCount: number, mode: LockMode): Promise<() => void> {
-    const entry: Entry = {
-      start: startLba,
-      end: startLba + blockCount,
-      mode,
-      granted: false,
-      grant: () => {},
-    };
-    const waited = new Promise<void>((resolve) => {
-      entry.grant = resolve;
+    let granted = false;
+    let wake: (() => void) | undefined;
+    const release = this.#queue.enter(startLba, startLba + blockCount, mode, () => {
+      granted = true;
+      wake?.();
     });
-    const mustWait = (this.#exclusiveCount > 0 || mode === 'exclusive') && this.#blocked(entry);
-    this.#entries.add(entry);
-    if (mode === 'exclusive') this.#exclusiveCount += 1;
-    if (mustWait) {
-      await waited;
-    } else {
-      entry.granted = true;
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#entries.delete(entry);
-      if (entry.mode === 'exclusive') this.#exclusiveCount -= 1;
-      this.#grantWaiters();
-    };
+    if (!granted) await new Promise<void>((resolve) => (wake = resolve));
+    return release;
   }
 
   /** Runs `work` holding the range. */
@@ -77,25 +45,6 @@ export class LbaRangeLock {
 
   /** Requests queued or holding (for tests and diagnostics). */
   get size(): number {
-    return this.#entries.size;
-  }
-
-  // Conflicts with any earlier entry still present (granted or not).
-  #blocked(entry: Entry): boolean {
-    for (const other of this.#entries) {
-      if (other === entry) return false;
-      if (conflicts(entry, other)) return true;
-    }
-    return false;
-  }
-
-  #grantWaiters(): void {
-    for (const entry of this.#entries) {
-      if (entry.granted) continue;
-      if (!this.#blocked(entry)) {
-        entry.granted = true;
-        entry.grant();
-      }
-    }
+    return this.#queue.size;
   }
 }

@@ -11,32 +11,19 @@
  * Modes: 'exclusive' (writes) conflicts with anything overlapping; 'shared' (reads) conflicts
  * only with overlapping exclusive holders, so reads of one object run together. Grants are FIFO:
  * an entry runs once no entry queued before it conflicts, so a stream of reads cannot starve a
- * write. Ranges are inclusive object indexes.
+ * write. Ranges are inclusive object indexes. The rule itself is src/core/fifo-range-queue.ts.
  */
 import { assert } from '../../core/assert.js';
+import { FifoRangeQueue, type RangeMode } from '../../core/fifo-range-queue.js';
 
-export type RangeLockMode = 'shared' | 'exclusive';
-
-interface Entry {
-  readonly firstIdx: number;
-  readonly lastIdx: number;
-  readonly mode: RangeLockMode;
-  granted: boolean;
-  readonly grant: () => void;
-}
-
-function conflicts(a: Entry, b: Entry): boolean {
-  if (a.mode === 'shared' && b.mode === 'shared') return false;
-  return a.firstIdx <= b.lastIdx && b.firstIdx <= a.lastIdx;
-}
+export type RangeLockMode = RangeMode;
 
 export class ObjectRangeLock {
-  /** Holders and waiters in arrival order. */
-  #entries: Entry[] = [];
+  readonly #queue = new FifoRangeQueue();
 
   /** Entries held or waiting. */
   get size(): number {
-    return this.#entries.length;
+    return this.#queue.size;
   }
 
   /** Resolves with the release function once the range is granted. */
@@ -46,39 +33,14 @@ export class ObjectRangeLock {
       `object range ${firstIdx}..${lastIdx} is not a non-empty range of indexes`,
     );
     return new Promise<() => void>((resolve) => {
-      let released = false;
-      const entry: Entry = {
-        firstIdx,
-        lastIdx,
-        mode,
-        granted: false,
-        grant: () =>
-          resolve(() => {
-            if (released) return;
-            released = true;
-            this.#release(entry);
-          }),
-      };
-      this.#entries.push(entry);
-      this.#grantWaiting();
+      // Granted at once, the grant runs inside enter(), before `release` exists.
+      let release: (() => void) | undefined;
+      let grantedEarly = false;
+      release = this.#queue.enter(firstIdx, lastIdx + 1, mode, () => {
+        if (release === undefined) grantedEarly = true;
+        else resolve(release);
+      });
+      if (grantedEarly) resolve(release);
     });
-  }
-
-  #release(entry: Entry): void {
-    this.#entries = this.#entries.filter((candidate) => candidate !== entry);
-    this.#grantWaiting();
-  }
-
-  #grantWaiting(): void {
-    const entries = this.#entries;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!;
-      if (entry.granted) continue;
-      let blocked = false;
-      for (let j = 0; j < i && !blocked; j++) blocked = conflicts(entries[j]!, entry);
-      if (blocked) continue;
-      entry.granted = true;
-      entry.grant();
-    }
   }
 }
