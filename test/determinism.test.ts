@@ -31,6 +31,8 @@ const ADAPTER_FILES: readonly string[] = [
   'src/admin/admin-token.ts',
   // performance.now for the latency histograms of real runs (the simulator gives its virtual clock).
   'src/metrics/real-metrics-clock.ts',
+  // crypto.randomBytes for CHAP challenges of real runs (the simulator draws them from its Rng).
+  'src/core/real-entropy.ts',
 ];
 const ALLOW_MARK = '// determinism-ok';
 

@@ -4,7 +4,10 @@
  * `inspector: http://...`) that people read and scripts parse. `--log-format auto` (the default)
  * writes pino-pretty lines when stderr is a terminal and JSON lines otherwise (a pipe, a file,
  * journald); json or pretty force one. The level is --log-level, else env LOG_LEVEL, else info;
- * per-IO lines are at trace. Secrets are redacted (core/logger.ts).
+ * per-IO lines are at trace. Secrets are redacted (core/logger.ts). Neither flag has a commander
+ * default, so a command that also reads them from a file (`collie target --config`, YAML `log:`)
+ * sees whether they were given: the flag wins, then the file, then these defaults. LOG_LEVELS is
+ * the one list of levels (the YAML schema takes it too).
  */
 import { InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
@@ -19,11 +22,14 @@ export interface LogFlags {
 /** Where the logs go: a writable that may be a terminal. */
 export type LogStream = NodeJS.WritableStream & { readonly isTTY?: boolean };
 
-const LEVELS = [...Object.keys(pino.levels.values), 'silent'];
+/** The levels --log-level and YAML `log.level` accept: pino's, and silent. */
+export const LOG_LEVELS: readonly string[] = [...Object.keys(pino.levels.values), 'silent'];
 
 function parseLogLevel(value: string): string {
-  if (!LEVELS.includes(value)) {
-    throw new InvalidArgumentError(`--log-level ${JSON.stringify(value)}: write one of ${LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(value)) {
+    throw new InvalidArgumentError(
+      `--log-level ${JSON.stringify(value)}: write one of ${LOG_LEVELS.join(', ')}`,
+    );
   }
   return value;
 }
@@ -32,15 +38,16 @@ function parseLogLevel(value: string): string {
 export function logLevelOption(): Option {
   return new Option(
     '--log-level <level>',
-    `${LEVELS.join(', ')} (default: env LOG_LEVEL, else info)`,
+    `${LOG_LEVELS.join(', ')} (default: env LOG_LEVEL, else info)`,
   ).argParser(parseLogLevel);
 }
 
-/** `--log-format auto|json|pretty` (default auto): add it with `.addOption(logFormatOption())`. */
+/** `--log-format auto|json|pretty` (unset: auto, in loggerFromFlags): add it with `.addOption(logFormatOption())`. */
 export function logFormatOption(): Option {
-  return new Option('--log-format <format>', 'logs on stderr as json, pretty, or auto: pretty on a terminal')
-    .choices(LOG_FORMATS)
-    .default('auto');
+  return new Option(
+    '--log-format <format>',
+    'logs on stderr as json, pretty, or auto: pretty on a terminal (default: auto)',
+  ).choices(LOG_FORMATS);
 }
 
 /** The logger the flags ask for, writing to `stream` (default stderr). */

@@ -4,13 +4,35 @@
  * done (1 when it fails or overruns the deadline); a second signal during the stop exits at once
  * with 128 + the signal's number (143 for SIGTERM, 130 for SIGINT), as a shell reports a process
  * killed by that signal. Each step is logged.
+ *
+ * The deadline has one rule, stopDeadlineMs: the target's drain and logout wait (--drain-seconds,
+ * --logout-seconds, YAML `stop:`) plus STOP_DEADLINE_MARGIN_MS for what follows them (backends,
+ * the store's flush, the HTTP server), so it always exceeds the waits it bounds. `collie up`'s
+ * nodes stop in parallel with the same waits: the same rule bounds them.
  */
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
+import {
+  DRAIN_SECONDS_DEFAULT,
+  LOGOUT_REQUEST_SECONDS_DEFAULT,
+} from '../iscsi/target/iscsi-target-server.js';
 
-/** Bound on a whole graceful stop: the target's drain (3 s) and logout wait (2 s) fit well under it. */
-export const STOP_DEADLINE_MS_DEFAULT = 9_000;
+/** What a stop takes beyond the target's two waits: the backends, the store's flush, the HTTP server. */
+export const STOP_DEADLINE_MARGIN_MS = 4_000;
+
+/** The graceful stop's deadline for these waits (unset: the target's defaults, 3 s and 2 s). */
+export function stopDeadlineMs(waits: {
+  readonly drainSeconds?: number;
+  readonly logoutSeconds?: number;
+}): number {
+  const drainSeconds = waits.drainSeconds ?? DRAIN_SECONDS_DEFAULT;
+  const logoutSeconds = waits.logoutSeconds ?? LOGOUT_REQUEST_SECONDS_DEFAULT;
+  return (drainSeconds + logoutSeconds) * 1000 + STOP_DEADLINE_MARGIN_MS;
+}
+
+/** Bound on a whole graceful stop with the default waits (9 s); `collie sheep` has no target and uses it. */
+export const STOP_DEADLINE_MS_DEFAULT = stopDeadlineMs({});
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 export type StopSignal = (typeof STOP_SIGNALS)[number];
@@ -22,7 +44,7 @@ export interface StopSignalOptions {
   readonly logger: Logger;
   /** The graceful stop; the process exits 0 when it resolves. */
   readonly stop: (signal: StopSignal) => Promise<void>;
-  /** Past this the process exits 1 even though the stop has not finished. Default 9 s. */
+  /** Past this the process exits 1 even though the stop has not finished (stopDeadlineMs). Default 9 s. */
   readonly deadlineMs?: number;
   /** Times the deadline and the log lines. Default the wall clock. */
   readonly clock?: Clock;

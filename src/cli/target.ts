@@ -7,18 +7,26 @@
  *                 [--node-id N] [--alua active-active|single-owner] [--events FILE]
  *                 [--admin [HOST:]PORT [--data DIR]] [--inspect [HOST:]PORT]
  *                 [--log-level L] [--log-format auto|json|pretty]
+ *                 [--drain-seconds N] [--logout-seconds N]
  *
  * BACKING is mem:SIZE, file:PATH[:SIZE] or tgt's sheepdog syntax tcp:HOST:PORT:VDI. With
- * --config, targets come from the YAML file (see src/target/target-config.ts) and --portal adds
- * portals. --probe-every-read makes every sheepdog LU probe coherence on each read (docs/target.md).
+ * --config, targets come from the YAML file (see src/target/target-config.ts), which also has a
+ * key for every flag below that is not about one target; a flag given wins over its key
+ * (targetConfigFromFlags is the one place that merges them): --portal replaces `portals`,
+ * --node-id `nodeId`, --events `events`, --admin or --inspect both `admin` and `inspect` (one
+ * listener), --data `data`, --log-level `log.level`, --log-format `log.format`, --drain-seconds
+ * `stop.drainSeconds`, --logout-seconds `stop.logoutSeconds`. --probe-every-read makes every
+ * sheepdog LU probe coherence on each read (docs/target.md).
  * --node-id N (1..65535, default 1; YAML `nodeId`) is this process's id among the target nodes that
  * export the same VDIs: its portal group tag, relative target port id and target port group. Give
  * every node a different one. --alua (YAML per target: `alua`) is how those nodes share ALUA
  * access; with --config it applies to the targets that do not set their own.
  * It prints `collie target ready: URL ...` on stdout once every portal listens (logs go to
  * stderr: JSON, or pretty on a terminal; CHAP secrets are redacted); SIGTERM stops gracefully
- * (docs/target.md "Stopping": drain up to 3 s, Async Message logout request, 2 s for the
- * initiators, backends closed) and exits 0; a second SIGTERM exits 143 at once (stop-signals.ts). A bad flag or config file prints one line
+ * (docs/target.md "Stopping": drain up to --drain-seconds (default 3), Async Message logout
+ * request, --logout-seconds (default 2) for the initiators, backends closed; the whole stop is
+ * bounded by stopDeadlineMs of those two) and exits 0; a second SIGTERM exits 143 at once
+ * (stop-signals.ts). A bad flag or config file prints one line
  * (for a file: FILE:LINE: KEY: problem (fix)) and exits 2; a failure to serve exits 1.
  * --admin [HOST:]PORT (opt-in) serves the admin API, /metrics and the live inspector on one local
  * HTTP server (daemon-http.ts), with the admin token and admin.json in --data DIR (default
@@ -35,6 +43,7 @@ import { createDaemonControl } from '../admin/daemon-control.js';
 import { EventLog } from '../core/event-log.js';
 import { JsonlFileSink } from '../core/jsonl-file-sink.js';
 import { realClock } from '../core/real-clock.js';
+import { realEntropy } from '../core/real-entropy.js';
 import { createRng } from '../core/rng.js';
 import type { ListenSpec } from '../inspect/inspector-server.js';
 import { MetricsRegistry } from '../metrics/metrics-registry.js';
@@ -52,6 +61,8 @@ import {
   parseChapArg,
   parseLunArg,
   parseNodeId,
+  parseStopSeconds,
+  STOP_FLAGS_HELP,
   type TargetConfig,
   TargetConfigError,
 } from '../target/target-config.js';
@@ -68,7 +79,7 @@ import {
 import { parseEndpointArg } from './endpoint-arg.js';
 import { inspectOption, startLiveInspector } from './inspect.js';
 import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
-import { stopOnSignals } from './stop-signals.js';
+import { stopDeadlineMs, stopOnSignals } from './stop-signals.js';
 
 export interface TargetOptions extends LogFlags {
   portal: Endpoint[];
@@ -84,10 +95,15 @@ export interface TargetOptions extends LogFlags {
   config?: string;
   events?: string;
   admin?: ListenSpec;
-  /** Default .collie (as `collie up`'s). */
+  /** Unset: YAML `data`, else .collie (as `collie up`'s). */
   data?: string;
   inspect?: ListenSpec;
+  drainSeconds?: string;
+  logoutSeconds?: string;
 }
+
+/** The data directory when neither --data nor YAML `data` says one. */
+const DATA_DEFAULT = '.collie';
 
 export function registerTargetCommand(program: Command): void {
   program
@@ -129,10 +145,15 @@ export function registerTargetCommand(program: Command): void {
         'serve the admin API, /metrics and the inspector here: 127.0.0.1 unless a host is given, port 0 for any free one',
       ),
     )
-    .option('--data <dir>', 'where --admin keeps its token (admin-token) and admin.json', '.collie')
+    .option(
+      '--data <dir>',
+      `where --admin keeps its token (admin-token) and admin.json (default: ${DATA_DEFAULT})`,
+    )
     .addOption(inspectOption())
     .addOption(logLevelOption())
     .addOption(logFormatOption())
+    .option('--drain-seconds <n>', STOP_FLAGS_HELP.drainSeconds)
+    .option('--logout-seconds <n>', STOP_FLAGS_HELP.logoutSeconds)
     .action(async (options: TargetOptions) => {
       try {
         await runTarget(options);
@@ -165,7 +186,41 @@ function chapSecrets(config: TargetConfig): string[] {
   );
 }
 
-/** The TargetConfig the flags (and --config FILE) describe. */
+/**
+ * The process settings the flags give, each only when given (so it wins over its YAML key): the
+ * stop's waits, --events, the --admin/--inspect listener (either flag replaces both keys: they are
+ * one listener), --data and the log flags.
+ */
+function processFlags(options: TargetOptions): Partial<TargetConfig> {
+  const drainSeconds =
+    options.drainSeconds === undefined
+      ? undefined
+      : parseStopSeconds(options.drainSeconds, '--drain-seconds');
+  const logoutSeconds =
+    options.logoutSeconds === undefined
+      ? undefined
+      : parseStopSeconds(options.logoutSeconds, '--logout-seconds');
+  const listener = options.admin !== undefined || options.inspect !== undefined;
+  return {
+    ...(drainSeconds === undefined ? {} : { drainSeconds }),
+    ...(logoutSeconds === undefined ? {} : { logoutSeconds }),
+    ...(options.events === undefined ? {} : { events: options.events }),
+    ...(listener ? { admin: options.admin, inspect: options.inspect } : {}),
+    ...(options.data === undefined ? {} : { data: options.data }),
+  };
+}
+
+/** --log-level and --log-format when given, else YAML `log:`'s. */
+function logSettings(options: TargetOptions, file: TargetConfig['log']): TargetConfig['log'] {
+  const logLevel = options.logLevel ?? file?.logLevel;
+  const logFormat = options.logFormat ?? file?.logFormat;
+  return {
+    ...(logLevel === undefined ? {} : { logLevel }),
+    ...(logFormat === undefined ? {} : { logFormat }),
+  };
+}
+
+/** The TargetConfig the flags (and --config FILE) describe; a flag given wins over its YAML key. */
 export async function targetConfigFromFlags(options: TargetOptions): Promise<TargetConfig> {
   const digests = options.digests;
   if (digests !== 'none' && digests !== 'allow' && digests !== 'require') {
@@ -173,6 +228,7 @@ export async function targetConfigFromFlags(options: TargetOptions): Promise<Tar
   }
   const nodeId = options.nodeId === undefined ? undefined : parseNodeId(options.nodeId, '--node-id');
   const alua = options.alua === undefined ? undefined : parseAluaPolicy(options.alua, '--alua');
+  const flags = processFlags(options);
   if (options.config) {
     const loaded = await loadTargetConfig(options.config);
     return {
@@ -181,6 +237,8 @@ export async function targetConfigFromFlags(options: TargetOptions): Promise<Tar
       targets: alua === undefined ? loaded.targets : loaded.targets.map((target) => ({ alua, ...target })),
       ...(options.probeEveryRead ? { sheepdogProbeEveryRead: true } : {}),
       ...(nodeId === undefined ? {} : { nodeId }),
+      ...flags,
+      log: logSettings(options, loaded.log),
     };
   }
   if (!options.iqn) throw new TargetConfigError('give --iqn IQN and --lun N=BACKING (or --config FILE)');
@@ -204,6 +262,8 @@ export async function targetConfigFromFlags(options: TargetOptions): Promise<Tar
     nopTimeoutMs: 15_000,
     sheepdogProbeEveryRead: options.probeEveryRead === true,
     nodeId: nodeId ?? 1,
+    ...flags,
+    log: logSettings(options, undefined),
   };
 }
 
@@ -223,20 +283,23 @@ export function sharedStoreEndpoint(config: TargetConfig): Endpoint | undefined 
 
 async function runTarget(options: TargetOptions): Promise<void> {
   const startedAtMs = realClock.now();
+  // From here on the settings are the config's: the flags given, else the file's keys.
   const config = await targetConfigFromFlags(options);
-  const listen = daemonListen(options, undefined);
-  const logger = loggerFromFlags(options, { component: 'target' }, { secrets: chapSecrets(config) });
+  const listen = daemonListen(config, undefined);
+  const dataDir = config.data ?? DATA_DEFAULT;
+  const logger = loggerFromFlags(config.log ?? {}, { component: 'target' }, { secrets: chapSecrets(config) });
   const eventLog = new EventLog(realClock);
-  if (options.events) eventLog.addSink(new JsonlFileSink(options.events));
+  if (config.events) eventLog.addSink(new JsonlFileSink(config.events));
   const metrics = new MetricsRegistry({ clock: realMetricsClock });
-  // --admin: the admin API too; --inspect alone: the inspector (and /metrics), as before.
+  // admin: the admin API too; inspect alone: the inspector (and /metrics), as before.
   const http: DaemonHttp | undefined =
-    options.admin === undefined
+    config.admin === undefined
       ? undefined
       : await startDaemonHttp({
-          listen: options.admin,
+          listen: config.admin,
+          // A port in use names the flag, which also replaces the file's admin:.
           flag: '--admin',
-          dataDir: options.data ?? '.collie',
+          dataDir,
           eventLog,
           title: 'collie target',
           logger,
@@ -261,6 +324,8 @@ async function runTarget(options: TargetOptions): Promise<void> {
       backendTransport: transport,
       clock: realClock,
       rng: createRng(`${process.pid}:${realClock.now()}`),
+      // CHAP challenges from the OS's random source: the Rng above is seeded guessably.
+      challenges: realEntropy,
       eventLog,
       logger,
       metrics: nodeMetrics(metrics, undefined),
@@ -294,6 +359,7 @@ async function runTarget(options: TargetOptions): Promise<void> {
   }
   stopOnSignals({
     logger,
+    deadlineMs: stopDeadlineMs(config),
     stop: async () => {
       await http?.withdraw();
       await service.close();
@@ -302,6 +368,6 @@ async function runTarget(options: TargetOptions): Promise<void> {
     },
   });
   process.stdout.write(
-    `collie target ready: ${service.urls().join(' ')}\n${http === undefined ? '' : `${adminHintLine(http.url, options.data ?? '.collie')}\n`}`,
+    `collie target ready: ${service.urls().join(' ')}\n${http === undefined ? '' : `${adminHintLine(http.url, dataDir)}\n`}`,
   );
 }

@@ -7,6 +7,7 @@
  *   collie up [--data DIR] [--sheep HOST:PORT] [--portal HOST:PORT] [--vdi NAME] [--size SIZE]
  *             [--nodes N] [--node-id ID] [--alua active-active|single-owner]
  *             [--compat collie|sheep-1.0] [--admin [HOST:]PORT] [--log-level L] [--log-format F]
+ *             [--drain-seconds N] [--logout-seconds N]
  *
  * --nodes N (default 1) runs N target nodes in this one process, as N `collie target` processes
  * would be: node k (k = 0..N-1) has node id ID+k (--node-id, default 1), listens on the portal
@@ -20,6 +21,8 @@
  * --inspect names the same listener and also prints `inspector: URL`); the admin token is
  * DATA/admin-token, and DATA/admin.json says where it listens while it runs. The ready text's
  * second line is `  admin, metrics and inspector: URL  (npx collie adm --data DATA session list)`.
+ * --drain-seconds and --logout-seconds (as `collie target`'s, 0..60, default 3 and 2) bound every
+ * node's graceful stop; the process's stop deadline follows them (stopDeadlineMs).
  */
 
 import { join } from 'node:path';
@@ -32,6 +35,7 @@ import { createDaemonControl } from '../admin/daemon-control.js';
 import { EventLog } from '../core/event-log.js';
 import type { Logger } from '../core/logger.js';
 import { realClock } from '../core/real-clock.js';
+import { realEntropy } from '../core/real-entropy.js';
 import { createRng } from '../core/rng.js';
 import type { ListenSpec } from '../inspect/inspector-server.js';
 import { MetricsRegistry } from '../metrics/metrics-registry.js';
@@ -48,6 +52,8 @@ import {
   NODE_ID_MAX,
   parseAluaPolicy,
   parseNodeId,
+  parseStopSeconds,
+  STOP_FLAGS_HELP,
 } from '../target/target-config.js';
 import { startTargetService, type TargetService } from '../target/target-service.js';
 import {
@@ -63,7 +69,7 @@ import { inspectOption } from './inspect.js';
 import { type LogFlags, logFormatOption, loggerFromFlags, logLevelOption } from './log-options.js';
 import { parseCompatArg } from './sheep.js';
 import { parseSizeBytes } from './sizes.js';
-import { stopOnSignals } from './stop-signals.js';
+import { stopDeadlineMs, stopOnSignals } from './stop-signals.js';
 
 /** Most target nodes one `collie up` runs. */
 export const UP_NODES_MAX = 32;
@@ -80,6 +86,8 @@ interface UpOptions extends LogFlags {
   compat: StoreCompat;
   admin?: ListenSpec;
   inspect?: ListenSpec;
+  drainSeconds?: number;
+  logoutSeconds?: number;
 }
 
 /** One target node of `collie up`: its id, its portal, the store node its sheepdog client uses. */
@@ -194,6 +202,12 @@ export function registerUpCommand(program: Command): void {
     .addOption(inspectOption())
     .addOption(logLevelOption())
     .addOption(logFormatOption())
+    .option('--drain-seconds <n>', STOP_FLAGS_HELP.drainSeconds, (value: string) =>
+      asArgumentError(() => parseStopSeconds(value, '--drain-seconds')),
+    )
+    .option('--logout-seconds <n>', STOP_FLAGS_HELP.logoutSeconds, (value: string) =>
+      asArgumentError(() => parseStopSeconds(value, '--logout-seconds')),
+    )
     .action(async (options: UpOptions) => {
       try {
         await runUp(options);
@@ -325,6 +339,7 @@ async function serveUp(options: UpOptions, context: UpContext): Promise<void> {
   // then the store (fsync of what was written), the HTTP server last.
   stopOnSignals({
     logger,
+    deadlineMs: stopDeadlineMs(options),
     stop: async () => {
       await http.withdraw();
       await closeTargets();
@@ -387,12 +402,16 @@ async function startTargets(
           // Every node of the default VDI's LU runs in this process: they all start now.
           clusterColdStart: true,
           ...(probeEveryRead ? { sheepdogProbeEveryRead: true } : {}),
+          ...(options.drainSeconds === undefined ? {} : { drainSeconds: options.drainSeconds }),
+          ...(options.logoutSeconds === undefined ? {} : { logoutSeconds: options.logoutSeconds }),
         },
         {
           transport,
           backendTransport: transport,
           clock: realClock,
           rng: createRng(`up:${process.pid}:${realClock.now()}:node-${node.nodeId}`),
+          // CHAP challenges from the OS's random source: the Rng above is seeded guessably.
+          challenges: realEntropy,
           eventLog,
           logger: nodes.length === 1 ? logger : logger.child({ node: node.nodeId }),
           metrics: nodeMetrics(context.metrics, nodes.length === 1 ? undefined : `node-${node.nodeId}`),

@@ -11,11 +11,25 @@
  * starts when KEY is missing; a document given as a value has no lines (FILE: KEY: ...). Of
  * several problems the one written first is reported. Pure: nothing here reads a file or opens a
  * backend.
+ *
+ * Every flag of `collie target` that is not about one target has a key here (flags win over the
+ * file, src/cli/target.ts). A key that a flag also takes reuses the flag's own rule: HOST:PORT of
+ * a portal (parseEndpointArg), [HOST:]PORT of admin and inspect (parseListenArg), the log levels
+ * and formats (log-options.ts), and the stop's seconds, whose one rule is `stopSeconds` here
+ * (parseStopSeconds in target-config.ts runs it for --drain-seconds and --logout-seconds).
  */
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { parseEndpointArg } from '../cli/endpoint-arg.js';
+import { LOG_LEVELS } from '../cli/log-options.js';
+import { STOP_DEADLINE_MARGIN_MS } from '../cli/stop-signals.js';
+import { LOG_FORMATS } from '../core/logger.js';
+import { parseListenArg } from '../inspect/inspector-server.js';
 import { validateAccess } from '../iscsi/login/access.js';
+import {
+  DRAIN_SECONDS_DEFAULT,
+  LOGOUT_REQUEST_SECONDS_DEFAULT,
+} from '../iscsi/target/iscsi-target-server.js';
 import { parseBackingSpec } from './backing.js';
 import type { ChapAccountConfig, TargetConfig, TargetDefinition } from './target-config.js';
 
@@ -37,6 +51,9 @@ export const CHAP_SECRET_BYTES_MIN = 12;
 
 /** The iSCSI names Collie accepts (RFC 7143 §4.2.7): iqn., eui. and naa. forms. */
 export const ISCSI_NAME = /^(iqn\.\d{4}-\d{2}\.[^\s]+|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$/;
+
+/** Longest wait of the graceful stop's drain and of its logout request (each, in seconds). */
+export const STOP_SECONDS_MAX = 60;
 
 export const DEFAULT_PORTAL = '127.0.0.1:3260';
 const BACKING_SYNTAX = 'write mem:SIZE, file:PATH[:SIZE], tcp:HOST:PORT:VDI or unix:PATH:VDI';
@@ -160,6 +177,34 @@ function parsePortal(text: string) {
       (error as Error).message.replace(/^portal /, '').replace('127.0.0.1:7000', DEFAULT_PORTAL),
     );
   }
+}
+
+/** `[HOST:]PORT` of a listener (parseListenArg, the --admin and --inspect rule); a bare port is a number in YAML. */
+function listenKey(key: string) {
+  return z
+    .preprocess(
+      (value) => (typeof value === 'number' ? String(value) : value),
+      z
+        .string(wrong('an address', 'write [HOST:]PORT, e.g. 8260 or 127.0.0.1:8260, or 0 for any free port'))
+        .transform(
+          parsedWith((text) => {
+            try {
+              return parseListenArg(text, key);
+            } catch (error) {
+              throw new Error((error as Error).message.slice(key.length + 1));
+            }
+          }),
+        ),
+    )
+    .meta({ title: '[HOST:]PORT' });
+}
+
+/** A file or directory path, relative to the working directory (as a flag's). */
+function pathKey(what: string, fix: string) {
+  return z
+    .string(wrong(what, fix))
+    .min(1, `is empty (${fix})`)
+    .meta({ title: what === 'a directory' ? 'DIR' : 'FILE' });
 }
 
 const chapAccount = mapping(
@@ -343,13 +388,70 @@ const target = mapping(
     }),
   );
 
+/** A digit string as the number it writes (YAML may quote a number; a flag's value is text). */
+function digitsAsNumber(value: unknown): unknown {
+  return typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+}
+
 const nodeId = z.preprocess(
-  (value) => (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value),
+  digitsAsNumber,
   z
     .number(wrong('a node id', NODE_ID_FIX))
     .int(wrong('a node id', NODE_ID_FIX))
     .min(NODE_ID_MIN, wrong('a node id', NODE_ID_FIX))
     .max(NODE_ID_MAX, wrong('a node id', NODE_ID_FIX)),
+);
+
+const STOP_SECONDS_FIX = `write whole seconds from 0 to ${STOP_SECONDS_MAX}`;
+
+/**
+ * Seconds of one of the graceful stop's waits: an integer 0..STOP_SECONDS_MAX (a digit string
+ * too). The one rule of `stop.drainSeconds`, `stop.logoutSeconds`, --drain-seconds and
+ * --logout-seconds (parseStopSeconds in target-config.ts).
+ */
+export const stopSeconds = z.preprocess(
+  digitsAsNumber,
+  z
+    .number(wrong('a number of seconds', STOP_SECONDS_FIX))
+    .int(wrong('a number of seconds', STOP_SECONDS_FIX))
+    .min(0, wrong('a number of seconds', STOP_SECONDS_FIX))
+    .max(STOP_SECONDS_MAX, wrong('a number of seconds', STOP_SECONDS_FIX)),
+);
+
+const stop = mapping(
+  {
+    drainSeconds: stopSeconds
+      .default(DRAIN_SECONDS_DEFAULT)
+      .describe(
+        'On SIGTERM or SIGINT, the commands in flight get this long to finish and answer before the initiators are asked to log out. `0` skips the drain. `--drain-seconds` replaces it.',
+      ),
+    logoutSeconds: stopSeconds
+      .default(LOGOUT_REQUEST_SECONDS_DEFAULT)
+      .describe(
+        'Then every logged-in initiator is asked to log out within this long (Async Message, RFC 7143 §11.9.1) and the target waits that long; connections still open are dropped. `0` drops them at once. `--logout-seconds` replaces it.',
+      ),
+  },
+  'a mapping of stop bounds',
+  'write stop: { drainSeconds: 3, logoutSeconds: 2 }',
+);
+
+const log = mapping(
+  {
+    level: z
+      .enum(LOG_LEVELS, wrong('a log level', `write one of ${LOG_LEVELS.join(', ')}`))
+      .optional()
+      .describe(
+        'The lowest level logged; per-IO lines are at `trace`. `--log-level` replaces it. Unset: env `LOG_LEVEL`, else `info`.',
+      ),
+    format: z
+      .enum(LOG_FORMATS, wrong('a log format', `write ${LOG_FORMATS.join(', ')}`))
+      .default('auto')
+      .describe(
+        'Logs go to stderr: `json` lines, `pretty` (pino-pretty) lines, or `auto`: pretty on a terminal, JSON otherwise. `--log-format` replaces it.',
+      ),
+  },
+  'a mapping of log settings',
+  'write log: { level: info, format: json }',
 );
 
 function milliseconds(fix: string) {
@@ -412,20 +514,73 @@ export const targetConfigSchema = mapping(
       .describe(
         `This process's target node id: the portal group tag, relative target port id and target port group of every target here. Nodes exporting the same VDI need distinct ids. A digit string is accepted. \`--node-id\` replaces it.`,
       ),
+    stop: stop
+      .optional()
+      .describe(
+        `How long the graceful stop (SIGTERM or SIGINT, docs/target.md "Stopping") waits, each 0 to ${STOP_SECONDS_MAX} s. The process exits 1 if the whole stop takes longer than drain + logout + ${STOP_DEADLINE_MARGIN_MS / 1000} s. Unset: ${DRAIN_SECONDS_DEFAULT} s and ${LOGOUT_REQUEST_SECONDS_DEFAULT} s.`,
+      ),
+    log: log.optional().describe('The logs on stderr (docs/target.md, "Logs"). Unset: the defaults below.'),
+    events: pathKey('a file', 'write events: FILE, e.g. events.jsonl')
+      .optional()
+      .describe(
+        'Append every event (logins, IO transitions, inode reloads) to this JSONL file, relative to the working directory; `collie inspect FILE` shows it. `--events` replaces it. Unset: no file.',
+      ),
+    admin: listenKey('admin')
+      .optional()
+      .describe(
+        'Serve the admin API (token in `data`), /metrics and the live inspector on this HTTP listener: 127.0.0.1 unless a host is written, `0` for any free port. `--admin` or `--inspect` replaces it. Unset: no admin API.',
+      ),
+    inspect: listenKey('inspect')
+      .optional()
+      .describe(
+        'Serve the live inspector and /metrics only (no admin API) here, as `admin` does. Give `admin` or `inspect`, not both: they are the same listener. `--admin` or `--inspect` replaces it.',
+      ),
+    data: pathKey('a directory', 'write data: DIR, e.g. .collie')
+      .optional()
+      .describe(
+        'Where `admin` keeps its token (`admin-token`) and `admin.json`, relative to the working directory. `--data` replaces it. Unset: `.collie`.',
+      ),
   },
   'a mapping of keys',
   'write portals:, targets: and the other keys of docs/target.md',
-).transform(
-  (root): TargetConfig => ({
-    portals: root.portals,
-    targets: root.targets,
-    digests: root.digests,
-    nopIntervalMs: root.nopIntervalMs,
-    nopTimeoutMs: root.nopTimeoutMs,
-    sheepdogProbeEveryRead: root.sheepdogProbeEveryRead,
-    nodeId: root.nodeId,
-  }),
-);
+)
+  .superRefine((root, ctx) => {
+    if (root.admin !== undefined && root.inspect !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['inspect'],
+        message:
+          'names the same listener as admin (keep one: admin serves the admin API, /metrics and the inspector; inspect only the inspector and /metrics)',
+        input: root.inspect,
+      });
+    }
+  })
+  .transform(
+    (root): TargetConfig => ({
+      portals: root.portals,
+      targets: root.targets,
+      digests: root.digests,
+      nopIntervalMs: root.nopIntervalMs,
+      nopTimeoutMs: root.nopTimeoutMs,
+      sheepdogProbeEveryRead: root.sheepdogProbeEveryRead,
+      nodeId: root.nodeId,
+      ...(root.stop === undefined
+        ? {}
+        : { drainSeconds: root.stop.drainSeconds, logoutSeconds: root.stop.logoutSeconds }),
+      ...(root.log === undefined
+        ? {}
+        : {
+            log: {
+              ...(root.log.level === undefined ? {} : { logLevel: root.log.level }),
+              logFormat: root.log.format,
+            },
+          }),
+      ...(root.events === undefined ? {} : { events: root.events }),
+      ...(root.admin === undefined ? {} : { admin: root.admin }),
+      ...(root.inspect === undefined ? {} : { inspect: root.inspect }),
+      ...(root.data === undefined ? {} : { data: root.data }),
+    }),
+  );
 
 type PathSegment = PropertyKey;
 

@@ -17,13 +17,24 @@
  *   nopIntervalMs: 10000    # keepalive ping when idle; 0 = off
  *   nopTimeoutMs: 15000
  *   sheepdogProbeEveryRead: false  # sheepdog LUs probe coherence on every read (docs/target.md)
+ *   stop: { drainSeconds: 3, logoutSeconds: 2 }   # the graceful stop's waits, 0..60 s each
+ *   log: { level: info, format: auto }             # as --log-level, --log-format
+ *   events: events.jsonl                           # as --events FILE
+ *   admin: 127.0.0.1:8260                          # as --admin (or inspect:, as --inspect)
+ *   data: .collie                                  # as --data DIR
  *
  * The file's keys, types, defaults and rules are one zod schema (target-config-schema.ts); a
- * problem is one line, `FILE:LINE: KEY: problem (fix)`. The flags' own checks are here. Nothing
- * here opens a backend.
+ * problem is one line, `FILE:LINE: KEY: problem (fix)`. The flags' own checks are here; a flag
+ * that a key also takes runs the key's rule (parseStopSeconds). Nothing here opens a backend.
  */
 import { readFile } from 'node:fs/promises';
 import type { Endpoint } from '../../transports/transport.js';
+import type { LogFlags } from '../cli/log-options.js';
+import type { ListenSpec } from '../inspect/inspector-server.js';
+import {
+  DRAIN_SECONDS_DEFAULT,
+  LOGOUT_REQUEST_SECONDS_DEFAULT,
+} from '../iscsi/target/iscsi-target-server.js';
 import { type BackingSpec, parseBackingSpec } from './backing.js';
 import {
   ALUA_POLICIES,
@@ -37,9 +48,11 @@ import {
   LUN_MAX,
   NODE_ID_MAX,
   NODE_ID_MIN,
+  STOP_SECONDS_MAX,
+  stopSeconds,
 } from './target-config-schema.js';
 
-export { ALUA_POLICIES, type AluaPolicy, NODE_ID_MAX, NODE_ID_MIN };
+export { ALUA_POLICIES, type AluaPolicy, NODE_ID_MAX, NODE_ID_MIN, STOP_SECONDS_MAX };
 
 export interface ChapAccountConfig {
   readonly user: string;
@@ -84,6 +97,25 @@ export interface TargetConfig {
    * cannot know that the other nodes restart with it.
    */
   readonly clusterColdStart?: boolean;
+  /**
+   * The graceful stop's waits (IscsiTargetServer's drainSeconds and logoutRequestSeconds), each
+   * 0..STOP_SECONDS_MAX: YAML `stop:`, --drain-seconds and --logout-seconds. Unset: the server's
+   * defaults (3 s, 2 s). The process's stop deadline follows them (stopDeadlineMs).
+   */
+  readonly drainSeconds?: number;
+  readonly logoutSeconds?: number;
+  // The `collie target` process around the targets (flags of the same name win); startTargetService
+  // does not read these.
+  /** JSONL file every event is appended to (--events). */
+  readonly events?: string;
+  /** The admin API, /metrics and inspector listener (--admin). */
+  readonly admin?: ListenSpec;
+  /** The inspector and /metrics listener, without the admin API (--inspect); never with `admin`. */
+  readonly inspect?: ListenSpec;
+  /** Where `admin` keeps its token and admin.json (--data); unset: .collie. */
+  readonly data?: string;
+  /** --log-level and --log-format. */
+  readonly log?: LogFlags;
 }
 
 /** A config or flag problem; its message is one line naming the thing and the fix. */
@@ -111,6 +143,21 @@ export function parseNodeId(value: unknown, where: string): number {
     );
   }
   return id;
+}
+
+/** The help of --drain-seconds and --logout-seconds (`collie target`, `collie up`). */
+export const STOP_FLAGS_HELP = {
+  drainSeconds: `on SIGTERM or SIGINT, seconds the commands in flight get to finish: 0 to ${STOP_SECONDS_MAX} (default ${DRAIN_SECONDS_DEFAULT})`,
+  logoutSeconds: `then seconds the initiators get to log out when asked: 0 to ${STOP_SECONDS_MAX} (default ${LOGOUT_REQUEST_SECONDS_DEFAULT})`,
+} as const;
+
+/** Seconds of a graceful stop's wait from the command line (the YAML `stop:` rule), else an error naming `where`. */
+export function parseStopSeconds(value: unknown, where: string): number {
+  const parsed = stopSeconds.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new TargetConfigError(
+    `${where} ${parsed.error.issues[0]?.message ?? `is not a number of seconds (write whole seconds from 0 to ${STOP_SECONDS_MAX})`}`,
+  );
 }
 
 /** An ALUA policy from the command line, else an error naming `where`. */

@@ -28,6 +28,8 @@ import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { Logger } from '../core/logger.js';
 import type { Rng } from '../core/rng.js';
 import { type InitiatorAccess, validateAccess } from '../iscsi/login/access.js';
+import type { ChallengeSource } from '../iscsi/login/chap.js';
+import { LoginRateLimiter } from '../iscsi/login/login-rate-limit.js';
 import { IscsiTargetServer, type ServedSession } from '../iscsi/target/iscsi-target-server.js';
 import { machineLoginDriver } from '../iscsi/target/machine-login-driver.js';
 import type { SheepClientMetrics } from '../metrics/sheep-metrics.js';
@@ -48,6 +50,11 @@ export interface TargetEnvironment {
   readonly backendTransport: Transport;
   readonly clock: Clock;
   readonly rng: Rng;
+  /**
+   * CHAP challenges: real runs pass realEntropy (src/core/real-entropy.ts); absent, they are
+   * drawn from `rng` (the simulator and tests: a seed replays them, and so could an attacker).
+   */
+  readonly challenges?: ChallengeSource;
   readonly eventLog: EventLog;
   readonly logger: Logger;
   /** Tunables of the sheepdog backends (the simulator's time bounds, test-only switches). */
@@ -142,6 +149,8 @@ export async function startTargetService(
   const registry = assembled.registry;
   const nodeId = config.nodeId ?? 1;
   const loginRng = environment.rng.fork('login');
+  // One login rate limit for every connection of this node (login-rate-limit.ts).
+  const loginAttempts = new LoginRateLimiter({ clock: environment.clock, logger: environment.logger });
   let server: IscsiTargetServer;
   try {
     server = await IscsiTargetServer.start({
@@ -160,6 +169,8 @@ export async function startTargetService(
             portalGroupTag: nodeId,
           },
           rng: loginRng,
+          ...(environment.challenges === undefined ? {} : { challenges: environment.challenges }),
+          attempts: loginAttempts,
           eventLog: environment.eventLog,
         }),
       clock: environment.clock,
@@ -167,6 +178,9 @@ export async function startTargetService(
       eventLog: environment.eventLog,
       nopIntervalMs: config.nopIntervalMs,
       nopTimeoutMs: config.nopTimeoutMs,
+      // The graceful stop's waits (unset: the server's defaults).
+      ...(config.drainSeconds === undefined ? {} : { drainSeconds: config.drainSeconds }),
+      ...(config.logoutSeconds === undefined ? {} : { logoutRequestSeconds: config.logoutSeconds }),
       ...(environment.metrics === undefined ? {} : { metrics: environment.metrics.target }),
     });
   } catch (error) {

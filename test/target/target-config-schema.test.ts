@@ -3,7 +3,9 @@
  * hand-written checks accepted, with the same defaults, and reports a problem as one line
  * `FILE:LINE: KEY: problem (fix)`: the line is where the key is written (or where its mapping
  * starts when the key is missing), an unknown key names the nearest known key, and a document
- * given as a value (no lines) reads `FILE: KEY: ...`.
+ * given as a value (no lines) reads `FILE: KEY: ...`. The process keys (stop, log, events, admin,
+ * inspect, data) follow the rules of the flags they stand for; --drain-seconds and
+ * --logout-seconds run the same rule as `stop:` (parseStopSeconds).
  * Method: YAML texts through checkTargetConfigText and loadTargetConfig (a temp file); each
  * expected line is written out in full.
  */
@@ -13,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
   loadTargetConfig,
+  parseStopSeconds,
   TargetConfigError,
   targetConfigFromDocument,
 } from '../../src/target/target-config.js';
@@ -118,6 +121,45 @@ describe('accepted documents', () => {
 
   test('an empty targets list is accepted (as before)', () => {
     expect(config('targets: []\n').targets).toEqual([]);
+  });
+
+  test('the process keys: stop, log, events, admin, data (each as its flag takes it)', () => {
+    const parsed = config(
+      lines(
+        'targets: []',
+        'stop: { drainSeconds: 10, logoutSeconds: "0" }',
+        'log: { level: debug, format: json }',
+        'events: events.jsonl',
+        'admin: 8260',
+        'data: /var/lib/collie',
+      ),
+    );
+    expect(parsed).toMatchObject({
+      drainSeconds: 10,
+      logoutSeconds: 0,
+      log: { logLevel: 'debug', logFormat: 'json' },
+      events: 'events.jsonl',
+      admin: { host: '127.0.0.1', port: 8260, hostGiven: false },
+      data: '/var/lib/collie',
+    });
+    expect(parsed.inspect).toBeUndefined();
+    expect(config(lines('targets: []', 'inspect: "[::1]:0"')).inspect).toEqual({
+      host: '::1',
+      port: 0,
+      hostGiven: true,
+    });
+  });
+
+  test('a written stop or log mapping fills in its defaults; left out, nothing is set', () => {
+    expect(config(lines('targets: []', 'stop: {}', 'log: {}'))).toMatchObject({
+      drainSeconds: 3,
+      logoutSeconds: 2,
+      log: { logFormat: 'auto' },
+    });
+    const bare = config('targets: []\n');
+    for (const key of ['drainSeconds', 'logoutSeconds', 'log', 'events', 'admin', 'inspect', 'data']) {
+      expect(bare, key).not.toHaveProperty(key);
+    }
   });
 });
 
@@ -256,6 +298,76 @@ describe('a problem is one line: FILE:LINE: KEY: problem (fix)', () => {
       't.yaml:1: the config is empty (write targets: with one entry per target, as in docs/target.md)',
     ],
     [
+      'a drain past the bound',
+      lines('targets: []', 'stop:', '  drainSeconds: 61'),
+      't.yaml:3: stop.drainSeconds: 61 is not a number of seconds (write whole seconds from 0 to 60)',
+    ],
+    [
+      'a negative logout wait',
+      lines('targets: []', 'stop: { logoutSeconds: -1 }'),
+      't.yaml:2: stop.logoutSeconds: -1 is not a number of seconds (write whole seconds from 0 to 60)',
+    ],
+    [
+      'a fraction of a second',
+      lines('targets: []', 'stop: { drainSeconds: 1.5 }'),
+      't.yaml:2: stop.drainSeconds: 1.5 is not a number of seconds (write whole seconds from 0 to 60)',
+    ],
+    [
+      'seconds as words',
+      lines('targets: []', 'stop: { drainSeconds: soon }'),
+      't.yaml:2: stop.drainSeconds: "soon" is not a number of seconds (write whole seconds from 0 to 60)',
+    ],
+    [
+      'a stop key misspelt',
+      lines('targets: []', 'stop: { drain_seconds: 3 }'),
+      't.yaml:2: stop.drain_seconds: unknown key (did you mean drainSeconds?)',
+    ],
+    [
+      'stop as a number',
+      lines('targets: []', 'stop: 5'),
+      't.yaml:2: stop: 5 is not a mapping of stop bounds (write stop: { drainSeconds: 3, logoutSeconds: 2 })',
+    ],
+    [
+      'an unknown log level',
+      lines('targets: []', 'log: { level: loud }'),
+      't.yaml:2: log.level: "loud" is not a log level (write one of trace, debug, info, warn, error, fatal, silent)',
+    ],
+    [
+      'an unknown log format',
+      lines('targets: []', 'log:', '  format: xml'),
+      't.yaml:3: log.format: "xml" is not a log format (write auto, json, pretty)',
+    ],
+    [
+      'a bad admin address (the --admin rule)',
+      lines('targets: []', 'admin: nowhere'),
+      't.yaml:2: admin: "nowhere" is not [HOST:]PORT (write e.g. 8080, 127.0.0.1:8080, or 0 for any free port)',
+    ],
+    [
+      'a port past 65535',
+      lines('targets: []', 'inspect: 70000'),
+      't.yaml:2: inspect: "70000" is not [HOST:]PORT (write e.g. 8080, 127.0.0.1:8080, or 0 for any free port)',
+    ],
+    [
+      'admin and inspect: one listener',
+      lines('targets: []', 'admin: 8260', 'inspect: 8261'),
+      't.yaml:3: inspect: names the same listener as admin (keep one: admin serves the admin API, /metrics and the inspector; inspect only the inspector and /metrics)',
+    ],
+    [
+      'an empty events file',
+      lines('targets: []', 'events: ""'),
+      't.yaml:2: events: is empty (write events: FILE, e.g. events.jsonl)',
+    ],
+    [
+      'a list of event files',
+      lines('targets: []', 'events: [a.jsonl]'),
+      't.yaml:2: events: a list is not a file (write events: FILE, e.g. events.jsonl)',
+    ],
+    [
+      'no data directory written',
+      lines('targets: []', 'data:'),
+      't.yaml:2: data: is empty (write data: DIR, e.g. .collie)',
+    ],
+    [
       'a list, not a mapping',
       lines('- a', '- b'),
       't.yaml:1: a list is not a mapping of keys (write portals:, targets: and the other keys of docs/target.md)',
@@ -277,6 +389,26 @@ describe('a problem is one line: FILE:LINE: KEY: problem (fix)', () => {
     expect(() =>
       targetConfigFromDocument({ targets: [{ iqn: IQN, luns: { 1: 'mem:1M' }, lun: 2 }] }, 't.yaml'),
     ).toThrow(new TargetConfigError('t.yaml: targets[0].lun: unknown key (did you mean luns?)'));
+  });
+});
+
+describe('parseStopSeconds: --drain-seconds and --logout-seconds run the stop: rule', () => {
+  test('whole seconds 0..60 as text; anything else names the flag and the fix', () => {
+    expect(parseStopSeconds('0', '--drain-seconds')).toBe(0);
+    expect(parseStopSeconds('60', '--logout-seconds')).toBe(60);
+    for (const [text, shown] of [
+      ['61', '61'],
+      ['-1', '"-1"'],
+      ['1.5', '"1.5"'],
+      ['soon', '"soon"'],
+      ['', '""'],
+    ]) {
+      expect(() => parseStopSeconds(text, '--drain-seconds')).toThrow(
+        new TargetConfigError(
+          `--drain-seconds ${shown} is not a number of seconds (write whole seconds from 0 to 60)`,
+        ),
+      );
+    }
   });
 });
 

@@ -12,18 +12,24 @@
  * - Algorithms are IANA "PPP Authentication Algorithms" numbers: 5 MD5, 6 SHA-1, 7 SHA-256,
  *   8 SHA3-256 (open-iscsi and the Linux target use the same; tgt's SHA-1 is 7, which is not
  *   IANA's). The target picks the first one in the initiator's list that it allows.
- * - The challenge is as long as the digest and never shorter than 16 bytes (MD5 16, SHA-1 20,
- *   SHA-256/SHA3-256 32): a fresh random value per login, from the injected Rng. It is sent as
- *   "0x" + hex, the form every initiator reads; CHAP_R and CHAP_C are accepted in hex ("0x") or
- *   base64 ("0b"), at most 1024 bytes.
+ * - The identifier and the challenge are fresh per login and come from an injected
+ *   ChallengeSource: real runs give crypto.randomBytes (src/core/real-entropy.ts), because a
+ *   challenge an attacker can predict lets it collect the answer ahead of time by posing as the
+ *   target; the simulator gives its seeded Rng (rngChallengeSource) so a seed replays the login.
+ *   The challenge is as long as the digest and never shorter than 16 bytes (MD5 16, SHA-1 20,
+ *   SHA-256/SHA3-256 32). It is sent as "0x" + hex, the form every initiator reads; CHAP_R and
+ *   CHAP_C are accepted in hex ("0x") or base64 ("0b"), at most 1024 bytes.
  * - The initiator is verified before the target answers a mutual challenge, a mutual challenge
  *   equal to the target's own is refused (a reflection attack, §12.1.3), and responses are
- *   compared in constant time.
+ *   compared in constant time (timingSafeEqual over equal-length digests; an unknown user is
+ *   checked against a dummy secret, so the time taken does not tell which users exist).
  * - Secrets: at least 12 bytes (96 bits, RFC 7143 §9.2.1 when IPsec is not used), and the secret
  *   that authenticates the target must differ from every initiator secret (§9.2.1). A target
  *   configured otherwise answers 0x0300 Target error, naming the fix.
  * - Failures are 0x0201 Authentication failure (0x0207 when a key is missing); the reason names
- *   the user and what was wrong, never a secret, challenge or response.
+ *   the user and what was wrong, never a secret, challenge or response. `wrongProof` marks the
+ *   failures where the initiator tried to prove a secret and did not (what the login rate limit
+ *   counts, login-rate-limit.ts), as opposed to a mismatch of configuration.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Rng } from '../../core/rng.js';
@@ -51,6 +57,8 @@ export const CHAP_ALGORITHMS: readonly ChapAlgorithm[] = [
 export const CHAP_SECRET_BYTES_MIN = 12;
 export const CHAP_CHALLENGE_BYTES_MIN = 16;
 export const CHAP_BINARY_BYTES_MAX = 1024;
+/** Hashed in place of the secret of a user that does not exist (the login fails either way). */
+const UNKNOWN_USER_SECRET = new Uint8Array(16);
 
 export interface ChapAccount {
   readonly user: string;
@@ -64,6 +72,23 @@ export interface ChapSecrets {
   readonly outgoing?: ChapAccount;
   /** Algorithms the target allows; all four when absent. */
   readonly algorithms?: readonly ChapAlgorithmName[];
+}
+
+/**
+ * Unpredictable bytes for identifiers and challenges. Real runs: realEntropy
+ * (src/core/real-entropy.ts, crypto.randomBytes); the simulator and tests: rngChallengeSource.
+ */
+export interface ChallengeSource {
+  /** `count` fresh bytes. */
+  bytes(count: number): Uint8Array;
+}
+
+/**
+ * Challenges from a seeded Rng, four bytes per draw (little-endian), so a seed replays them. Not
+ * for real runs: a seeded generator's output can be predicted (its seed is guessable).
+ */
+export function rngChallengeSource(rng: Rng): ChallengeSource {
+  return { bytes: (count) => drawBytes(rng, count) };
 }
 
 /** A CHAP account from text (the secret is its UTF-8 bytes, as initiators use it). */
@@ -90,7 +115,12 @@ export type ChapVerifyResult =
       /** CHAP_N and CHAP_R of the target for mutual CHAP; empty for one-way. */
       readonly reply: Array<[string, string]>;
     }
-  | { readonly ok: false; readonly failure: LoginFailure };
+  | {
+      readonly ok: false;
+      readonly failure: LoginFailure;
+      /** The initiator failed to prove a secret (or reflected ours), rather than mismatched settings. */
+      readonly wrongProof: boolean;
+    };
 
 /** What the initiator sent with its response: CHAP_N, CHAP_R and, for mutual, CHAP_I, CHAP_C. */
 export interface ChapResponseKeys {
@@ -149,7 +179,7 @@ export function validateChapSecrets(secrets: ChapSecrets): string[] {
 export function startChap(options: {
   /** The value of the initiator's CHAP_A. */
   readonly offered: string;
-  readonly rng: Rng;
+  readonly challenges: ChallengeSource;
   readonly secrets: ChapSecrets;
 }): ChapStartResult {
   const problems = validateChapSecrets(options.secrets);
@@ -175,8 +205,8 @@ export function startChap(options: {
       ),
     };
   }
-  const identifier = options.rng.int(0, 256);
-  const challenge = drawBytes(options.rng, Math.max(CHAP_CHALLENGE_BYTES_MIN, algorithm.digestBytes));
+  const identifier = options.challenges.bytes(1)[0]!;
+  const challenge = options.challenges.bytes(Math.max(CHAP_CHALLENGE_BYTES_MIN, algorithm.digestBytes));
   return {
     ok: true,
     reply: [
@@ -198,12 +228,17 @@ export function verifyChap(
     return fail(
       'MISSING_PARAMETER',
       `${missing} is missing; answer the CHAP challenge with CHAP_N and CHAP_R`,
+      false,
     );
   }
   const wantsMutual = keys.identifier !== undefined || keys.challenge !== undefined;
   if (wantsMutual && (keys.identifier === undefined || keys.challenge === undefined)) {
     const missing = keys.identifier === undefined ? 'CHAP_I' : 'CHAP_C';
-    return fail('MISSING_PARAMETER', `${missing} is missing; mutual CHAP needs both CHAP_I and CHAP_C`);
+    return fail(
+      'MISSING_PARAMETER',
+      `${missing} is missing; mutual CHAP needs both CHAP_I and CHAP_C`,
+      false,
+    );
   }
   const user = keys.name;
   const response = decodeBinary(keys.response);
@@ -211,18 +246,27 @@ export function verifyChap(
     return fail(
       'AUTHENTICATION_FAILURE',
       `CHAP_R of user "${user}" is not a hex (0x...) or base64 (0b...) value`,
+      true,
     );
   }
   const account = secrets.incoming.find((candidate) => candidate.user === user);
-  if (account === undefined) {
-    return fail('AUTHENTICATION_FAILURE', `CHAP user "${user}" is not configured on this target`);
-  }
-  const expected = chapResponse(sent.algorithm, sent.identifier, account.secret, sent.challenge);
+  // An unknown user costs the same hash and compare as a known one (against a secret nobody has).
+  const expected = chapResponse(
+    sent.algorithm,
+    sent.identifier,
+    account?.secret ?? UNKNOWN_USER_SECRET,
+    sent.challenge,
+  );
   // The length is public (it is the digest size); only equal-length buffers reach the compare.
-  if (response.length !== expected.length || !timingSafeEqual(response, expected)) {
+  const matches = response.length === expected.length && timingSafeEqual(response, expected);
+  if (account === undefined) {
+    return fail('AUTHENTICATION_FAILURE', `CHAP user "${user}" is not configured on this target`, true);
+  }
+  if (!matches) {
     return fail(
       'AUTHENTICATION_FAILURE',
       `CHAP_R of user "${user}" does not match (${sent.algorithm.name}); the initiator's secret differs from the target's`,
+      true,
     );
   }
   if (!wantsMutual) return { ok: true, user, mutual: false, reply: [] };
@@ -241,23 +285,26 @@ function answerMutual(
     return fail(
       'AUTHENTICATION_FAILURE',
       `user "${user}" asked for mutual CHAP but the target has no mutual CHAP account; configure one or turn mutual CHAP off on the initiator`,
+      false,
     );
   }
   const identifier = parseNumberInRange(identifierText, { min: 0, max: 255 });
   if (!('value' in identifier)) {
-    return fail('AUTHENTICATION_FAILURE', `CHAP_I from user "${user}" is not a number from 0 to 255`);
+    return fail('AUTHENTICATION_FAILURE', `CHAP_I from user "${user}" is not a number from 0 to 255`, false);
   }
   const challenge = decodeBinary(challengeText);
   if (challenge === undefined || challenge.length === 0 || challenge.length > CHAP_BINARY_BYTES_MAX) {
     return fail(
       'AUTHENTICATION_FAILURE',
       `CHAP_C from user "${user}" is not a hex or base64 value of 1 to ${CHAP_BINARY_BYTES_MAX} bytes`,
+      false,
     );
   }
   if (Buffer.from(sent.challenge).equals(challenge)) {
     return fail(
       'AUTHENTICATION_FAILURE',
       `user "${user}" sent back the target's own challenge as CHAP_C (a reflection attack, RFC 7143 §12.1.3); the initiator must generate its own`,
+      true,
     );
   }
   const answer = chapResponse(sent.algorithm, identifier.value, outgoing.secret, challenge);
@@ -272,8 +319,12 @@ function answerMutual(
   };
 }
 
-function fail(status: 'AUTHENTICATION_FAILURE' | 'MISSING_PARAMETER', reason: string): ChapVerifyResult {
-  return { ok: false, failure: loginFailure(status, reason) };
+function fail(
+  status: 'AUTHENTICATION_FAILURE' | 'MISSING_PARAMETER',
+  reason: string,
+  wrongProof: boolean,
+): ChapVerifyResult {
+  return { ok: false, failure: loginFailure(status, reason), wrongProof };
 }
 
 /** `count` bytes drawn from the Rng, four per draw (little-endian), so a seed replays them. */

@@ -13,7 +13,8 @@
  *   `SendTargets=Reject`: Appendix C reserves All for discovery, and a discovery session has no
  *   target of its own.
  * An unknown or refused name yields an empty answer, the same as a target with no portals, so
- * names cannot be probed. A portal bound to a wildcard address (0.0.0.0, ::) is reported with
+ * names cannot be probed through SendTargets (a normal login still answers 0x0203 for a name that
+ * does not exist: target names are not secrets, docs/security.md). A portal bound to a wildcard address (0.0.0.0, ::) is reported with
  * the address the request arrived on, or left out when that is unknown. Splitting a long answer
  * into continued Text Responses is the text layer's job.
  */

@@ -1,6 +1,9 @@
 /**
- * The decisions of one connection's login, target side, as a pure step function:
+ * The decisions of one connection's login, target side, as a step function:
  * (state, Login Request) -> (state, Login Response, next stage). machines/login.ts drives it.
+ * The state is immutable; the only effects go to the environment: CHAP challenges are drawn from
+ * `challenges`, and `attempts` (login-rate-limit.ts, shared by every login of the node) is asked
+ * whether the initiator is blocked and told about failed and successful logins.
  *
  * Per request, in this order (each refusal ends the login with the status named):
  * 1. Bounds: at most LOGIN_REQUESTS_MAX requests and LOGIN_TEXT_BYTES_MAX bytes of text per login
@@ -14,19 +17,22 @@
  *    with an empty response (T=0, C=0) of the same stage; the text is negotiated when the request
  *    with C=0 completes it.
  * 5. Identity, on the first complete text (§6.3.1, §13.4, §13.5, §13.21): InitiatorName missing ->
- *    0x0207, malformed -> 0x0200; SessionType other than Normal/Discovery -> 0x0209; a normal
- *    session needs TargetName (missing -> 0x0207) of a configured target (else 0x0203) whose ACL
- *    admits the initiator's name and address (else 0x0202). A discovery session needs no
- *    TargetName. Skipping the security stage when the target (or discovery) requires CHAP ->
- *    0x0201.
- * 6. Keys: negotiate.ts answers them; CHAP keys go to chap.ts (security stage only).
+ *    0x0207, malformed -> 0x0200; an initiator name or address the login rate limit blocks ->
+ *    0x0201 at once; SessionType other than Normal/Discovery -> 0x0209; a normal session needs
+ *    TargetName (missing -> 0x0207) of a configured target (else 0x0203) whose ACL admits the
+ *    initiator's name and address (else 0x0202, counted against the address). A discovery session
+ *    needs no TargetName. Skipping the security stage when the target (or discovery) requires
+ *    CHAP -> 0x0201.
+ * 6. Keys: negotiate.ts answers them; CHAP keys go to chap.ts (security stage only). Before a
+ *    CHAP response is verified the rate limit is asked again (a block may have begun since the
+ *    challenge), and a failed proof is counted against the name and the address.
  * 7. Transit: the target transits only when the initiator set T (§11.13) and nothing is left
  *    to settle. From security it always goes to operational negotiation, even when NSG=3 was
  *    asked, so the target can declare its MaxRecvDataSegmentLength there; a target may stop at an
  *    earlier stage than requested. An unfinished CHAP exchange answers T=0 and continues; asking
  *    to leave security without the required authentication -> 0x0201. From operational it goes to
  *    Full Feature Phase once the negotiated parameters hold together (negotiate.ts
- *    finishNegotiation).
+ *    finishNegotiation); reaching it clears the rate limit's count for the name and address.
  *
  * Session bookkeeping is not done here: the result says whether the session layer must create a
  * session and assign a TSIH (`needsTsih`) and what kind of session it is.
@@ -38,9 +44,9 @@ import type {
   LoginStageName,
   LoginStep,
 } from '../../../machines/login.js';
-import type { Rng } from '../../core/rng.js';
-import { type InitiatorAccess, isInitiatorAllowed } from './access.js';
-import { type ChapChallenge, type ChapSecrets, startChap, verifyChap } from './chap.js';
+import { type InitiatorAccess, type InitiatorIdentity, isInitiatorAllowed } from './access.js';
+import { type ChallengeSource, type ChapChallenge, type ChapSecrets, startChap, verifyChap } from './chap.js';
+import type { LoginAttempts } from './login-rate-limit.js';
 import {
   type AuthMethodName,
   enterStage,
@@ -83,11 +89,16 @@ export type ParseLoginText = (
 
 export interface LoginEnvironment {
   readonly config: LoginTargetConfig;
-  /** CHAP challenges and identifiers come from here. */
-  readonly rng: Rng;
-  /** The initiator's address as the socket reports it (ACLs). */
+  /**
+   * CHAP challenges and identifiers come from here: unpredictable bytes in real runs
+   * (src/core/real-entropy.ts), the seeded Rng in the simulator (chap.ts rngChallengeSource).
+   */
+  readonly challenges: ChallengeSource;
+  /** The initiator's address as the socket reports it (ACLs, the rate limit). */
   readonly initiatorAddress: string;
   readonly parseText: ParseLoginText;
+  /** The node's login rate limit (login-rate-limit.ts); absent: none. */
+  readonly attempts?: LoginAttempts;
 }
 
 export interface LoginSuccess {
@@ -357,6 +368,9 @@ function establishIdentity(
       ),
     };
   }
+  const who: InitiatorIdentity = { name: initiatorName, address: env.initiatorAddress };
+  const blocked = env.attempts?.refusal(who);
+  if (blocked !== undefined) return { failure: loginFailure('AUTHENTICATION_FAILURE', blocked) };
   const sessionTypeText = find('SessionType') ?? 'Normal';
   if (sessionTypeText !== 'Normal' && sessionTypeText !== 'Discovery') {
     return {
@@ -393,7 +407,8 @@ function establishIdentity(
       ),
     };
   }
-  if (!isInitiatorAllowed(target.access, { name: initiatorName, address: env.initiatorAddress })) {
+  if (!isInitiatorAllowed(target.access, who)) {
+    env.attempts?.failed(who, 'acl');
     return {
       failure: loginFailure(
         'AUTHORIZATION_FAILURE',
@@ -447,11 +462,16 @@ function securityStep(
           loginFailure('INITIATOR_ERROR', 'the CHAP exchange starts with CHAP_A alone (RFC 7143 §12.1.3)'),
         );
       }
-      const started = startChap({ offered, rng: env.rng, secrets });
+      const started = startChap({ offered, challenges: env.challenges, secrets });
       if (!started.ok) return refuse(state, request, started.failure);
       chap = { phase: 'challenged', challenge: started.challenge };
       keys.push(...started.reply);
     } else if (chap.phase === 'challenged') {
+      const who: InitiatorIdentity = { name: identity.initiatorName, address: env.initiatorAddress };
+      const blocked = env.attempts?.refusal(who);
+      if (blocked !== undefined) {
+        return refuse(state, request, loginFailure('AUTHENTICATION_FAILURE', blocked));
+      }
       const verified = verifyChap(
         chap.challenge,
         {
@@ -462,7 +482,10 @@ function securityStep(
         },
         secrets,
       );
-      if (!verified.ok) return refuse(state, request, verified.failure);
+      if (!verified.ok) {
+        if (verified.wrongProof) env.attempts?.failed(who, 'credentials');
+        return refuse(state, request, verified.failure);
+      }
       chap = { phase: 'done', user: verified.user };
       keys.push(...verified.reply);
     } else {
@@ -534,7 +557,11 @@ function operationalStep(
   };
   const done: LoginCoreState = { ...state, stage: 'fullFeature' };
   const note = `${result.sessionKind} session of "${identity.initiatorName}"${result.targetName ? ` to "${result.targetName}"` : ''} in full feature phase`;
-  return answer(done, request, { keys: reply, transitTo: FULL_FEATURE, note }, result);
+  const decision = answer(done, request, { keys: reply, transitTo: FULL_FEATURE, note }, result);
+  if (decision.next === 'fullFeature') {
+    env.attempts?.succeeded({ name: identity.initiatorName, address: env.initiatorAddress });
+  }
+  return decision;
 }
 
 function answer(

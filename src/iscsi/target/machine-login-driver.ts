@@ -1,6 +1,10 @@
 /**
  * The login of one connection, run by the login machine (machines/login.ts) over the pure login
  * core (src/iscsi/login/login-core.ts), behind the LoginDriver seam the connection uses.
+ *
+ * CHAP challenges come from `challenges` when given (real runs: src/core/real-entropy.ts), else
+ * from `rng` (the simulator and tests, so a seed replays them). `attempts` is the node's login
+ * rate limit (login-rate-limit.ts), one object shared by every connection; without it, none.
  */
 import { Subject } from 'rxjs';
 import { createActor } from 'xstate';
@@ -8,8 +12,9 @@ import { createLoginMachine, type LoginEvent, type LoginResponse } from '../../.
 import type { EventLog } from '../../core/event-log.js';
 import { stateValuePath } from '../../core/live-machines.js';
 import type { Rng } from '../../core/rng.js';
-import type { ChapSecrets } from '../login/chap.js';
+import { type ChallengeSource, type ChapSecrets, rngChallengeSource } from '../login/chap.js';
 import { type LoginResult as CoreResult, createLoginCore, type LoginTarget } from '../login/login-core.js';
+import type { LoginAttempts } from '../login/login-rate-limit.js';
 import { COLLIE_NEGOTIATION_DEFAULTS, type DigestPolicy } from '../login/negotiate.js';
 import type { LoginRequestPdu } from '../pdu/messages.js';
 import { encodeTextData, parseTextData } from '../pdu/text.js';
@@ -28,6 +33,9 @@ export function machineLoginDriver(options: {
   initiatorAddress: string;
   policy: LoginPolicy;
   rng: Rng;
+  /** Unpredictable CHAP challenges for real runs; absent: drawn from `rng`. */
+  challenges?: ChallengeSource;
+  attempts?: LoginAttempts;
   eventLog: EventLog;
 }): LoginDriver {
   const { policy } = options;
@@ -51,8 +59,9 @@ export function machineLoginDriver(options: {
         dataDigest: policy.digests === 'require' ? 'allow' : policy.digests,
       },
     },
-    rng: options.rng,
+    challenges: options.challenges ?? rngChallengeSource(options.rng),
     initiatorAddress: options.initiatorAddress,
+    ...(options.attempts === undefined ? {} : { attempts: options.attempts }),
     parseText: (data) => {
       const parsed = parseTextData(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       return parsed.ok ? { pairs: parsed.value.pairs } : { problem: parsed.error.message };

@@ -15,6 +15,7 @@ import {
   type ChapSecrets,
   chapAccount,
   chapResponse,
+  rngChallengeSource,
   startChap,
   validateChapSecrets,
   verifyChap,
@@ -46,7 +47,7 @@ function challengeFrom(reply: Array<[string, string]>) {
 }
 
 function start(offered: string, secrets: ChapSecrets = ONE_WAY, seed = 'chap') {
-  const started = startChap({ offered, rng: createRng(seed), secrets });
+  const started = startChap({ offered, challenges: rngChallengeSource(createRng(seed)), secrets });
   if (!started.ok) throw new Error(started.failure.reason);
   return started;
 }
@@ -99,7 +100,7 @@ describe('startChap', () => {
   test.each(['', '4', '128,129', '5,', 'MD5'])(
     'CHAP_A=%j with nothing usable fails with 0x0201',
     (offered) => {
-      const started = startChap({ offered, rng: createRng(1), secrets: ONE_WAY });
+      const started = startChap({ offered, challenges: rngChallengeSource(createRng(1)), secrets: ONE_WAY });
       expect(!started.ok && statusText(started.failure)).toBe('0x0201');
     },
   );
@@ -107,7 +108,7 @@ describe('startChap', () => {
   test('an algorithm the target disallows fails with 0x0201 and lists what is allowed', () => {
     const started = startChap({
       offered: '5',
-      rng: createRng(1),
+      challenges: rngChallengeSource(createRng(1)),
       secrets: { ...ONE_WAY, algorithms: ['SHA-256'] },
     });
     expect(started.ok).toBe(false);
@@ -119,7 +120,7 @@ describe('startChap', () => {
   test('a misconfigured target answers 0x0300 and names the fix', () => {
     const short = startChap({
       offered: '5',
-      rng: createRng(1),
+      challenges: rngChallengeSource(createRng(1)),
       secrets: { incoming: [chapAccount('bob', 'short')] },
     });
     expect(!short.ok && statusText(short.failure)).toBe('0x0300');
@@ -298,6 +299,43 @@ describe('mutual CHAP', () => {
     ['CHAP_C above 1024 bytes', { identifier: '1', challenge: `0x${'ab'.repeat(1025)}` }, '0x0201'],
   ])('%s -> %s', (_what, keys, expected) => {
     expect(mutualRefusal(keys)).toBe(expected);
+  });
+
+  test("a reflection spelled differently (the target's challenge in base64) is refused too", () => {
+    const started = start('5', MUTUAL);
+    const { id, bytes } = challengeFrom(started.reply);
+    const verified = verifyChap(
+      started.challenge,
+      {
+        name: 'alice',
+        response: `0x${rfc1994(5, id, INITIATOR_SECRET, bytes)}`,
+        identifier: '3',
+        challenge: `0b${Buffer.from(bytes).toString('base64')}`,
+      },
+      MUTUAL,
+    );
+    expect(verified.ok ? '' : verified.failure.reason).toContain('reflection attack');
+  });
+
+  test('wrongProof marks failed proofs (what the rate limit counts), not settings mismatches', () => {
+    const started = start('5', MUTUAL);
+    const { id, bytes } = challengeFrom(started.reply);
+    const right = `0x${rfc1994(5, id, INITIATOR_SECRET, bytes)}`;
+    const ownChallenge = find(started.reply, 'CHAP_C')!;
+    const cases: Array<[Parameters<typeof verifyChap>[1], ChapSecrets, boolean]> = [
+      [{ name: 'alice', response: `0x${'00'.repeat(16)}` }, MUTUAL, true],
+      [{ name: 'mallory', response: right }, MUTUAL, true],
+      [{ name: 'alice', response: '0xzz' }, MUTUAL, true],
+      [{ name: 'alice', response: right, identifier: '1', challenge: ownChallenge }, MUTUAL, true],
+      [{ name: 'alice' }, MUTUAL, false],
+      [{ name: 'alice', response: right, identifier: '1' }, MUTUAL, false],
+      [{ name: 'alice', response: right, identifier: '1', challenge: '0x0102' }, ONE_WAY, false],
+      [{ name: 'alice', response: right, identifier: '999', challenge: '0x0102' }, MUTUAL, false],
+    ];
+    for (const [keys, secrets, wrongProof] of cases) {
+      const verified = verifyChap(started.challenge, keys, secrets);
+      expect(verified.ok ? 'accepted' : verified.wrongProof, JSON.stringify(keys)).toBe(wrongProof);
+    }
   });
 
   test('the target does not answer a mutual challenge when the initiator failed', () => {

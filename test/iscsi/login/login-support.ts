@@ -5,7 +5,7 @@
  */
 import type { LoginRequest } from '../../../machines/login.js';
 import { createRng } from '../../../src/core/rng.js';
-import { chapAccount } from '../../../src/iscsi/login/chap.js';
+import { chapAccount, rngChallengeSource } from '../../../src/iscsi/login/chap.js';
 import type {
   LoginEnvironment,
   LoginTargetConfig,
@@ -65,7 +65,7 @@ export const TEST_CONFIG: LoginTargetConfig = {
 export function environment(overrides: Partial<LoginEnvironment> = {}): LoginEnvironment {
   return {
     config: TEST_CONFIG,
-    rng: createRng('login-test'),
+    challenges: rngChallengeSource(createRng('login-test')),
     initiatorAddress: '10.1.2.3',
     parseText: parseTextNaive,
     ...overrides,
