@@ -7,6 +7,11 @@
  *   and, past its high-water mark, in the kernel, so TCP flow control pushes the peer back.
  * - write() is socket.write() (its return value is the backpressure signal), drain() follows the
  *   socket's 'drain', bufferedBytes is socket.writableLength, pause()/resume() are the socket's.
+ *   bufferedBytes counts what node holds, not the kernel's send buffer: a peer that stops reading
+ *   (zero window) first fills the kernel's buffer, then node's; the iSCSI connection's output rule
+ *   (docs/limits.md) sees no progress from then on. Nothing here buffers beyond node's socket.
+ *   pause() stops reading, so TCP flow control pushes the peer back (the connection pauses while
+ *   its own writes are pushed back: it reads no requests it could not answer).
  * - Writes are coalesced: the first write() in an event-loop turn corks the socket and a
  *   setImmediate uncorks it, so everything written while this turn handles its ready events (a
  *   PDU header and its data segment, the answers to a batch of commands, the completions of many

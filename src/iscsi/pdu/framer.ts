@@ -42,7 +42,11 @@
  * keeps its whole chunk alive; copy it if that matters.
  *
  * Memory: at most one incomplete PDU plus the not yet framed bytes the caller pushed;
- * `bufferedBytes` exposes the total so a transport can pause reading above a watermark.
+ * `bufferedBytes` exposes the total so a transport can pause reading above a watermark. Every
+ * length read from the wire is bounded before anything is allocated for it: TotalAHSLength by its
+ * 8-bit field (1020 bytes), DataSegmentLength by maxRecvDataSegmentLength (checked above), so
+ * a lying length costs nothing. `pduInProgress` tells a receiver that a PDU is half-received (it
+ * times out a peer that stalls there; docs/limits.md).
  *
  * Recycling: a caller that is done with a frame's `data` (it copied the bytes, as a target does
  * with Data-Out) may hand it back with `recycle(data)`. If it is the framer's own copy of a large
@@ -146,6 +150,20 @@ export class PduFramer {
   /** Bytes of an oversize data segment still to be skipped when they arrive. */
   get skipPendingBytes(): number {
     return this.#queue.skipPendingBytes;
+  }
+
+  /**
+   * True while a PDU is under way: some of its bytes came, not all (or an oversize data segment
+   * is still being skipped). A receiver times this out (a peer that stalls mid-PDU); it is false
+   * at every PDU boundary.
+   */
+  get pduInProgress(): boolean {
+    return (
+      this.#pendingBhs !== undefined ||
+      this.#pendingData !== undefined ||
+      this.#queue.bufferedBytes > 0 ||
+      this.#queue.skipPendingBytes > 0
+    );
   }
 
   /** True after a fatal error: the connection must be closed. */

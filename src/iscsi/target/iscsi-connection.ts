@@ -26,6 +26,26 @@
  * sleeps again for the rest of the interval. (Re-arming a timer per received chunk, as
  * switchMap(timer) would, cost a timer object and a closure per command under load.)
  *
+ * Limits (target-limits.ts, docs/limits.md; each refusal goes to the optional `reporter`, which
+ * counts and logs it, rate-limited), all on the injected clock:
+ * - Login: the connection must reach full feature phase within `loginTimeoutMs` of its accept,
+ *   or it is dropped (a slowloris login holds nothing for long).
+ * - Half-sent PDU: once a PDU's first bytes came, the rest must come within `pduTimeoutMs`, or the
+ *   connection is dropped (a peer trickling a PDU byte by byte keeps the keepalive quiet, not
+ *   this). The time is noted once per chunk and checked by one lazy timer, never re-armed per
+ *   chunk. While the target has bytes queued for the peer the output rule below owns the
+ *   connection (reading may be paused by us), so the PDU rule waits.
+ * - Output: reading stops while the transport pushes back (`pauseUntilDrained`), so a peer
+ *   that does not read cannot make the target read (and queue answers to) more requests; what
+ *   is queued is bounded by the session's task budget. Once pushed back, the peer must read at
+ *   least `outputProgressBytesMin` (or all that was queued) per `outputStallTimeoutMs`, or the
+ *   connection is dropped (zero window). One timer, armed only while pushed back.
+ * - Close: after the target ends the connection (logout, refused login, cold reset) the peer
+ *   must close its side within `closeTimeoutMs`, or the connection is reset: a half-closed peer
+ *   would otherwise keep its connection, and its session's slot, for ever.
+ * - Immediate SCSI commands beyond the session's room (IscsiSession.immediateRoom) are
+ *   Rejected with reason 0x06 (Immediate command reject).
+ *
  * Metrics (optional `metrics`, the target node's): the connection counts in
  * `collie_iscsi_connections` from construction until its transport closed, and counts its login's
  * result and every Reject it sends. (Its session reports the rest; the server gives it the same
@@ -46,7 +66,7 @@ import {
 import type { Actor } from 'xstate';
 import { type IscsiConnectionEvent, iscsiConnectionMachine } from '../../../machines/iscsi-connection.js';
 import { type ByteStream, endpointToString } from '../../../transports/transport.js';
-import type { Clock } from '../../core/clock.js';
+import type { Clock, TimerId } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
 import { startLoggedActor } from '../../core/machine-log.js';
@@ -80,6 +100,13 @@ import { PduStream, type PduStreamItem } from './pdu-stream.js';
 import type { TaskOutput } from './scsi-task.js';
 import { serialAdd } from './serial-number.js';
 import { stampTaskOutput } from './stamp-task-output.js';
+import { type LimitReporter, TARGET_LIMITS_DEFAULTS, type TargetLimits } from './target-limits.js';
+
+/** The limits a connection enforces itself (the rest are its session's and its server's). */
+export type ConnectionLimits = Pick<
+  TargetLimits,
+  'loginTimeoutMs' | 'pduTimeoutMs' | 'outputStallTimeoutMs' | 'outputProgressBytesMin' | 'closeTimeoutMs'
+>;
 
 /** Before login completes, data segments are limited to the RFC default (§13.12). */
 const LOGIN_DATA_SEGMENT_BYTES_MAX = 8192;
@@ -109,6 +136,10 @@ export interface ConnectionOptions {
   readonly nopTimeoutMs?: number;
   /** Where the connection reports (see the file comment); default: nowhere. */
   readonly metrics?: TargetMetrics;
+  /** Its limits (see the file comment); default: TARGET_LIMITS_DEFAULTS. */
+  readonly limits?: Partial<ConnectionLimits>;
+  /** Counts and logs limit refusals; default: the connection's logger, uncounted. */
+  readonly reporter?: LimitReporter;
 }
 
 type Phase = 'login' | 'full-feature' | 'logged-out' | 'closed';
@@ -142,6 +173,20 @@ export class IscsiConnection {
   /** The TTT of our last NOP-In ping. */
   #nopTag = 0;
   readonly #metrics: ConnectionMetrics | undefined;
+  readonly #limits: ConnectionLimits;
+  readonly #reporter: LimitReporter | undefined;
+  #loginTimerId: TimerId | undefined;
+  #closeTimerId: TimerId | undefined;
+  /** When the PDU under way began (undefined at a PDU boundary), and PDUs framed since the last chunk. */
+  #pduStartedMs: number | undefined;
+  #framedSinceChunk = 0;
+  #pduTimerId: TimerId | undefined;
+  /** Bytes handed to the transport, ever; minus its bufferedBytes, what the peer has taken. */
+  #writtenBytes = 0;
+  #outputTimerId: TimerId | undefined;
+  /** What the peer had taken, and what was queued, when the output timer was armed. */
+  #outputMark = { takenBytes: 0, queuedBytes: 0 };
+  #outputPeakBytes = 0;
 
   constructor(options: ConnectionOptions) {
     this.id = options.stream.id;
@@ -162,8 +207,18 @@ export class IscsiConnection {
       type: 'connection.transition',
       live: { machine: 'iscsi-connection' },
     });
-    this.#nopIntervalMs = options.nopIntervalMs ?? 10_000;
-    this.#nopTimeoutMs = options.nopTimeoutMs ?? 15_000;
+    this.#nopIntervalMs = options.nopIntervalMs ?? TARGET_LIMITS_DEFAULTS.nopIntervalMs;
+    this.#nopTimeoutMs = options.nopTimeoutMs ?? TARGET_LIMITS_DEFAULTS.nopTimeoutMs;
+    const defaults = TARGET_LIMITS_DEFAULTS;
+    const limits = options.limits ?? {};
+    this.#limits = {
+      loginTimeoutMs: limits.loginTimeoutMs ?? defaults.loginTimeoutMs,
+      pduTimeoutMs: limits.pduTimeoutMs ?? defaults.pduTimeoutMs,
+      outputStallTimeoutMs: limits.outputStallTimeoutMs ?? defaults.outputStallTimeoutMs,
+      outputProgressBytesMin: limits.outputProgressBytesMin ?? defaults.outputProgressBytesMin,
+      closeTimeoutMs: limits.closeTimeoutMs ?? defaults.closeTimeoutMs,
+    };
+    this.#reporter = options.reporter;
     // `local` is the portal it came in through: it tells which node runs the connection (and its
     // login, `iscsi/login/<remote>`) when several target nodes share one log.
     this.#event('connection.opened', {
@@ -172,15 +227,33 @@ export class IscsiConnection {
     });
     this.#input = new PduStream(options.stream, this.#framer);
     this.#input.pdus$.subscribe(rethrowOnClock(this.#clock, this.#onInput));
+    if (this.#limits.pduTimeoutMs > 0) {
+      this.#input.received$.subscribe(rethrowOnClock(this.#clock, this.#onChunk));
+    }
     if (this.#nopIntervalMs > 0) {
       this.#keepalive = this.#keepalive$().subscribe(
         rethrowOnClock(this.#clock, (step) => {
           if (step === 'idle') this.#ping();
-          else this.drop(`no NOP-Out answer within ${this.#nopTimeoutMs} ms`);
+          else
+            this.#dropForLimit('keepalive', `no NOP-Out answer within ${this.#nopTimeoutMs} ms`, {}, false);
         }),
       );
     }
+    if (this.#limits.loginTimeoutMs > 0) {
+      this.#loginTimerId = this.#clock.setTimeout(() => {
+        this.#loginTimerId = undefined;
+        if (this.#phase !== 'login') return;
+        this.#dropForLimit('login-timeout', `login not finished within ${this.#limits.loginTimeoutMs} ms`, {
+          loginTimeoutMs: this.#limits.loginTimeoutMs,
+        });
+      }, this.#limits.loginTimeoutMs);
+    }
     this.#input.start();
+  }
+
+  /** The most bytes queued towards the peer at once, as seen when the transport pushed back. */
+  get outputPeakBytes(): number {
+    return this.#outputPeakBytes;
   }
 
   /** What the initiator sent, as the connection sees it (read-only; see the file comment). */
@@ -233,12 +306,111 @@ export class IscsiConnection {
     return true;
   }
 
-  /** Drops the connection (session reinstatement, target reset, shutdown). */
+  /** Drops the connection (session reinstatement, target reset, shutdown, a limit). */
   drop(why: string): void {
     if (this.#phase === 'closed') return;
     this.#logger.info({ why }, 'dropping the connection');
     this.#transition({ type: 'DROPPED' });
     this.#stream.destroy();
+  }
+
+  /** Ends the connection gracefully (queued bytes first); the peer must close within closeTimeoutMs. */
+  #end(): void {
+    this.#stream.end();
+    const timeoutMs = this.#limits.closeTimeoutMs;
+    if (timeoutMs === 0 || this.#closeTimerId !== undefined) return;
+    this.#closeTimerId = this.#clock.setTimeout(() => {
+      this.#closeTimerId = undefined;
+      this.#dropForLimit('close-timeout', `the initiator did not close its side within ${timeoutMs} ms`, {
+        closeTimeoutMs: timeoutMs,
+      });
+    }, timeoutMs);
+  }
+
+  /** A limit ends the connection: counted and logged (with the fix), then dropped. */
+  #dropForLimit(
+    limit: 'login-timeout' | 'pdu-timeout' | 'output-stall' | 'close-timeout' | 'keepalive',
+    why: string,
+    fields: Record<string, unknown>,
+    event = true,
+  ): void {
+    if (this.#phase === 'closed') return;
+    const fix: Record<typeof limit, string> = {
+      'login-timeout': 'the initiator must finish its login sooner (or raise loginTimeoutMs)',
+      'pdu-timeout': 'the initiator stalled in the middle of a PDU (or raise pduTimeoutMs)',
+      'output-stall': 'the initiator does not read its socket (or raise outputStallTimeoutMs)',
+      'close-timeout': 'the initiator keeps a half-closed connection (or raise closeTimeoutMs)',
+      keepalive: 'the initiator is gone or hung (or raise nopTimeoutMs)',
+    };
+    const message = `dropping the connection: ${why}; ${fix[limit]}`;
+    if (this.#reporter) this.#reporter.hit(limit, fields, message, { logger: this.#logger, event });
+    else this.#logger.warn({ limit, ...fields }, message);
+    this.drop(why);
+  }
+
+  // ---- limits: half-sent PDUs and unread output --------------------------------------------------
+
+  /** After each chunk's PDUs: note when the PDU under way began (see the file comment). */
+  readonly #onChunk = (): void => {
+    if (!this.#framer.pduInProgress) {
+      this.#pduStartedMs = undefined;
+    } else if (this.#pduStartedMs === undefined || this.#framedSinceChunk > 0) {
+      this.#pduStartedMs = this.#clock.now();
+      if (this.#pduTimerId === undefined && this.#phase !== 'closed')
+        this.#armPduTimer(this.#limits.pduTimeoutMs);
+    }
+    this.#framedSinceChunk = 0;
+  };
+
+  #armPduTimer(delayMs: number): void {
+    this.#pduTimerId = this.#clock.setTimeout(() => {
+      this.#pduTimerId = undefined;
+      this.#checkPdu();
+    }, delayMs);
+  }
+
+  #checkPdu(): void {
+    const startedMs = this.#pduStartedMs;
+    if (startedMs === undefined || this.#phase === 'closed') return;
+    const timeoutMs = this.#limits.pduTimeoutMs;
+    const waitedMs = this.#clock.now() - startedMs;
+    if (waitedMs < timeoutMs) this.#armPduTimer(timeoutMs - waitedMs);
+    else if (this.#stream.bufferedBytes > 0) this.#armPduTimer(timeoutMs);
+    else
+      this.#dropForLimit('pdu-timeout', `a PDU begun ${waitedMs} ms ago is still not complete`, {
+        waitedMs,
+        pduTimeoutMs: timeoutMs,
+      });
+  }
+
+  /** The transport pushed back: watch that the peer keeps reading (see the file comment). */
+  #watchOutput(): void {
+    const queuedBytes = this.#stream.bufferedBytes;
+    if (queuedBytes > this.#outputPeakBytes) this.#outputPeakBytes = queuedBytes;
+    if (this.#outputTimerId !== undefined || this.#limits.outputStallTimeoutMs === 0) return;
+    this.#outputMark = { takenBytes: this.#writtenBytes - queuedBytes, queuedBytes };
+    this.#outputTimerId = this.#clock.setTimeout(() => {
+      this.#outputTimerId = undefined;
+      this.#checkOutput();
+    }, this.#limits.outputStallTimeoutMs);
+  }
+
+  #checkOutput(): void {
+    if (this.#phase === 'closed') return;
+    const queuedBytes = this.#stream.bufferedBytes;
+    if (queuedBytes === 0) return;
+    const takenBytes = this.#writtenBytes - queuedBytes - this.#outputMark.takenBytes;
+    const neededBytes = Math.min(this.#limits.outputProgressBytesMin, this.#outputMark.queuedBytes);
+    if (takenBytes >= neededBytes) {
+      this.#watchOutput();
+      return;
+    }
+    const seconds = this.#limits.outputStallTimeoutMs / 1000;
+    this.#dropForLimit(
+      'output-stall',
+      `the initiator read ${takenBytes} of the ${queuedBytes} bytes queued for it in ${seconds} s`,
+      { queuedBytes, takenBytes, outputStallTimeoutMs: this.#limits.outputStallTimeoutMs },
+    );
   }
 
   // ---- input ----------------------------------------------------------------------------------
@@ -247,9 +419,11 @@ export class IscsiConnection {
   readonly #onInput = (item: PduStreamItem): void => {
     switch (item.kind) {
       case 'frame':
+        this.#framedSinceChunk += 1;
         if (this.#phase !== 'closed') this.#frame(item);
         break;
       case 'error':
+        this.#framedSinceChunk += 1;
         if (this.#phase !== 'closed') this.#framingError(item);
         break;
       case 'closed':
@@ -259,7 +433,12 @@ export class IscsiConnection {
   };
 
   #framingError(error: FramingError): void {
-    this.#logger.warn({ code: error.error.code, message: error.error.message }, 'bad PDU from the initiator');
+    const fields = { code: error.error.code, message: error.error.message };
+    if (error.error.code === 'ISCSI_ERR_OVERSIZE_DATA_SEGMENT' && this.#reporter) {
+      this.#reporter.hit('data-segment-size', fields, 'bad PDU from the initiator: data segment too long', {
+        logger: this.#logger,
+      });
+    } else this.#logger.warn(fields, 'bad PDU from the initiator');
     if (error.fatal || this.#phase === 'login') {
       this.drop(error.error.message);
       return;
@@ -372,10 +551,12 @@ export class IscsiConnection {
       'refused a login (the event log names the reason)',
     );
     this.#transition({ type: 'LOGIN_FAILED' });
-    this.#stream.end();
+    this.#end();
   }
 
   #enterFullFeature(result: LoginResult): void {
+    if (this.#loginTimerId !== undefined) this.#clock.clearTimeout(this.#loginTimerId);
+    this.#loginTimerId = undefined;
     const connection = result.parameters.connection;
     this.#digests = {
       headerDigest: connection.headerDigest === 'CRC32C',
@@ -399,6 +580,7 @@ export class IscsiConnection {
     switch (pdu.kind) {
       case 'scsi-command':
         if (!session) this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'SCSI command in a discovery session');
+        else if (pdu.immediate && !session.immediateRoom()) this.#rejectImmediate(bhs, session);
         else {
           session.admit(pdu.cmdSN, pdu.immediate, () => {
             const error = session.startCommand(pdu);
@@ -432,6 +614,16 @@ export class IscsiConnection {
         this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'Login Request in full feature phase');
         break;
     }
+  }
+
+  /** An immediate command the session has no room for: Reject 0x06 (see the file comment). */
+  #rejectImmediate(bhs: Buffer, session: IscsiSession): void {
+    const message =
+      'rejected an immediate command (reason 0x06): the session already runs 2 × commandWindow tasks; the initiator must wait for answers (or raise commandWindow)';
+    const fields = { tasks: session.activeTaskCount };
+    if (this.#reporter) this.#reporter.hit('immediate-commands', fields, message, { logger: this.#logger });
+    else this.#logger.warn(fields, message);
+    this.#reject(bhs, RejectReason.IMMEDIATE_COMMAND_REJECT);
   }
 
   /** Discovery sessions have no session object: their CmdSN is only echoed. */
@@ -517,7 +709,7 @@ export class IscsiConnection {
       time2Retain: 0,
     });
     this.#event('connection.logged_out', {});
-    this.#stream.end();
+    this.#end();
   }
 
   // ---- output ---------------------------------------------------------------------------------
@@ -543,9 +735,10 @@ export class IscsiConnection {
         // end(), not destroy(): the TMF response just written must reach the initiator first.
         this.#logger.info({ why: 'target cold reset' }, 'closing the connection');
         this.#transition({ type: 'LOGOUT_REQUESTED' });
-        this.#stream.end();
+        this.#end();
         this.#hooks.targetColdReset?.(this, session);
       },
+      drop: (why: string) => this.drop(why),
     };
   }
 
@@ -569,9 +762,16 @@ export class IscsiConnection {
   #write(pdu: Pdu): void {
     if (this.#phase === 'closed') return;
     let writable = true;
-    for (const buffer of encodePdu(pdu, this.#digests)) writable = this.#stream.write(buffer) && writable;
-    // The initiator does not read its answers: stop reading its requests until it does.
-    if (!writable) this.#input.pauseUntilDrained();
+    for (const buffer of encodePdu(pdu, this.#digests)) {
+      this.#writtenBytes += buffer.length;
+      writable = this.#stream.write(buffer) && writable;
+    }
+    // The initiator does not read its answers: stop reading its requests until it does, and see
+    // that it reads at all (see the file comment).
+    if (!writable) {
+      this.#input.pauseUntilDrained();
+      this.#watchOutput();
+    }
   }
 
   // ---- keepalive ------------------------------------------------------------------------------
@@ -619,6 +819,13 @@ export class IscsiConnection {
 
   /** The transport closed (exactly once, by the ByteStream contract), dropped or not. */
   #closed(kind: string): void {
+    for (const timerId of [this.#loginTimerId, this.#pduTimerId, this.#outputTimerId, this.#closeTimerId]) {
+      if (timerId !== undefined) this.#clock.clearTimeout(timerId);
+    }
+    this.#loginTimerId = undefined;
+    this.#closeTimerId = undefined;
+    this.#pduTimerId = undefined;
+    this.#outputTimerId = undefined;
     this.#transition({ type: 'CLOSED' });
     this.#metrics?.closed();
     this.#keepalive?.unsubscribe();

@@ -11,6 +11,19 @@
  * - MaxCmdSN = ExpCmdSN + (window − active tasks) − 1, so the initiator can never have more
  *   than `commandWindow` commands in the target: that is the queue's bound (rxjs and the
  *   transport have none).
+ * - Immediate SCSI commands are outside the window (§4.2.2.1) but not unbounded: while the
+ *   session runs 2 × `commandWindow` tasks the next one is refused (the connection Rejects it,
+ *   reason 0x06; `immediateRoom`).
+ *
+ * Limits (target-limits.ts; docs/limits.md), checked before a task is made, so before its data
+ * buffer exists: each task reserves its ExpectedDataTransferLength from the session's budget
+ * (`taskDataBytesPerSessionMax`; a session with no task always gets one command, however large)
+ * and a task and its bytes from its target node's TaskBudget (shared by the node's sessions,
+ * with a fair share each that greedy sessions cannot take away).
+ * A command that does not fit is answered at once with status TASK SET FULL (SAM-5, 28h): the
+ * initiator retries later. A task waiting for Data-Out must get some within `dataOutTimeoutMs`
+ * (from its start, then from its last Data-Out), or the session's connection is dropped (ERL 0
+ * has no way to fail one sequence; the initiator logs in again). Refusals go to the reporter.
  *
  * Task management completes only after every affected task stopped touching its logical unit
  * (§4.2.3.3); aborted tasks never send status. ABORT TASK, ABORT TASK SET and CLEAR TASK SET
@@ -26,6 +39,7 @@
 import { type Observable, Subject } from 'rxjs';
 import type { Actor } from 'xstate';
 import { type IscsiSessionEvent, iscsiSessionMachine } from '../../../machines/iscsi-session.js';
+import type { Clock, TimerId } from '../../core/clock.js';
 import type { EventLog } from '../../core/event-log.js';
 import type { Logger } from '../../core/logger.js';
 import { startLoggedActor } from '../../core/machine-log.js';
@@ -35,16 +49,23 @@ import {
   type SessionMetrics,
   type TargetMetrics,
 } from '../../metrics/target-metrics.js';
-import type { Nexus } from '../../scsi/scsi-types.js';
+import { type Nexus, ScsiStatus } from '../../scsi/scsi-types.js';
 import type { NegotiatedParameters } from '../login/negotiate.js';
 import { lunFromWire } from '../pdu/lun.js';
-import type { DataOutPdu, ScsiCommandPdu, TmfRequestPdu } from '../pdu/messages.js';
-import { RESERVED_TAG, TmfFunction, TmfResponse } from '../pdu/opcodes.js';
-import { ScsiTask, type TaskContext, type TaskOutput } from './scsi-task.js';
+import { type DataOutPdu, EMPTY_DATA, type ScsiCommandPdu, type TmfRequestPdu } from '../pdu/messages.js';
+import { IscsiResponse, RESERVED_TAG, TmfFunction, TmfResponse } from '../pdu/opcodes.js';
+import { ScsiTask, TASK_TRANSFER_BYTES_MAX, type TaskContext, type TaskOutput } from './scsi-task.js';
 import { serialAdd, serialInWindow } from './serial-number.js';
+import { type LimitReporter, TARGET_LIMITS_DEFAULTS, type TaskBudget } from './target-limits.js';
 import type { IscsiLun, TargetNode } from './target-node.js';
 
-export const COMMAND_WINDOW_DEFAULT = 128;
+export const COMMAND_WINDOW_DEFAULT = TARGET_LIMITS_DEFAULTS.commandWindow;
+
+/** What a command reserves from the budgets: its EDTL (0 above the cap: ScsiTask refuses it unbuffered). */
+function taskDataBytesOf(pdu: ScsiCommandPdu): number {
+  const bytes = pdu.expectedDataTransferLength;
+  return bytes > TASK_TRANSFER_BYTES_MAX ? 0 : bytes;
+}
 
 export type SessionEndReason = 'logout' | 'connection-lost' | 'reinstated';
 
@@ -67,6 +88,8 @@ export interface SessionOutput {
   sendTmfResponse(initiatorTaskTag: number, response: number): void;
   /** Target cold reset: drop every connection of the target after answering. */
   coldReset(): void;
+  /** A limit ends the session: drop its connection (logged by the caller). */
+  drop?(why: string): void;
 }
 
 /** What happens to one incoming sequenced PDU. */
@@ -104,6 +127,17 @@ export class IscsiSession {
   #absentLunMetrics: LunMetrics | undefined;
   /** The command window is full (counted once as a stall until it has room again). */
   #windowFull = false;
+  readonly #clock: Clock | undefined;
+  readonly #reporter: LimitReporter | undefined;
+  /** The target node's budget (undefined: unbounded, for sessions made outside a server). */
+  readonly #budget: TaskBudget | undefined;
+  readonly #taskDataBytesMax: number;
+  /** Bytes reserved by this session's running tasks (see the file comment). */
+  #taskDataBytes = 0;
+  readonly #dataOutTimeoutMs: number;
+  /** Tasks waiting for Data-Out, with when they started or last got some. */
+  readonly #dataOutAtMs = new Map<ScsiTask, number>();
+  #dataOutTimerId: TimerId | undefined;
 
   constructor(options: {
     identity: SessionIdentity;
@@ -121,6 +155,14 @@ export class IscsiSession {
     connectionId?: string;
     /** Where the session and its tasks report; default: nowhere. */
     metrics?: TargetMetrics;
+    /** Times the Data-Out wait; without it there is no such timeout. */
+    clock?: Clock;
+    /** The target node's task budget; default: none (only the session's own limits apply). */
+    budget?: TaskBudget;
+    /** Counts and logs refusals; default: the session's logger, uncounted. */
+    reporter?: LimitReporter;
+    taskDataBytesMax?: number;
+    dataOutTimeoutMs?: number;
   }) {
     this.identity = options.identity;
     this.#parameters = options.parameters;
@@ -129,6 +171,12 @@ export class IscsiSession {
     this.#window = options.commandWindow ?? COMMAND_WINDOW_DEFAULT;
     this.#peers = options.peers ?? (() => []);
     this.#expCmdSN = options.firstCmdSN;
+    this.#clock = options.clock;
+    this.#budget = options.budget;
+    this.#budget?.join();
+    this.#reporter = options.reporter;
+    this.#taskDataBytesMax = options.taskDataBytesMax ?? TARGET_LIMITS_DEFAULTS.taskDataBytesPerSessionMax;
+    this.#dataOutTimeoutMs = options.dataOutTimeoutMs ?? TARGET_LIMITS_DEFAULTS.dataOutTimeoutMs;
     const actor = `iscsi/session/${options.identity.tsih}`;
     this.#connectionId = options.connectionId;
     this.#targetMetrics = options.metrics;
@@ -172,8 +220,13 @@ export class IscsiSession {
       lunNumbers: () => [...this.identity.target.luns.keys()].sort((a, b) => a - b),
       send: (out) => this.#output?.send(out),
       finished: (finished) => {
-        if (this.#tasks.get(finished.initiatorTaskTag) === finished)
+        if (this.#tasks.get(finished.initiatorTaskTag) === finished) {
           this.#tasks.delete(finished.initiatorTaskTag);
+          const bytes = taskDataBytesOf(finished.pdu);
+          this.#taskDataBytes -= bytes;
+          this.#budget?.release(bytes);
+        }
+        this.#dataOutAtMs.delete(finished);
         if (this.#metrics !== undefined) this.#noteWindow(this.#metrics);
         for (const check of [...this.#taskEnded]) check();
       },
@@ -191,6 +244,16 @@ export class IscsiSession {
 
   get activeTaskCount(): number {
     return this.#tasks.size;
+  }
+
+  /** Bytes this session's running tasks reserved (their ExpectedDataTransferLength). */
+  get taskDataBytes(): number {
+    return this.#taskDataBytes;
+  }
+
+  /** An immediate SCSI command may start: fewer than 2 × commandWindow tasks run (file comment). */
+  immediateRoom(): boolean {
+    return this.#tasks.size < 2 * this.#window;
   }
 
   /**
@@ -234,10 +297,11 @@ export class IscsiSession {
     }
     if (!serialInWindow(cmdSN, this.#expCmdSN, this.maxCmdSN) || this.#waiting.has(cmdSN)) {
       this.#metrics?.outsideWindow.inc();
-      this.#logger.warn(
-        { cmdSN, expCmdSN: this.#expCmdSN, maxCmdSN: this.maxCmdSN },
-        'dropped a command outside the CmdSN window',
-      );
+      const fields = { cmdSN, expCmdSN: this.#expCmdSN, maxCmdSN: this.maxCmdSN };
+      const message =
+        'dropped a command outside the CmdSN window (RFC 7143 §4.2.2.1); the initiator must keep CmdSN within [ExpCmdSN, MaxCmdSN]';
+      if (this.#reporter) this.#reporter.hit('command-window', fields, message, { logger: this.#logger });
+      else this.#logger.warn(fields, message);
       return 'dropped';
     }
     this.#waiting.set(cmdSN, run);
@@ -256,6 +320,7 @@ export class IscsiSession {
       return 'immediate data sent with ImmediateData=No';
     if (pdu.data.length > pdu.expectedDataTransferLength)
       return 'immediate data longer than ExpectedDataTransferLength';
+    if (!this.#reserve(pdu)) return undefined;
     const lunNumber = lunFromWire(pdu.lun);
     const lun = lunNumber === undefined ? undefined : this.identity.target.luns.get(lunNumber);
     const metrics = this.#targetMetrics === undefined ? undefined : this.#lunMetricsOf(lunNumber, lun);
@@ -263,16 +328,120 @@ export class IscsiSession {
     this.#tasks.set(pdu.initiatorTaskTag, task);
     if (this.#metrics !== undefined) this.#noteWindow(this.#metrics);
     task.start();
+    if (task.state === 'collecting') this.#awaitDataOut(task);
     return undefined;
+  }
+
+  /**
+   * Reserves the command's bytes from the session's and the target's budgets, or answers it
+   * TASK SET FULL and returns false (see the file comment).
+   */
+  #reserve(pdu: ScsiCommandPdu): boolean {
+    const bytes = taskDataBytesOf(pdu);
+    if (bytes === 0 && pdu.expectedDataTransferLength > 0) {
+      this.#reporter?.hit(
+        'task-transfer-size',
+        {
+          initiatorTaskTag: pdu.initiatorTaskTag,
+          expectedDataTransferLength: pdu.expectedDataTransferLength,
+        },
+        `a command expects ${pdu.expectedDataTransferLength} bytes, above the ${TASK_TRANSFER_BYTES_MAX} one command may move; answered CHECK CONDITION, nothing allocated (the initiator must split its IO)`,
+        { logger: this.#logger, event: true },
+      );
+    }
+    let refused: 'task-data-per-session' | 'tasks-per-target' | 'task-data-per-target' | undefined;
+    if (this.#tasks.size > 0 && this.#taskDataBytes + bytes > this.#taskDataBytesMax) {
+      refused = 'task-data-per-session';
+    } else {
+      refused = this.#budget?.reserve(bytes, { tasks: this.#tasks.size, bytes: this.#taskDataBytes });
+    }
+    if (refused === undefined) {
+      this.#taskDataBytes += bytes;
+      return true;
+    }
+    this.#reporter?.hit(
+      refused,
+      {
+        initiatorTaskTag: pdu.initiatorTaskTag,
+        expectedDataTransferLength: pdu.expectedDataTransferLength,
+        sessionTasks: this.#tasks.size,
+        sessionTaskBytes: this.#taskDataBytes,
+        targetTasks: this.#budget?.tasks,
+        targetTaskBytes: this.#budget?.bytes,
+      },
+      refused === 'task-data-per-session'
+        ? 'answered TASK SET FULL: the session already moves its taskDataBytesPerSessionMax; the initiator retries (raise the limit or lower its queue depth)'
+        : `answered TASK SET FULL: target ${this.identity.target.iqn} is at its ${refused === 'tasks-per-target' ? 'tasksPerTargetMax' : 'taskDataBytesPerTargetMax'}; the initiator retries (raise the limit or spread the sessions over more targets)`,
+      { logger: this.#logger, event: true },
+    );
+    const expected = pdu.expectedDataTransferLength;
+    this.#output?.send({
+      kind: 'scsi-response',
+      ahs: [],
+      data: EMPTY_DATA,
+      bidirectionalReadResidualOverflow: false,
+      bidirectionalReadResidualUnderflow: false,
+      residualOverflow: false,
+      residualUnderflow: expected > 0,
+      response: IscsiResponse.COMMAND_COMPLETED_AT_TARGET,
+      status: ScsiStatus.TASK_SET_FULL,
+      initiatorTaskTag: pdu.initiatorTaskTag,
+      snackTag: 0,
+      expDataSN: 0,
+      bidirectionalReadResidualCount: 0,
+      residualCount: expected,
+    });
+    return false;
+  }
+
+  /** `task` waits for Data-Out: time it (see the file comment). */
+  #awaitDataOut(task: ScsiTask): void {
+    const clock = this.#clock;
+    if (clock === undefined || this.#dataOutTimeoutMs === 0) return;
+    this.#dataOutAtMs.set(task, clock.now());
+    if (this.#dataOutTimerId === undefined) this.#armDataOutTimer(this.#dataOutTimeoutMs);
+  }
+
+  #armDataOutTimer(delayMs: number): void {
+    this.#dataOutTimerId = this.#clock!.setTimeout(() => {
+      this.#dataOutTimerId = undefined;
+      this.#checkDataOut();
+    }, delayMs);
+  }
+
+  #checkDataOut(): void {
+    if (this.#closed) return;
+    const nowMs = this.#clock!.now();
+    let oldestMs: number | undefined;
+    for (const [task, atMs] of this.#dataOutAtMs) {
+      if (task.state !== 'collecting') this.#dataOutAtMs.delete(task);
+      else if (oldestMs === undefined || atMs < oldestMs) oldestMs = atMs;
+    }
+    if (oldestMs === undefined) return;
+    const waitedMs = nowMs - oldestMs;
+    if (waitedMs < this.#dataOutTimeoutMs) {
+      this.#armDataOutTimer(this.#dataOutTimeoutMs - waitedMs);
+      return;
+    }
+    const why = `no Data-Out for a write within ${this.#dataOutTimeoutMs} ms`;
+    this.#reporter?.hit(
+      'data-out-stall',
+      { waitedMs, tasksWaiting: this.#dataOutAtMs.size },
+      `dropping the connection: ${why}; the initiator must send the data it announced or was asked for (R2T)`,
+      { logger: this.#logger, event: true },
+    );
+    this.#output?.drop?.(why);
   }
 
   /** Data-Out routing. Returns an error text for a protocol violation. */
   dataOut(pdu: DataOutPdu): string | undefined {
     const task = this.#tasks.get(pdu.initiatorTaskTag);
     if (!task) {
-      // Data for a task that was aborted or failed is expected to trickle in; drop it quietly.
+      // Data for a task that was aborted, failed or refused (TASK SET FULL) is expected to
+      // trickle in; drop it quietly.
       return undefined;
     }
+    if (this.#dataOutAtMs.has(task)) this.#dataOutAtMs.set(task, this.#clock!.now());
     return task.receiveDataOut(pdu);
   }
 
@@ -347,6 +516,9 @@ export class IscsiSession {
   async close(reason: SessionEndReason = 'connection-lost'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#budget?.leave();
+    if (this.#dataOutTimerId !== undefined) this.#clock!.clearTimeout(this.#dataOutTimerId);
+    this.#dataOutTimerId = undefined;
     this.#metrics?.closed();
     this.#inputs.next({ type: SESSION_END_EVENTS[reason] });
     this.#waiting.clear();

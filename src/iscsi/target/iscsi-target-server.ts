@@ -25,6 +25,19 @@
  * in again); `dropUnfinishedLogins` drops the connections still logging in, so every login after
  * an ACL or CHAP change is decided by the new rules. `targets` is read at every use: a target
  * the node adds or removes is seen by the next SendTargets (target-registry.ts).
+ *
+ * Limits (`limits`, target-limits.ts; docs/limits.md), resolved once at start:
+ * - A connection without a normal session (logging in, or a discovery session) is "unsettled";
+ *   at most `loginConnectionsMax` of them, and `loginConnectionsPerAddressMax` from one source
+ *   address, exist at once: the next is reset at accept, before it has a framer or a login.
+ *   Each one's login must finish within `loginTimeoutMs` (the connection enforces it).
+ * - At most `sessionsPerTargetMax` sessions per target node: the next login is answered 0x0302
+ *   (Out of resources).
+ * - Each target node has one TaskBudget for all its sessions (tasks and data bytes); the
+ *   sessions enforce it with their own per-session limits.
+ * - `limitStats()` reports what the limits did (for the limits script, tests and operators).
+ * `commandWindow`, `nopIntervalMs` and `nopTimeoutMs` may also be given at the top level (older
+ * callers); there they win over `limits`.
  */
 
 import type { Endpoint, Listener, Transport } from '../../../transports/transport.js';
@@ -39,6 +52,7 @@ import type { LoginRequestPdu } from '../pdu/messages.js';
 import { IscsiConnection } from './iscsi-connection.js';
 import { IscsiSession } from './iscsi-session.js';
 import type { LoginDriver, LoginResult } from './login-driver.js';
+import { LimitReporter, resolveTargetLimits, type TargetLimits, TaskBudget } from './target-limits.js';
 import type { TargetNode } from './target-node.js';
 
 export interface TargetServerOptions {
@@ -59,6 +73,28 @@ export interface TargetServerOptions {
   readonly drainSeconds?: number;
   /** Where sessions and connections count commands, bytes, latency and stalls (src/metrics/). */
   readonly metrics?: TargetMetrics;
+  /** Resource limits (target-limits.ts); unset ones take TARGET_LIMITS_DEFAULTS. */
+  readonly limits?: Partial<TargetLimits>;
+}
+
+/** What the limits did since start (see limitStats). */
+export interface TargetLimitStats {
+  /** Refusals by limit name (LimitName), only those that happened. */
+  readonly refusals: Readonly<Record<string, number>>;
+  /** Connections without a normal session now (logging in, or discovery). */
+  readonly unsettledConnections: number;
+  readonly connections: number;
+  readonly sessions: number;
+  /** The most bytes queued towards one peer, seen when its transport pushed back. */
+  readonly outputPeakBytes: number;
+  /** Per target node: its task budget now and at its peak. */
+  readonly budgets: ReadonlyArray<{
+    readonly iqn: string;
+    readonly tasks: number;
+    readonly bytes: number;
+    readonly tasksPeak: number;
+    readonly bytesPeak: number;
+  }>;
 }
 
 export const LOGOUT_REQUEST_SECONDS_DEFAULT = 2;
@@ -95,9 +131,54 @@ export class IscsiTargetServer {
   #tsihLast = 0;
   /** Set while close() waits for the initiators to log out. */
   #onConnectionGone: ((connection: IscsiConnection) => void) | undefined;
+  readonly #limits: TargetLimits;
+  readonly #reporter: LimitReporter;
+  /** Connections without a normal session (see the file comment), with their source address. */
+  readonly #unsettled = new Map<IscsiConnection, string>();
+  readonly #unsettledByAddress = new Map<string, number>();
+  /** Each target node's task budget, by IQN (made at its first session). */
+  readonly #budgets = new Map<string, TaskBudget>();
+  #outputPeakBytes = 0;
 
   private constructor(options: TargetServerOptions) {
     this.#options = options;
+    this.#limits = resolveTargetLimits({
+      ...options.limits,
+      ...(options.commandWindow === undefined ? {} : { commandWindow: options.commandWindow }),
+      ...(options.nopIntervalMs === undefined ? {} : { nopIntervalMs: options.nopIntervalMs }),
+      ...(options.nopTimeoutMs === undefined ? {} : { nopTimeoutMs: options.nopTimeoutMs }),
+    });
+    this.#reporter = new LimitReporter({
+      clock: options.clock,
+      logger: options.logger,
+      eventLog: options.eventLog,
+    });
+  }
+
+  /** The limits in force (defaults with the options on top). */
+  get limits(): TargetLimits {
+    return this.#limits;
+  }
+
+  /** What the limits did since start. */
+  limitStats(): TargetLimitStats {
+    let outputPeakBytes = this.#outputPeakBytes;
+    for (const connection of this.#connections)
+      outputPeakBytes = Math.max(outputPeakBytes, connection.outputPeakBytes);
+    return {
+      refusals: this.#reporter.counts(),
+      unsettledConnections: this.#unsettled.size,
+      connections: this.#connections.size,
+      sessions: this.#sessions.size,
+      outputPeakBytes,
+      budgets: [...this.#budgets].map(([iqn, budget]) => ({
+        iqn,
+        tasks: budget.tasks,
+        bytes: budget.bytes,
+        tasksPeak: budget.tasksPeak,
+        bytesPeak: budget.bytesPeak,
+      })),
+    };
   }
 
   static async start(options: TargetServerOptions): Promise<IscsiTargetServer> {
@@ -255,14 +336,39 @@ export class IscsiTargetServer {
   }
 
   #accept(stream: Parameters<Parameters<Transport['listen']>[1]>[0]): void {
+    const address = stream.remote.host;
+    const limits = this.#limits;
+    const fromAddress = this.#unsettledByAddress.get(address) ?? 0;
+    if (this.#unsettled.size >= limits.loginConnectionsMax) {
+      this.#reporter.hit(
+        'login-connections',
+        { initiator: endpointToString(stream.remote), unsettled: this.#unsettled.size },
+        `refused a connection at accept: ${limits.loginConnectionsMax} connections are logging in or in discovery; a login flood? (or raise loginConnectionsMax)`,
+        { event: true },
+      );
+      stream.destroy();
+      return;
+    }
+    if (fromAddress >= limits.loginConnectionsPerAddressMax) {
+      this.#reporter.hit(
+        'login-connections-per-address',
+        { initiator: endpointToString(stream.remote), fromAddress },
+        `refused a connection at accept: ${address} already has ${fromAddress} connections logging in or in discovery; the initiator must finish its logins first (or raise loginConnectionsPerAddressMax)`,
+        { event: true },
+      );
+      stream.destroy();
+      return;
+    }
     const connection: IscsiConnection = new IscsiConnection({
       stream,
       login: this.#options.loginDriver({ local: stream.local, remote: stream.remote }),
       clock: this.#options.clock,
       logger: this.#options.logger,
       eventLog: this.#options.eventLog,
-      nopIntervalMs: this.#options.nopIntervalMs,
-      nopTimeoutMs: this.#options.nopTimeoutMs,
+      nopIntervalMs: limits.nopIntervalMs,
+      nopTimeoutMs: limits.nopTimeoutMs,
+      limits,
+      reporter: this.#reporter,
       ...(this.#options.metrics === undefined ? {} : { metrics: this.#options.metrics }),
       hooks: {
         sessionFor: (result, request) =>
@@ -273,6 +379,27 @@ export class IscsiTargetServer {
       },
     });
     this.#connections.add(connection);
+    this.#unsettled.set(connection, address);
+    this.#unsettledByAddress.set(address, fromAddress + 1);
+  }
+
+  /** The connection has a normal session now, or is gone: it no longer counts as logging in. */
+  #settle(connection: IscsiConnection): void {
+    const address = this.#unsettled.get(connection);
+    if (address === undefined) return;
+    this.#unsettled.delete(connection);
+    const left = (this.#unsettledByAddress.get(address) ?? 1) - 1;
+    if (left > 0) this.#unsettledByAddress.set(address, left);
+    else this.#unsettledByAddress.delete(address);
+  }
+
+  #budgetOf(target: TargetNode): TaskBudget {
+    let budget = this.#budgets.get(target.iqn);
+    if (budget === undefined) {
+      budget = new TaskBudget(this.#limits);
+      this.#budgets.set(target.iqn, budget);
+    }
+    return budget;
   }
 
   #sessionFor(
@@ -295,6 +422,18 @@ export class IscsiTargetServer {
         void entry.session.close('reinstated');
       }
     }
+    let sessionsOfTarget = 0;
+    for (const entry of this.#sessions.values())
+      if (entry.session.identity.target.iqn === target.iqn) sessionsOfTarget += 1;
+    if (sessionsOfTarget >= this.#limits.sessionsPerTargetMax) {
+      this.#reporter.hit(
+        'sessions-per-target',
+        { initiator: result.initiatorName, target: target.iqn, sessions: sessionsOfTarget },
+        `refused a session (login status 0x0302, out of resources): target ${target.iqn} has ${sessionsOfTarget} sessions; end unused sessions (or raise sessionsPerTargetMax)`,
+        { event: true },
+      );
+      return undefined;
+    }
     const tsih = this.#nextTsih();
     const session = new IscsiSession({
       identity: { tsih, isid: request.isid, initiatorName: result.initiatorName, target },
@@ -307,13 +446,19 @@ export class IscsiTargetServer {
         target: target.iqn,
       }),
       eventLog: this.#options.eventLog,
-      commandWindow: this.#options.commandWindow,
+      commandWindow: this.#limits.commandWindow,
+      clock: this.#options.clock,
+      budget: this.#budgetOf(target),
+      reporter: this.#reporter,
+      taskDataBytesMax: this.#limits.taskDataBytesPerSessionMax,
+      dataOutTimeoutMs: this.#limits.dataOutTimeoutMs,
       peers: () => [...this.#sessions.values()].map((entry) => entry.session),
       connectionId: connection.id,
       ...(this.#options.metrics === undefined ? {} : { metrics: this.#options.metrics }),
     });
     this.#sessions.set(tsih, { session, connection, ends, parameters: result.parameters });
     this.#byIdentity.set(identity, tsih);
+    this.#settle(connection);
     this.#options.eventLog.append(`iscsi/session/${tsih}`, 'session.created', {
       initiator: result.initiatorName,
       isid: request.isid,
@@ -334,6 +479,8 @@ export class IscsiTargetServer {
 
   #connectionClosed(connection: IscsiConnection, session: IscsiSession | undefined): void {
     this.#connections.delete(connection);
+    this.#settle(connection);
+    this.#outputPeakBytes = Math.max(this.#outputPeakBytes, connection.outputPeakBytes);
     this.#onConnectionGone?.(connection);
     if (!session) return;
     const tsih = session.identity.tsih;

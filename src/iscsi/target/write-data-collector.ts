@@ -12,6 +12,13 @@
  * it); Collie answers CHECK CONDITION instead of writing data it cannot trust.
  *
  * Sans-I/O: R2Ts to send come out of `takeR2ts()`; the caller owns the wire and the task.
+ *
+ * Memory (docs/limits.md): the one buffer sized by the peer, ExpectedDataTransferLength bytes, is
+ * allocated here when the command starts, never before its size was checked: ScsiTask refuses an
+ * EDTL above TASK_TRANSFER_BYTES_MAX and the session reserved it from its task budgets
+ * (target-limits.ts). A Data-Out is copied in only after its offset and length fall inside its
+ * sequence, so no length from the wire writes or allocates beyond that buffer; R2Ts are issued
+ * at most MaxOutstandingR2T at a time.
  */
 
 import type { DataOutPdu } from '../pdu/messages.js';
