@@ -18,6 +18,7 @@
  * and formats (log-options.ts), and the stop's seconds, whose one rule is `stopSeconds` here
  * (parseStopSeconds in target-config.ts runs it for --drain-seconds and --logout-seconds).
  */
+
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { parseEndpointArg } from '../cli/endpoint-arg.js';
@@ -30,6 +31,7 @@ import {
   DRAIN_SECONDS_DEFAULT,
   LOGOUT_REQUEST_SECONDS_DEFAULT,
 } from '../iscsi/target/iscsi-target-server.js';
+import { TARGET_LIMITS_DEFAULTS, type TargetLimits } from '../iscsi/target/target-limits.js';
 import { parseBackingSpec } from './backing.js';
 import type { ChapAccountConfig, TargetConfig, TargetDefinition } from './target-config.js';
 
@@ -435,6 +437,67 @@ const stop = mapping(
   'write stop: { drainSeconds: 3, logoutSeconds: 2 }',
 );
 
+/** A limit of docs/limits.md: a whole number, at least `min`; left out, the default. */
+function limitValue(min: number, unit: string) {
+  const fix = `write a whole number of ${unit}, ${min} or more; see docs/limits.md`;
+  return z
+    .number(wrong(`a number of ${unit}`, fix))
+    .int(wrong(`a number of ${unit}`, fix))
+    .min(min, wrong(`a number of ${unit}`, fix))
+    .max(Number.MAX_SAFE_INTEGER, wrong(`a number of ${unit}`, fix))
+    .optional();
+}
+
+const LIMIT_DEFAULTS = TARGET_LIMITS_DEFAULTS;
+
+/** The target's resource limits (src/iscsi/target/target-limits.ts); each unset key keeps its default. */
+const limits = mapping(
+  {
+    // 0 turns a timeout (or the output progress rule) off, as resolveTargetLimits allows.
+    sessionsPerTargetMax: limitValue(1, 'sessions').describe(
+      `Normal sessions of one target; the next login is answered Out of resources (0x0302). Default ${LIMIT_DEFAULTS.sessionsPerTargetMax}.`,
+    ),
+    loginConnectionsMax: limitValue(1, 'connections').describe(
+      `Connections still logging in (or in discovery) on the whole server; the next is reset at accept. Default ${LIMIT_DEFAULTS.loginConnectionsMax}.`,
+    ),
+    loginConnectionsPerAddressMax: limitValue(1, 'connections').describe(
+      `The same, from one source address. Default ${LIMIT_DEFAULTS.loginConnectionsPerAddressMax}.`,
+    ),
+    loginTimeoutMs: limitValue(0, 'milliseconds').describe(
+      `A connection must finish its login this long after accept, or it is dropped. Default ${LIMIT_DEFAULTS.loginTimeoutMs}.`,
+    ),
+    pduTimeoutMs: limitValue(0, 'milliseconds').describe(
+      `A PDU whose first bytes came must be complete this long after, or the connection is dropped. Default ${LIMIT_DEFAULTS.pduTimeoutMs}.`,
+    ),
+    outputStallTimeoutMs: limitValue(0, 'milliseconds').describe(
+      `While the peer does not read what the target sends, it must take at least outputProgressBytesMin in every such period, or it is dropped. Default ${LIMIT_DEFAULTS.outputStallTimeoutMs}.`,
+    ),
+    outputProgressBytesMin: limitValue(0, 'bytes').describe(
+      `See outputStallTimeoutMs. Default ${LIMIT_DEFAULTS.outputProgressBytesMin}.`,
+    ),
+    closeTimeoutMs: limitValue(0, 'milliseconds').describe(
+      `After the target ends a connection, the peer must close its side this soon, or the connection is reset. Default ${LIMIT_DEFAULTS.closeTimeoutMs}.`,
+    ),
+    dataOutTimeoutMs: limitValue(0, 'milliseconds').describe(
+      `While a write waits for Data-Out, one must come this often, or the connection is dropped. Default ${LIMIT_DEFAULTS.dataOutTimeoutMs}.`,
+    ),
+    commandWindow: limitValue(1, 'commands').describe(
+      `Commands one session may have in the target (the CmdSN window, MaxCmdSN). Default ${LIMIT_DEFAULTS.commandWindow}.`,
+    ),
+    tasksPerTargetMax: limitValue(1, 'tasks').describe(
+      `SCSI tasks running in all the sessions of one target; beyond, TASK SET FULL. Default ${LIMIT_DEFAULTS.tasksPerTargetMax}.`,
+    ),
+    taskDataBytesPerSessionMax: limitValue(1, 'bytes').describe(
+      `Sum of the data lengths of one session's running tasks; beyond, TASK SET FULL (a session with no task always gets one). Default ${LIMIT_DEFAULTS.taskDataBytesPerSessionMax}.`,
+    ),
+    taskDataBytesPerTargetMax: limitValue(1, 'bytes').describe(
+      `The same over all the sessions of one target. Default ${LIMIT_DEFAULTS.taskDataBytesPerTargetMax}.`,
+    ),
+  },
+  'a mapping of limits',
+  'write limits: { sessionsPerTargetMax: 1024, loginTimeoutMs: 15000 } with the keys of docs/limits.md',
+);
+
 const log = mapping(
   {
     level: z
@@ -519,6 +582,11 @@ export const targetConfigSchema = mapping(
       .describe(
         `How long the graceful stop (SIGTERM or SIGINT, docs/target.md "Stopping") waits, each 0 to ${STOP_SECONDS_MAX} s. The process exits 1 if the whole stop takes longer than drain + logout + ${STOP_DEADLINE_MARGIN_MS / 1000} s. Unset: ${DRAIN_SECONDS_DEFAULT} s and ${LOGOUT_REQUEST_SECONDS_DEFAULT} s.`,
       ),
+    limits: limits
+      .optional()
+      .describe(
+        'Resource limits against hostile or broken initiators (docs/limits.md). Each key left out keeps its default.',
+      ),
     log: log.optional().describe('The logs on stderr (docs/target.md, "Logs"). Unset: the defaults below.'),
     events: pathKey('a file', 'write events: FILE, e.g. events.jsonl')
       .optional()
@@ -575,12 +643,22 @@ export const targetConfigSchema = mapping(
               logFormat: root.log.format,
             },
           }),
+      ...(root.limits === undefined ? {} : { limits: definedLimits(root.limits) }),
       ...(root.events === undefined ? {} : { events: root.events }),
       ...(root.admin === undefined ? {} : { admin: root.admin }),
       ...(root.inspect === undefined ? {} : { inspect: root.inspect }),
       ...(root.data === undefined ? {} : { data: root.data }),
     }),
   );
+
+/** The limits a document wrote (keys left out stay out: the server keeps its defaults). */
+function definedLimits(
+  written: Partial<Record<keyof TargetLimits, number | undefined>>,
+): Partial<TargetLimits> {
+  return Object.fromEntries(
+    Object.entries(written).filter((entry) => entry[1] !== undefined),
+  ) as Partial<TargetLimits>;
+}
 
 type PathSegment = PropertyKey;
 

@@ -27,6 +27,7 @@
  * problem is one line, `FILE:LINE: KEY: problem (fix)`. The flags' own checks are here; a flag
  * that a key also takes runs the key's rule (parseStopSeconds). Nothing here opens a backend.
  */
+
 import { readFile } from 'node:fs/promises';
 import type { Endpoint } from '../../transports/transport.js';
 import type { LogFlags } from '../cli/log-options.js';
@@ -35,6 +36,7 @@ import {
   DRAIN_SECONDS_DEFAULT,
   LOGOUT_REQUEST_SECONDS_DEFAULT,
 } from '../iscsi/target/iscsi-target-server.js';
+import type { TargetLimits } from '../iscsi/target/target-limits.js';
 import { type BackingSpec, parseBackingSpec } from './backing.js';
 import {
   ALUA_POLICIES,
@@ -104,6 +106,8 @@ export interface TargetConfig {
    */
   readonly drainSeconds?: number;
   readonly logoutSeconds?: number;
+  /** Resource limits (YAML `limits:`, docs/limits.md); unset keys keep the server's defaults. */
+  readonly limits?: Partial<TargetLimits>;
   // The `collie target` process around the targets (flags of the same name win); startTargetService
   // does not read these.
   /** JSONL file every event is appended to (--events). */

@@ -181,6 +181,7 @@ export async function startTargetService(
       // The graceful stop's waits (unset: the server's defaults).
       ...(config.drainSeconds === undefined ? {} : { drainSeconds: config.drainSeconds }),
       ...(config.logoutSeconds === undefined ? {} : { logoutRequestSeconds: config.logoutSeconds }),
+      ...(config.limits === undefined ? {} : { limits: config.limits }),
       ...(environment.metrics === undefined ? {} : { metrics: environment.metrics.target }),
     });
   } catch (error) {

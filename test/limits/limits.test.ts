@@ -145,6 +145,22 @@ describe('logins', () => {
   });
 });
 
+describe('refused logins', () => {
+  test('each refused login counts under refused-logins, logged through the rate-limited reporter', async () => {
+    const world = await limitsWorld();
+    for (let n = 0; n < 12; n++) {
+      const refused = await world
+        .login({ targetName: 'iqn.2026-01.test.collie:nobody', host: `10.8.0.${n + 1}` })
+        .catch((error: unknown) => error);
+      expect((refused as { status?: number }).status).toBe(0x0203);
+    }
+    expect(refusals(world)['refused-logins']).toBe(12);
+    const healthy = await world.login();
+    expect(healthy.isClosed).toBe(false);
+    await world.close();
+  });
+});
+
 describe('stalled peers in full feature phase', () => {
   test('a PDU trickled byte by byte (the keepalive stays quiet) is dropped pduTimeoutMs after it began', async () => {
     const world = await limitsWorld();

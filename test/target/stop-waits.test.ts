@@ -8,6 +8,7 @@
  * Data-Out PDUs are dropped keeps a WRITE in flight (the target waits for its data); the moments
  * of the Async Message and of the connection's end, from the start of close(), tell the waits.
  */
+
 import { describe, expect, test } from 'vitest';
 import { IscsiInitiator } from '../../sim/initiator/iscsi-initiator.js';
 import { parseSense } from '../../sim/initiator/scsi-commands.js';
@@ -20,6 +21,7 @@ import {
   DRAIN_SECONDS_DEFAULT,
   LOGOUT_REQUEST_SECONDS_DEFAULT,
 } from '../../src/iscsi/target/iscsi-target-server.js';
+import { TARGET_LIMITS_DEFAULTS } from '../../src/iscsi/target/target-limits.js';
 import { parseBackingSpec } from '../../src/target/backing.js';
 import type { TargetConfig } from '../../src/target/target-config.js';
 import { startTargetService } from '../../src/target/target-service.js';
@@ -136,5 +138,46 @@ describe("the stop's waits reach the server (startTargetService)", () => {
     expect(stopped.closedAfterMs! - stopped.asyncAfterMs!).toBeGreaterThanOrEqual(
       LOGOUT_REQUEST_SECONDS_DEFAULT * 1000,
     );
+  });
+});
+
+describe('limits: reach the server', () => {
+  test('a config limits: mapping is what the server enforces; keys left out keep their defaults', async () => {
+    const clock = new VirtualClock(1_000_000);
+    const eventLog = new EventLog(clock);
+    const rng = createRng('limits-config');
+    const network = new MemoryNetwork({ clock, rng: rng.fork('network'), eventLog });
+    const service = await clock.settle(
+      startTargetService(
+        {
+          portals: [PORTAL],
+          targets: [{ iqn: IQN, luns: [{ lun: 0, backing: parseBackingSpec('mem:1M'), text: 'mem:1M' }] }],
+          digests: 'allow',
+          nopIntervalMs: 0,
+          nopTimeoutMs: 15_000,
+          limits: { sessionsPerTargetMax: 3, loginTimeoutMs: 5_000 },
+        },
+        {
+          transport: network.transport(PORTAL.host),
+          backendTransport: network.transport('backends'),
+          clock,
+          rng: rng.fork('target'),
+          eventLog,
+          logger: createLogger({ level: 'silent', clock }),
+        },
+      ),
+      { withinMs: 60_000 },
+    );
+    try {
+      expect(service.server.limits).toEqual({
+        ...TARGET_LIMITS_DEFAULTS,
+        sessionsPerTargetMax: 3,
+        loginTimeoutMs: 5_000,
+        nopIntervalMs: 0,
+        nopTimeoutMs: 15_000,
+      });
+    } finally {
+      await clock.settle(service.close(), { withinMs: 60_000 });
+    }
   });
 });

@@ -445,3 +445,20 @@ describe('nearestKey', () => {
     expect(nearestKey('vendor', known)).toBeUndefined();
   });
 });
+
+describe('limits: (docs/limits.md)', () => {
+  test('written keys reach the config; keys left out stay out (the server keeps its defaults)', () => {
+    const parsed = config('limits:\n  sessionsPerTargetMax: 16\n  loginTimeoutMs: 5000\ntargets: []\n');
+    expect(parsed.limits).toEqual({ sessionsPerTargetMax: 16, loginTimeoutMs: 5000 });
+    expect(config('targets: []\n').limits).toBeUndefined();
+  });
+
+  test.each([
+    ['sessionsPerTargetMax: 0', /^t\.yaml:2: limits\.sessionsPerTargetMax: .*1 or more/],
+    ['loginTimeoutMs: 1.5', /^t\.yaml:2: limits\.loginTimeoutMs: .*whole number of milliseconds/],
+    ['commandWindow: many', /^t\.yaml:2: limits\.commandWindow: /],
+    ['sessionsMax: 4', /^t\.yaml:2: limits\.sessionsMax: unknown key/],
+  ])('%s is refused in one line naming the key and the fix', (line, message) => {
+    expect(problem(`limits:\n  ${line}\ntargets: []\n`)).toMatch(message);
+  });
+});

@@ -546,10 +546,11 @@ export class IscsiConnection {
   #finishLogin(outcome: 'failed', answer?: { statusClass: number; statusDetail: number }): void {
     this.#metrics?.loginsFailed.inc();
     this.#event('login.failed', { outcome });
-    this.#logger.warn(
-      { statusClass: answer?.statusClass, statusDetail: answer?.statusDetail },
-      'refused a login (the event log names the reason)',
-    );
+    const fields = { statusClass: answer?.statusClass, statusDetail: answer?.statusDetail };
+    const message = 'refused a login (the event log names the reason)';
+    // Through the limits' reporter: one line per interval however many logins a flood brings.
+    if (this.#reporter) this.#reporter.hit('refused-logins', fields, message, { logger: this.#logger });
+    else this.#logger.warn(fields, message);
     this.#transition({ type: 'LOGIN_FAILED' });
     this.#end();
   }

@@ -112,6 +112,7 @@ export function resolveTargetLimits(overrides: Partial<TargetLimits> = {}): Targ
 
 /** The name every refusal is counted and logged under (docs/limits.md has one row each). */
 export type LimitName =
+  | 'refused-logins'
   | 'login-connections'
   | 'login-connections-per-address'
   | 'login-timeout'
@@ -131,6 +132,9 @@ export type LimitName =
 
 /** The option that raises each limit, for the log lines' fix. */
 const LIMIT_OPTION: Record<LimitName, string> = {
+  // Not a limit: a refused login (wrong CHAP, ACL, unknown target) logged through the same
+  // rate limit so that a flood of bad logins never floods the log; the event log has each reason.
+  'refused-logins': 'none (the event log names each reason; docs/security.md)',
   'login-connections': 'loginConnectionsMax',
   'login-connections-per-address': 'loginConnectionsPerAddressMax',
   'login-timeout': 'loginTimeoutMs',
