@@ -60,7 +60,9 @@ import {
   SD_INODE_DATA_END,
   SD_INODE_HEADER_SIZE,
   SD_INODE_SIZE,
+  SD_MAX_BLOCK_SIZE_SHIFT,
   SD_MAX_VDI_LEN,
+  SD_MIN_BLOCK_SIZE_SHIFT,
   SD_VDI_BITMAP_SIZE,
   SD_VDI_STATE_SIZE,
   SdFlag,
@@ -409,6 +411,17 @@ export class SheepServer {
     if (!isRefresh) {
       const refused = this.#refusal(request, args.oid, node);
       if (refused !== undefined) return this.#reply(request, refused);
+      // The range is checked before the object store allocates the answer: a 48-byte request
+      // must not make the store allocate gigabytes (data_length is the client's word).
+      const objectBytes = this.#objectSize(args.oid);
+      if (args.offset + request.dataLength > objectBytes) {
+        return this.#fail(
+          request,
+          SdRes.INVALID_PARMS,
+          node,
+          `READ_OBJ of ${request.dataLength} bytes at ${args.offset} runs past the object's ${objectBytes} bytes`,
+        );
+      }
       const bytes = await this.#objects.read(args.oid, args.offset, request.dataLength);
       return bytes ? this.#reply(request, SdRes.SUCCESS, bytes) : this.#reply(request, SdRes.NO_OBJ);
     }
@@ -613,7 +626,28 @@ export class SheepServer {
       return this.#fail(request, SdRes.INVALID_PARMS, node, 'NEW_VDI needs a 256-byte name');
     }
     const args = request.args;
-    const name = cString(payload, 0, SD_MAX_VDI_LEN);
+    const name = vdiNameField(payload);
+    if (name === undefined) {
+      return this.#fail(
+        request,
+        SdRes.INVALID_PARMS,
+        node,
+        'NEW_VDI name is not a NUL-terminated UTF-8 string of at most 255 bytes',
+      );
+    }
+    // 0 is the cluster's default; else sheep's and dog's range. Objects of 2^32 bytes and up
+    // would make the store allocate gigabytes for one copy-on-write.
+    if (
+      args.blockSizeShift !== 0 &&
+      (args.blockSizeShift < SD_MIN_BLOCK_SIZE_SHIFT || args.blockSizeShift > SD_MAX_BLOCK_SIZE_SHIFT)
+    ) {
+      return this.#fail(
+        request,
+        SdRes.INVALID_PARMS,
+        node,
+        `NEW_VDI block_size_shift ${args.blockSizeShift} is outside ${SD_MIN_BLOCK_SIZE_SHIFT}..${SD_MAX_BLOCK_SIZE_SHIFT} (0: the cluster default)`,
+      );
+    }
     const run = async () => {
       const result = await this.#vdis.newVdi({
         name,
@@ -896,6 +930,23 @@ const EMPTY = Buffer.alloc(0);
 
 function objArgs(request: RequestHeader) {
   return request.args.kind === 'obj' ? request.args : undefined;
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The name a NEW_VDI writes into its inode: NUL-terminated inside the 256-byte field and valid
+ * UTF-8, so it fits the inode's C string as it came; anything else is refused (undefined).
+ */
+function vdiNameField(payload: Buffer): string | undefined {
+  const field = payload.subarray(0, SD_MAX_VDI_LEN);
+  const end = field.indexOf(0);
+  if (end === -1) return undefined;
+  try {
+    return STRICT_UTF8.decode(field.subarray(0, end));
+  } catch {
+    return undefined;
+  }
 }
 
 function cString(bytes: Buffer, offset: number, length: number): string {

@@ -162,6 +162,8 @@ export class IscsiConnection {
   readonly #nopIntervalMs: number;
   readonly #nopTimeoutMs: number;
   #digests = { headerDigest: false, dataDigest: false };
+  /** The initiator's MaxRecvDataSegmentLength (what this side may send in one PDU); until login ends, the login bound. */
+  #sendSegmentBytesMax = LOGIN_DATA_SEGMENT_BYTES_MAX;
   /** The connection's state (machines/iscsi-connection.ts): the one source of its phase. */
   readonly #machine: Actor<typeof iscsiConnectionMachine>;
   #statSN = 0;
@@ -565,6 +567,7 @@ export class IscsiConnection {
     };
     this.#framer.setDigests(this.#digests);
     this.#framer.setMaxRecvDataSegmentLength(connection.maxRecvDataSegmentLengthBytes);
+    this.#sendSegmentBytesMax = connection.maxSendDataSegmentLengthBytes;
     this.#transition({ type: 'LOGGED_IN' });
     this.#metrics?.loginsSucceeded.inc();
     this.#event('connection.full_feature', {
@@ -646,11 +649,15 @@ export class IscsiConnection {
       this.#reject(bhs, RejectReason.PROTOCOL_ERROR, 'NOP-Out with both tags set');
       return;
     }
+    // The reflected ping data is limited to the initiator's MaxRecvDataSegmentLength (RFC 7143
+    // §11.18): it may send more (up to ours), and must not get a PDU above what it declared.
+    const data =
+      pdu.data.length > this.#sendSegmentBytesMax ? pdu.data.subarray(0, this.#sendSegmentBytesMax) : pdu.data;
     this.#admit(pdu.cmdSN, pdu.immediate, () =>
       this.#write({
         kind: 'nop-in',
         ahs: [],
-        data: pdu.data,
+        data,
         lun: pdu.lun,
         initiatorTaskTag: pdu.initiatorTaskTag,
         targetTransferTag: RESERVED_TAG,
