@@ -68,12 +68,6 @@ export const KNOWN_BUGS = {
       'bounded by unavailableAfterMs + requestTimeoutMs: each reconnect restarts the clock (rejoin, reload), ' +
       'so the IO (and its SCSI command) outlives the host command timeout',
   },
-  'client-corrupt-inode-vid': {
-    test: 'test/fuzz/found-client-corrupt-inode.test.ts',
-    what:
-      'the client trusts data_vdi_id entries from sheep: an entry above 24 bits (a corrupt inode) makes IO on ' +
-      'that object throw an AssertionError (not a BackendError; the LU answers 04/44/00) until the inode is reloaded',
-  },
 } as const satisfies Record<string, { test: string; what: string }>;
 export type KnownBugId = keyof typeof KNOWN_BUGS;
 

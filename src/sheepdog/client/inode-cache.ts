@@ -171,6 +171,9 @@ function drawClientId(rng: Rng): bigint {
 
 const noop = (): void => {};
 
+/** Vids are 24 bits (SD_NR_VDIS). */
+const VID_LIMIT = 2 ** 24;
+
 export class InodeCache {
   readonly vdiName: string;
   readonly mode: InodeCacheMode;
@@ -626,6 +629,20 @@ export class InodeCache {
         'medium',
         `${where} claims ${header.vdiSize} bytes, more than a flat inode maps`,
       );
+    }
+    // Every data_vdi_id entry is a vid (24 bits) or 0: a corrupt one must fail the load as a bad
+    // answer from sheep, not reach an oid built from it (an assertion, and a cached owner that
+    // would fail every later IO of its object).
+    const payload = loaded.payload;
+    const end = Math.min(payload.length, SD_INODE_DATA_END);
+    for (let offset = SD_INODE_HEADER_SIZE; offset + 4 <= end; offset += 4) {
+      const owner = payload.readUInt32LE(offset);
+      if (owner >= VID_LIMIT) {
+        throw new BackendError(
+          'medium',
+          `${where}: sheep at ${this.#pool.endpoint} sent an inode whose data_vdi_id[${(offset - SD_INODE_HEADER_SIZE) / 4}] is ${owner}, not a 24-bit vid (a corrupt inode; check the store)`,
+        );
+      }
     }
   }
 
