@@ -652,7 +652,9 @@ export class IscsiConnection {
     // The reflected ping data is limited to the initiator's MaxRecvDataSegmentLength (RFC 7143
     // §11.18): it may send more (up to ours), and must not get a PDU above what it declared.
     const data =
-      pdu.data.length > this.#sendSegmentBytesMax ? pdu.data.subarray(0, this.#sendSegmentBytesMax) : pdu.data;
+      pdu.data.length > this.#sendSegmentBytesMax
+        ? pdu.data.subarray(0, this.#sendSegmentBytesMax)
+        : pdu.data;
     this.#admit(pdu.cmdSN, pdu.immediate, () =>
       this.#write({
         kind: 'nop-in',
