@@ -54,14 +54,18 @@ export const Op = {
   VERIFY_10: 0x2f,
   PRE_FETCH_10: 0x34,
   SYNCHRONIZE_CACHE_10: 0x35,
+  READ_DEFECT_DATA_10: 0x37,
   WRITE_SAME_10: 0x41,
   UNMAP: 0x42,
+  SANITIZE: 0x48,
   MODE_SELECT_10: 0x55,
   RESERVE_10: 0x56,
   RELEASE_10: 0x57,
   MODE_SENSE_10: 0x5a,
   PERSISTENT_RESERVE_IN: 0x5e,
   PERSISTENT_RESERVE_OUT: 0x5f,
+  THIRD_PARTY_COPY_OUT: 0x83,
+  THIRD_PARTY_COPY_IN: 0x84,
   READ_16: 0x88,
   WRITE_16: 0x8a,
   ORWRITE_16: 0x8b,
@@ -71,6 +75,7 @@ export const Op = {
   PRE_FETCH_16: 0x90,
   SYNCHRONIZE_CACHE_16: 0x91,
   WRITE_SAME_16: 0x93,
+  WRITE_ATOMIC_16: 0x9c,
   SERVICE_ACTION_IN_16: 0x9e,
   REPORT_LUNS: 0xa0,
   MAINTENANCE_IN: 0xa3,
@@ -79,6 +84,7 @@ export const Op = {
   WRITE_12: 0xaa,
   WRITE_AND_VERIFY_12: 0xae,
   VERIFY_12: 0xaf,
+  READ_DEFECT_DATA_12: 0xb7,
 } as const;
 
 /** Service actions of SERVICE ACTION IN(16) (SBC-3). */
@@ -93,6 +99,15 @@ export const MaintenanceIn = {
 /** Service actions of MAINTENANCE OUT (SPC-4). */
 export const MaintenanceOut = { SET_TARGET_PORT_GROUPS: 0x0a } as const;
 
+/** Service actions of THIRD-PARTY COPY OUT (SPC-4): only the LID1 EXTENDED COPY is offered. */
+export const ThirdPartyCopyOut = { EXTENDED_COPY_LID1: 0x00 } as const;
+
+/** Service actions of THIRD-PARTY COPY IN (SPC-4): RECEIVE COPY RESULTS, LID1. */
+export const ThirdPartyCopyIn = { COPY_STATUS_LID1: 0x00, OPERATING_PARAMETERS: 0x03 } as const;
+
+/** Service actions of SANITIZE (SBC-3); CRYPTOGRAPHIC ERASE (03h) is not offered. */
+export const SanitizeAction = { OVERWRITE: 0x01, BLOCK_ERASE: 0x02, EXIT_FAILURE_MODE: 0x1f } as const;
+
 /** Operation codes whose CDB byte 1 bits 4:0 hold a SERVICE ACTION. */
 const OPCODES_WITH_SERVICE_ACTION: ReadonlySet<number> = new Set([
   Op.PERSISTENT_RESERVE_IN,
@@ -100,6 +115,9 @@ const OPCODES_WITH_SERVICE_ACTION: ReadonlySet<number> = new Set([
   Op.SERVICE_ACTION_IN_16,
   Op.MAINTENANCE_IN,
   Op.MAINTENANCE_OUT,
+  Op.THIRD_PARTY_COPY_OUT,
+  Op.THIRD_PARTY_COPY_IN,
+  Op.SANITIZE,
 ]);
 
 export function hasServiceAction(opcode: number): boolean {
@@ -128,7 +146,7 @@ export interface CommandSpec {
   readonly usage: readonly number[];
   /** Needs the medium (NOT READY, MEDIUM NOT PRESENT when a removable LU is unloaded). */
   readonly medium: boolean;
-  /** Only on thin-provisioned LUs (UNMAP). */
+  /** Only on thin-provisioned LUs (UNMAP, SANITIZE BLOCK ERASE). */
   readonly thinOnly?: boolean;
   /** Only with explicit ALUA, i.e. on a clustered LU (SET TARGET PORT GROUPS). */
   readonly explicitAluaOnly?: boolean;
@@ -168,7 +186,7 @@ const LEN32 = [FF, FF, FF, FF] as const;
 
 /**
  * Every command this LU implements, in the order REPORT SUPPORTED OPERATION CODES lists them.
- * Usage bytes cite the CDB tables of SPC-4 (r37) and SBC-3 (r35).
+ * Usage bytes cite the CDB tables of SPC-4 (r37), SBC-3 (r35) and, for WRITE ATOMIC(16), SBC-4.
  */
 export const COMMAND_SPECS: readonly CommandSpec[] = [
   spec('TEST UNIT READY', Op.TEST_UNIT_READY, [0, 0, 0, 0], { medium: true }), // SPC-4
@@ -192,9 +210,25 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   spec('VERIFY(10)', Op.VERIFY_10, [V_FLAGS, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3
   spec('PRE-FETCH(10)', Op.PRE_FETCH_10, [0x02, ...LBA32, GROUP, ...LEN16], { medium: true }), // SBC-3
   spec('SYNCHRONIZE CACHE(10)', Op.SYNCHRONIZE_CACHE_10, [0x06, ...LBA32, GROUP, ...LEN16], { medium: true }),
+  // SBC-3: REQ_PLIST 0x10, REQ_GLIST 0x08, DEFECT LIST FORMAT 0x07; ALLOCATION LENGTH.
+  spec('READ DEFECT DATA(10)', Op.READ_DEFECT_DATA_10, [0, 0x1f, 0, 0, 0, 0, ...LEN16], { medium: true }),
   // SBC-3 WRITE SAME(10): ANCHOR 0x10, UNMAP 0x08, PBDATA 0x04, LBDATA 0x02.
   spec('WRITE SAME(10)', Op.WRITE_SAME_10, [0x1e, ...LBA32, GROUP, ...LEN16], { medium: true }),
   spec('UNMAP', Op.UNMAP, [0x01, 0, 0, 0, 0, GROUP, ...LEN16], { medium: true, thinOnly: true }), // SBC-3
+  // SBC-3 SANITIZE: IMMED 0x80, AUSE 0x20 (not for EXIT FAILURE MODE), PARAMETER LIST LENGTH.
+  // BLOCK ERASE deallocates every block, so only a thin-provisioned LU offers it.
+  ...[SanitizeAction.OVERWRITE, SanitizeAction.BLOCK_ERASE, SanitizeAction.EXIT_FAILURE_MODE].map((sa) =>
+    spec(
+      'SANITIZE',
+      Op.SANITIZE,
+      [(sa === SanitizeAction.EXIT_FAILURE_MODE ? 0x80 : 0xa0) | sa, 0, 0, 0, 0, 0, ...LEN16],
+      {
+        serviceAction: sa,
+        medium: true,
+        thinOnly: sa === SanitizeAction.BLOCK_ERASE,
+      },
+    ),
+  ),
   spec('MODE SELECT(10)', Op.MODE_SELECT_10, [0x11, 0, 0, 0, 0, 0, ...LEN16]), // SPC-4
   spec('RESERVE(10)', Op.RESERVE_10, [0x12, 0, FF, 0, 0, 0, ...LEN16]), // SPC-2
   spec('RELEASE(10)', Op.RELEASE_10, [0x12, 0, FF, 0, 0, 0, ...LEN16]), // SPC-2
@@ -209,6 +243,17 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
       serviceAction: sa,
     }),
   ), // SPC-4 PERSISTENT RESERVE OUT
+  // SPC-4 THIRD-PARTY COPY OUT, EXTENDED COPY (LID1): PARAMETER LIST LENGTH bytes 10-13.
+  spec('EXTENDED COPY', Op.THIRD_PARTY_COPY_OUT, [0x00, 0, 0, 0, 0, 0, 0, 0, 0, ...LEN32, 0], {
+    serviceAction: ThirdPartyCopyOut.EXTENDED_COPY_LID1,
+  }),
+  // SPC-4 THIRD-PARTY COPY IN, RECEIVE COPY RESULTS: LIST IDENTIFIER (COPY STATUS only), ALLOCATION LENGTH.
+  spec('RECEIVE COPY RESULTS', Op.THIRD_PARTY_COPY_IN, [0x00, FF, 0, 0, 0, 0, 0, 0, 0, ...LEN32, 0], {
+    serviceAction: ThirdPartyCopyIn.COPY_STATUS_LID1,
+  }),
+  spec('RECEIVE COPY RESULTS', Op.THIRD_PARTY_COPY_IN, [0x03, 0, 0, 0, 0, 0, 0, 0, 0, ...LEN32, 0], {
+    serviceAction: ThirdPartyCopyIn.OPERATING_PARAMETERS,
+  }),
   spec('READ(16)', Op.READ_16, [RW_FLAGS, ...LBA64, ...LEN32, GROUP], { medium: true }), // SBC-3
   spec('WRITE(16)', Op.WRITE_16, [RW_FLAGS, ...LBA64, ...LEN32, GROUP], { medium: true }), // SBC-3
   spec('COMPARE AND WRITE', Op.COMPARE_AND_WRITE, [RW_FLAGS, ...LBA64, 0, 0, 0, FF, GROUP], { medium: true }),
@@ -221,6 +266,9 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
   spec('SYNCHRONIZE CACHE(16)', Op.SYNCHRONIZE_CACHE_16, [0x06, ...LBA64, ...LEN32, GROUP], { medium: true }),
   // SBC-3 WRITE SAME(16): as WRITE SAME(10) plus NDOB 0x01.
   spec('WRITE SAME(16)', Op.WRITE_SAME_16, [0x1f, ...LBA64, ...LEN32, GROUP], { medium: true }),
+  // SBC-4 WRITE ATOMIC(16): DPO, FUA; ATOMIC BOUNDARY (bytes 10-11) unsupported (MAXIMUM ATOMIC
+  // BOUNDARY SIZE 0), so reserved here; TRANSFER LENGTH bytes 12-13.
+  spec('WRITE ATOMIC(16)', Op.WRITE_ATOMIC_16, [0x18, ...LBA64, 0, 0, ...LEN16, GROUP], { medium: true }),
   spec('READ CAPACITY(16)', Op.SERVICE_ACTION_IN_16, [0x10, ...LBA64, ...LEN32, 0x01], {
     serviceAction: ServiceActionIn16.READ_CAPACITY_16,
     medium: true,
@@ -249,6 +297,8 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     medium: true,
   }),
   spec('VERIFY(12)', Op.VERIFY_12, [V_FLAGS, ...LBA32, ...LEN32, GROUP], { medium: true }),
+  // SBC-3: REQ_PLIST, REQ_GLIST, DEFECT LIST FORMAT; ADDRESS DESCRIPTOR INDEX; ALLOCATION LENGTH.
+  spec('READ DEFECT DATA(12)', Op.READ_DEFECT_DATA_12, [0x1f, ...LBA32, ...LEN32, 0], { medium: true }),
 ];
 
 function key(opcode: number, serviceAction: number | undefined): number {
@@ -265,8 +315,8 @@ export function findCommandSpec(opcode: number, serviceAction?: number): Command
 }
 
 /**
- * Whether this LU offers the command: UNMAP only on thin-provisioned LUs, SET TARGET PORT GROUPS
- * only with explicit ALUA (a clustered LU).
+ * Whether this LU offers the command: UNMAP and SANITIZE BLOCK ERASE only on thin-provisioned LUs,
+ * SET TARGET PORT GROUPS only with explicit ALUA (a clustered LU).
  */
 export function isOffered(entry: CommandSpec, thin: boolean, explicitAlua = false): boolean {
   return (thin || entry.thinOnly !== true) && (explicitAlua || entry.explicitAluaOnly !== true);

@@ -22,9 +22,11 @@ import type { ClusterState } from './cluster/cluster-state.js';
 import type { LbaRangeLock } from './lba-range-lock.js';
 import type { LuIdentity } from './lu-identity.js';
 import type { CompareAndWriteLock } from './sbc-compare-and-write.js';
+import type { SanitizeState } from './sbc-sanitize.js';
 import type { Nexus, ScsiCommand, ScsiResult, Sense } from './scsi-types.js';
 import { ScsiStatus, SenseKey } from './scsi-types.js';
 import { Asc, LBA_OUT_OF_RANGE, senseOf, WRITE_PROTECTED } from './sense.js';
+import type { CopyManager, CopyPeer } from './spc-extended-copy.js';
 import type { UnitAttentions } from './unit-attention.js';
 
 export interface LuGeometry {
@@ -44,6 +46,12 @@ export interface BlockLimits {
   readonly maxUnmapDescriptors: number;
   readonly optimalUnmapGranularityBlocks: number;
   readonly maxWriteSameBlocks: number;
+  /** MAXIMUM ATOMIC TRANSFER LENGTH (SBC-4): WRITE ATOMIC(16) writes at most this many blocks. */
+  readonly maxAtomicTransferBlocks: number;
+  /** ATOMIC ALIGNMENT (SBC-4): a WRITE ATOMIC's LBA is a multiple of this (1: any LBA). */
+  readonly atomicAlignmentBlocks: number;
+  /** ATOMIC TRANSFER LENGTH GRANULARITY (SBC-4): its length is a multiple of this (1: any). */
+  readonly atomicGranularityBlocks: number;
 }
 
 /** The changeable mode parameters (current values). */
@@ -80,6 +88,8 @@ export interface LuRuntime {
   readonly strings: InquiryStrings;
   readonly multiPort: boolean;
   readonly mode: ModeParameters;
+  /** Write-protected LU (LogicalUnitOptions.readOnly): WP in MODE SENSE, writes refused. */
+  readonly readOnly: boolean;
   readonly removable: boolean;
   mediumLoaded: boolean;
   /** Nexus ids holding PREVENT MEDIUM REMOVAL (SBC-3). */
@@ -94,6 +104,15 @@ export interface LuRuntime {
   readonly compareAndWriteLock: CompareAndWriteLock;
   /** Cluster mode (the backend has a shared cell): the shared state; undefined on a single node. */
   readonly cluster: ClusterState | undefined;
+  /** EXTENDED COPY's state on this LU: copy statuses held for RECEIVE COPY RESULTS, copies running. */
+  readonly copies: CopyManager;
+  /**
+   * The LU a CSCD designator names (this LU, or another LU of the same target), as the copy
+   * manager reaches it: through that LU's own command path.
+   */
+  readonly copyPeer: (designator: Buffer) => CopyPeer | undefined;
+  /** SANITIZE's state: running (progress) or failed; every command meets it (sbc-sanitize.ts). */
+  readonly sanitize: SanitizeState;
 }
 
 /**
@@ -142,8 +161,9 @@ export function rangeSense(lu: LuRuntime, lba: bigint, blockCount: number | bigi
   return inRange(lu, lba, blockCount) ? undefined : LBA_OUT_OF_RANGE;
 }
 
+/** Write protection (SBC-3): a read-only backend, a read-only LU, or the control page's SWP. */
 export function isWriteProtected(lu: LuRuntime): boolean {
-  return lu.backend.readOnly || lu.mode.softwareWriteProtect;
+  return lu.backend.readOnly || lu.readOnly || lu.mode.softwareWriteProtect;
 }
 
 export function writeProtectSense(lu: LuRuntime): Sense | undefined {

@@ -6,15 +6,22 @@
  * ALUA):
  * 1. UNIT ATTENTION: a pending condition of this nexus is reported (and cleared) instead of running
  *    the command, except for INQUIRY, REPORT LUNS and REQUEST SENSE, which neither report nor
- *    clear it (REQUEST SENSE returns it as its data; REPORT LUNS clears only 3F/0E).
+ *    clear it (REQUEST SENSE returns it as its data; REPORT LUNS clears only 3F/0E), and the
+ *    READ/WRITEs EXTENDED COPY sends on the nexus's behalf (`thirdPartyCopy`).
+ * 1b. SANITIZE running: NOT READY, SANITIZE IN PROGRESS for all but INQUIRY, REPORT LUNS and
+ *    REQUEST SENSE (sbc-sanitize.ts).
  * 2. ALUA: the nexus's target port group state may refuse the command (NOT READY, alua.ts).
  * 3. Reservation commands (RESERVE/RELEASE, PERSISTENT RESERVE IN/OUT) go to the ReservationGate.
  * 4. Unknown operation code: INVALID COMMAND OPERATION CODE; unknown service action of a known
  *    opcode: INVALID FIELD IN CDB on byte 1.
  * 5. ReservationGate.check: RESERVATION CONFLICT.
  * 6. CDB usage check (cdb.ts): reserved or unsupported bits, NACA: INVALID FIELD IN CDB.
- * 7. Medium: a removable LU without medium answers NOT READY, MEDIUM NOT PRESENT.
+ * 7. Medium: a removable LU without medium answers NOT READY, MEDIUM NOT PRESENT; after a failed
+ *    sanitize a medium command answers MEDIUM ERROR, SANITIZE COMMAND FAILED (sbc-sanitize.ts).
  * 8. The command's handler (spc-*.ts, sbc-*.ts).
+ *
+ * EXTENDED COPY reaches other LUs of the target through `copyPeers` (a CSCD designator to that
+ * LU's command path), which the target assembly gives; without it a copy stays within this LU.
  *
  * Sense format: CHECK CONDITION results carry typed sense and `senseBytes`, the same condition
  * encoded in the format the control mode page's D_SENSE selects, which the session sends.
@@ -90,12 +97,16 @@ import {
   compareAndWrite,
   localCompareAndWriteLock,
 } from './sbc-compare-and-write.js';
+import { readDefectData } from './sbc-defect-data.js';
 import { getLbaStatus, readCapacity10, readCapacity16, unmap, writeSame } from './sbc-provisioning.js';
 import { orWrite, read, verify, write, writeAndVerify } from './sbc-rw.js';
+import { SanitizeState, sanitize } from './sbc-sanitize.js';
+import { writeAtomic } from './sbc-write-atomic.js';
 import type { Nexus, ScsiCommand, ScsiResult, Sense } from './scsi-types.js';
 import { ScsiStatus, SenseKey } from './scsi-types.js';
 import { Asc, encodeSense, INVALID_OPCODE, invalidFieldInCdb, MEDIUM_NOT_PRESENT, senseOf } from './sense.js';
-import { inquiry } from './spc-inquiry.js';
+import { CopyManager, type CopyPeer, extendedCopy, receiveCopyResults } from './spc-extended-copy.js';
+import { inquiry, isDesignatedBy } from './spc-inquiry.js';
 import {
   preventAllowMediumRemoval,
   reportLuns,
@@ -145,8 +156,21 @@ export interface LogicalUnitOptions {
   /** ALUA groups; default: one active/optimized group holding the nexus's port. */
   readonly targetPortGroups?: TargetPortGroupProvider;
   readonly implicitTransitionTimeSec?: number;
-  /** Removable medium (START STOP UNIT LOEJ, PREVENT ALLOW); default false. */
+  /** Removable medium (INQUIRY RMB, START STOP UNIT LOEJ, PREVENT ALLOW); default false. */
   readonly removable?: boolean;
+  /**
+   * Write-protected LU (SBC-3): MODE SENSE reports WP and every write is refused with DATA
+   * PROTECT, WRITE PROTECTED, whatever the backend allows; default false.
+   */
+  readonly readOnly?: boolean;
+  /**
+   * EXTENDED COPY: the other LUs of the same target, by designator (a designation descriptor as
+   * a CSCD descriptor carries it; match with `LogicalUnit.isDesignatedBy`), each as the command
+   * path the target runs its commands through. Default: none, a copy stays within this LU.
+   */
+  readonly copyPeers?: (designator: Buffer) => CopyPeer | undefined;
+  /** SANITIZE writes at most this many bytes per second (sbc-sanitize.ts); default 64 MiB/s, 0: no limit. */
+  readonly sanitizeBytesPerSecond?: number;
   /** Cross-node atomicity for COMPARE AND WRITE and ORWRITE; default: this node only. */
   readonly compareAndWriteLock?: CompareAndWriteLock;
   readonly limits?: Partial<BlockLimits>;
@@ -183,6 +207,7 @@ export const DEFAULT_INQUIRY_STRINGS: InquiryStrings = {
 };
 
 const MiB = 1024 * 1024;
+const ATOMIC_UNIT_BYTES = 4096;
 
 /** Cluster mode: how often one command may be dispatched again before it is answered BUSY. */
 export const RESTARTS_MAX = 8;
@@ -206,6 +231,11 @@ export function defaultBlockLimits(blockSizeBytes: number, physicalBlockExponent
     optimalUnmapGranularityBlocks: physicalBlocks,
     // As MAXIMUM TRANSFER LENGTH: libiscsi's WriteSame16.Unmap writes, then unmaps, that many blocks.
     maxWriteSameBlocks: Math.floor((8 * MiB) / blockSizeBytes),
+    // WRITE ATOMIC(16): up to MAXIMUM TRANSFER LENGTH (its TRANSFER LENGTH field has 16 bits), in
+    // whole aligned 4 KiB units, the unit a file system block and Linux's atomic writes use.
+    maxAtomicTransferBlocks: Math.min(0xffff, Math.floor((8 * MiB) / blockSizeBytes)),
+    atomicAlignmentBlocks: Math.max(1, ATOMIC_UNIT_BYTES / blockSizeBytes),
+    atomicGranularityBlocks: Math.max(1, ATOMIC_UNIT_BYTES / blockSizeBytes),
   };
 }
 
@@ -253,6 +283,12 @@ const HANDLERS: Readonly<Record<string, CommandHandler>> = {
   'WRITE(12)': write,
   'WRITE AND VERIFY(12)': writeAndVerify,
   'VERIFY(12)': verify,
+  'READ DEFECT DATA(10)': readDefectData,
+  'READ DEFECT DATA(12)': readDefectData,
+  SANITIZE: sanitize,
+  'EXTENDED COPY': extendedCopy,
+  'RECEIVE COPY RESULTS': receiveCopyResults,
+  'WRITE ATOMIC(16)': writeAtomic,
 };
 
 export class LogicalUnit {
@@ -289,6 +325,9 @@ export class LogicalUnit {
     );
     const identity = options.identity ?? {};
     const removable = options.removable ?? false;
+    // EXTENDED COPY's way to this LU itself: the dispatcher, like any command of the nexus.
+    const self: CopyPeer = { execute: (command) => this.execute(command) };
+    const copyPeers = options.copyPeers;
     const actor = `scsi/lu/${options.lun}`;
     const mode = { ...DEFAULT_MODE };
     const cluster = clusterStateFor(options, actor, mode);
@@ -315,6 +354,7 @@ export class LogicalUnit {
       },
       multiPort: identity.multiPort ?? true,
       mode,
+      readOnly: options.readOnly ?? false,
       removable,
       mediumLoaded: true,
       preventingNexuses: new Set(),
@@ -330,6 +370,9 @@ export class LogicalUnit {
         options.compareAndWriteLock ??
         (cluster === undefined ? localCompareAndWriteLock : clusterCompareAndWriteLock(backend.sharedCell!)),
       cluster,
+      copies: new CopyManager(),
+      copyPeer: (designator) => (isDesignatedBy(this.#lu, designator) ? self : copyPeers?.(designator)),
+      sanitize: new SanitizeState(options.clock, options.sanitizeBytesPerSecond),
     };
   }
 
@@ -339,6 +382,14 @@ export class LogicalUnit {
 
   get blockCount(): number {
     return this.#lu.geometry.blockCount;
+  }
+
+  /**
+   * Whether a designation descriptor (4-byte header and designator) names this LU: one of its
+   * logical-unit designators of VPD 83h. EXTENDED COPY finds its copy targets by it.
+   */
+  isDesignatedBy(designator: Buffer): boolean {
+    return isDesignatedBy(this.#lu, designator);
   }
 
   /** Cluster mode: this node's view of the shared state (tests, diagnostics); else undefined. */
@@ -394,9 +445,9 @@ export class LogicalUnit {
   }
 
   /**
-   * LOGICAL UNIT RESET (SAM-5): reservations and medium-removal prevention are dropped, mode
-   * parameters return to their defaults (none are saved), and every nexus gets UNIT ATTENTION
-   * BUS DEVICE RESET FUNCTION OCCURRED (29/03). Aborting the tasks is the session's part.
+   * LOGICAL UNIT RESET (SAM-5): reservations, medium-removal prevention and held copy statuses
+   * are dropped, mode parameters return to their defaults (none are saved), and every nexus gets
+   * UNIT ATTENTION BUS DEVICE RESET FUNCTION OCCURRED (29/03). A running SANITIZE goes on. Aborting the tasks is the session's part.
    * Single node: all of it has happened when the call returns. Cluster mode: the SPC-2 release,
    * the mode defaults and an `all` 29/03 event are one cell update, which every node applies; the
    * promise resolves once it is committed, so a command through any node afterwards sees the
@@ -405,6 +456,7 @@ export class LogicalUnit {
   async reset(_by?: Nexus): Promise<void> {
     const lu = this.#lu;
     lu.preventingNexuses.clear();
+    lu.copies.reset();
     const cluster = lu.cluster;
     if (cluster === undefined) {
       this.#reservations.onLunReset();
@@ -427,10 +479,14 @@ export class LogicalUnit {
     }
   }
 
-  /** I_T nexus loss or logout: the nexus's reservations, prevention and pending conditions go. */
+  /**
+   * I_T nexus loss or logout: the nexus's reservations, prevention, held copy statuses and
+   * pending conditions go.
+   */
   nexusLost(nexus: Nexus): void {
     this.#reservations.onNexusLoss(nexus);
     this.#lu.preventingNexuses.delete(nexus.id);
+    this.#lu.copies.forgetNexus(nexus.id);
     this.#lu.unitAttentions.forget(nexus);
     this.#lu.eventLog.append(this.#lu.actor, 'lu.nexus_lost', { nexus: nexus.id });
   }
@@ -530,12 +586,17 @@ export class LogicalUnit {
       else cluster.applyCached();
     }
 
-    if (UNIT_ATTENTION_EXEMPT.has(opcode)) {
+    if (command.thirdPartyCopy === true) {
+      // EXTENDED COPY's own READ/WRITE: the unit attentions are the initiator's to hear.
+    } else if (UNIT_ATTENTION_EXEMPT.has(opcode)) {
       lu.unitAttentions.register(nexus);
     } else {
       const pending = lu.unitAttentions.take(nexus);
       if (pending !== undefined) return checkCondition(pending);
     }
+
+    const sanitizing = lu.sanitize.refusalWhileRunning(opcode);
+    if (sanitizing !== undefined) return checkCondition(sanitizing);
 
     if (cluster !== undefined && attempt !== undefined) {
       if (isFenced({ cluster, attempt, testOnlyBug: this.#testOnlyBug })) {
@@ -573,6 +634,8 @@ export class LogicalUnit {
     if (badField !== undefined) return checkCondition(invalidFieldInCdb(badField.byte, badField.bit));
 
     if (entry.medium && lu.removable && !lu.mediumLoaded) return checkCondition(MEDIUM_NOT_PRESENT);
+    const sanitizeFailed = lu.sanitize.refusalAfterFailure(opcode, entry.medium);
+    if (sanitizeFailed !== undefined) return checkCondition(sanitizeFailed);
 
     let context: CommandContext = { command, cdb, nexus, lu };
     if (cluster !== undefined && attempt !== undefined) {

@@ -46,6 +46,10 @@ export interface Sense {
   readonly information?: bigint;
   /** Sense-key specific: the field pointer of an ILLEGAL REQUEST (byte, and bit when bitValid). */
   readonly fieldPointer?: { readonly inCdb: boolean; readonly byte: number; readonly bit?: number };
+  /** Sense-key specific: PROGRESS INDICATION, 0..65535 (NOT READY while an operation runs). */
+  readonly progress?: number;
+  /** COMMAND-SPECIFIC INFORMATION (EXTENDED COPY: segments processed), 32 bits. */
+  readonly commandSpecific?: number;
 }
 
 /**
@@ -93,4 +97,10 @@ export interface ScsiCommand {
   readonly taskAttribute: number;
   /** Aborted by task management before or while running: the LU stops as soon as it can. */
   readonly signal?: AbortFlag;
+  /**
+   * Sent by this target's copy manager (EXTENDED COPY) on the initiator's behalf, to the LU it
+   * copies from or to: the LU runs it like the initiator's own command (ALUA, reservations,
+   * range locks, the backend) but neither reports nor clears a unit attention for it.
+   */
+  readonly thirdPartyCopy?: boolean;
 }

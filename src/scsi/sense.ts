@@ -10,7 +10,11 @@
  * - Which one a CHECK CONDITION uses is the LU's D_SENSE bit (control mode page); REQUEST SENSE
  *   chooses with its DESC bit.
  * - Sense-key specific field pointer (SPC-4): SKSV, C/D (1 = in the CDB,
- *   0 = in the parameter list), BPV and BIT POINTER, then a 2-byte FIELD POINTER.
+ *   0 = in the parameter list), BPV and BIT POINTER, then a 2-byte FIELD POINTER. Progress
+ *   indication (NOT READY, e.g. SANITIZE IN PROGRESS): SKSV, then a 2-byte PROGRESS INDICATION,
+ *   the fraction done in 65536ths.
+ * - COMMAND-SPECIFIC INFORMATION (EXTENDED COPY: the segments processed before it stopped):
+ *   fixed bytes 8-11, or a Command-specific information descriptor (type 01h).
  */
 import type { Sense } from './scsi-types.js';
 import { SenseKey } from './scsi-types.js';
@@ -29,8 +33,14 @@ export const Asc = {
   TARGET_PORT_IN_STANDBY_STATE: { asc: 0x04, ascq: 0x0b },
   TARGET_PORT_IN_UNAVAILABLE_STATE: { asc: 0x04, ascq: 0x0c },
   LOGICAL_UNIT_NOT_READY_OFFLINE: { asc: 0x04, ascq: 0x12 },
+  LOGICAL_UNIT_NOT_READY_SANITIZE_IN_PROGRESS: { asc: 0x04, ascq: 0x1b },
+  OPERATION_IN_PROGRESS: { asc: 0x00, ascq: 0x16 },
   LOGICAL_UNIT_COMMUNICATION_FAILURE: { asc: 0x08, ascq: 0x00 },
+  UNREACHABLE_COPY_TARGET: { asc: 0x08, ascq: 0x04 },
   WRITE_ERROR: { asc: 0x0c, ascq: 0x00 },
+  THIRD_PARTY_DEVICE_FAILURE: { asc: 0x0d, ascq: 0x01 },
+  COPY_TARGET_DEVICE_NOT_REACHABLE: { asc: 0x0d, ascq: 0x02 },
+  INCORRECT_COPY_TARGET_DEVICE_TYPE: { asc: 0x0d, ascq: 0x03 },
   UNRECOVERED_READ_ERROR: { asc: 0x11, ascq: 0x00 },
   PARAMETER_LIST_LENGTH_ERROR: { asc: 0x1a, ascq: 0x00 },
   MISCOMPARE_DURING_VERIFY_OPERATION: { asc: 0x1d, ascq: 0x00 },
@@ -39,6 +49,12 @@ export const Asc = {
   INVALID_FIELD_IN_CDB: { asc: 0x24, ascq: 0x00 },
   LOGICAL_UNIT_NOT_SUPPORTED: { asc: 0x25, ascq: 0x00 },
   INVALID_FIELD_IN_PARAMETER_LIST: { asc: 0x26, ascq: 0x00 },
+  TOO_MANY_TARGET_DESCRIPTORS: { asc: 0x26, ascq: 0x06 },
+  UNSUPPORTED_TARGET_DESCRIPTOR_TYPE_CODE: { asc: 0x26, ascq: 0x07 },
+  TOO_MANY_SEGMENT_DESCRIPTORS: { asc: 0x26, ascq: 0x08 },
+  UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE: { asc: 0x26, ascq: 0x09 },
+  UNEXPECTED_INEXACT_SEGMENT: { asc: 0x26, ascq: 0x0a },
+  INLINE_DATA_LENGTH_EXCEEDED: { asc: 0x26, ascq: 0x0b },
   WRITE_PROTECTED: { asc: 0x27, ascq: 0x00 },
   SPACE_ALLOCATION_FAILED_WRITE_PROTECT: { asc: 0x27, ascq: 0x07 },
   POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED: { asc: 0x29, ascq: 0x00 },
@@ -50,6 +66,7 @@ export const Asc = {
   REGISTRATIONS_PREEMPTED: { asc: 0x2a, ascq: 0x05 },
   ASYMMETRIC_ACCESS_STATE_CHANGED: { asc: 0x2a, ascq: 0x06 },
   CAPACITY_DATA_HAS_CHANGED: { asc: 0x2a, ascq: 0x09 },
+  SANITIZE_COMMAND_FAILED: { asc: 0x31, ascq: 0x03 },
   SAVING_PARAMETERS_NOT_SUPPORTED: { asc: 0x39, ascq: 0x00 },
   MEDIUM_NOT_PRESENT: { asc: 0x3a, ascq: 0x00 },
   REPORTED_LUNS_DATA_HAS_CHANGED: { asc: 0x3f, ascq: 0x0e },
@@ -96,6 +113,10 @@ export function miscompareAt(offsetBytes: number): Sense {
 export const FIXED_SENSE_LENGTH_BYTES = 18;
 
 function senseKeySpecific(sense: Sense): [number, number, number] | undefined {
+  if (sense.progress !== undefined) {
+    const progress = Math.max(0, Math.min(0xffff, Math.floor(sense.progress)));
+    return [0x80, (progress >> 8) & 0xff, progress & 0xff]; // SKSV, PROGRESS INDICATION
+  }
   const pointer = sense.fieldPointer;
   if (pointer === undefined) return undefined;
   let first = 0x80; // SKSV
@@ -113,6 +134,7 @@ export function encodeFixedSense(sense: Sense): Buffer {
   data[2] = sense.key & 0x0f;
   if (informationFits) data.writeUInt32BE(Number(information), 3);
   data[7] = FIXED_SENSE_LENGTH_BYTES - 8;
+  if (sense.commandSpecific !== undefined) data.writeUInt32BE(sense.commandSpecific >>> 0, 8);
   data[12] = sense.asc;
   data[13] = sense.ascq;
   const specific = senseKeySpecific(sense);
@@ -134,6 +156,13 @@ export function encodeDescriptorSense(sense: Sense): Buffer {
     information[2] = 0x80; // VALID
     information.writeBigUInt64BE(BigInt.asUintN(64, sense.information), 4);
     descriptors.push(information);
+  }
+  if (sense.commandSpecific !== undefined) {
+    const commandSpecific = Buffer.alloc(12);
+    commandSpecific[0] = 0x01; // DESCRIPTOR TYPE: command-specific information
+    commandSpecific[1] = 0x0a; // ADDITIONAL LENGTH
+    commandSpecific.writeBigUInt64BE(BigInt(sense.commandSpecific >>> 0), 4);
+    descriptors.push(commandSpecific);
   }
   const specific = senseKeySpecific(sense);
   if (specific !== undefined) {

@@ -1,14 +1,16 @@
 /**
  * INQUIRY (SPC-4): standard data and the VPD pages.
  *
- * - Standard data (SPC-4): 96 bytes, peripheral device type 0 (SBC), VERSION 06h
- *   (SPC-4), HISUP, RESPONSE DATA FORMAT 2, TPGS 01b (implicit ALUA; 11b, implicit and explicit,
- *   on a clustered LU, which accepts SET TARGET PORT GROUPS), MULTIP, CMDQUE, version
- *   descriptors SAM-5 (00A0h), SPC-4 (0460h), SBC-3 (04C0h), iSCSI (0960h) (SPC-4 version descriptor values).
+ * - Standard data (SPC-4): 96 bytes, peripheral device type 0 (SBC), RMB for a removable LU,
+ *   VERSION 06h (SPC-4), HISUP, RESPONSE DATA FORMAT 2, TPGS 01b (implicit ALUA; 11b, implicit
+ *   and explicit, on a clustered LU, which accepts SET TARGET PORT GROUPS), 3PC (EXTENDED COPY),
+ *   MULTIP, CMDQUE, version descriptors SAM-5 (00A0h), SPC-4 (0460h), SBC-3 (04C0h), iSCSI
+ *   (0960h) (SPC-4 version descriptor values).
  * - VPD pages: 00h supported pages, 80h unit serial number, 83h device identification, 86h
- *   Extended INQUIRY data, B0h Block Limits, B1h Block Device Characteristics, B2h Logical Block
- *   Provisioning. LU designators come from lu-identity.ts (identical on every node); target-port
- *   designators come from the nexus (different per port).
+ *   Extended INQUIRY data, B0h Block Limits (with SBC-4's atomic write fields at bytes 44-55),
+ *   B1h Block Device Characteristics, B2h Logical Block Provisioning. LU designators come from
+ *   lu-identity.ts (identical on every node); EXTENDED COPY names LUs by them
+ *   (isDesignatedBy); target-port designators come from the nexus (different per port).
  * - EVPD = 0 with a non-zero PAGE CODE, or an unknown page: INVALID FIELD IN CDB (byte 2).
  */
 import { readUint16 } from './cdb.js';
@@ -46,7 +48,8 @@ export function standardInquiry(lu: LuRuntime): Buffer {
   data[2] = 0x06; // VERSION: SPC-4
   data[3] = 0x10 | 0x02; // HISUP, RESPONSE DATA FORMAT 2
   data[4] = STANDARD_INQUIRY_LENGTH_BYTES - 5; // ADDITIONAL LENGTH
-  data[5] = lu.cluster === undefined ? 0x10 : 0x30; // TPGS 01b: implicit only; 11b: and explicit
+  // TPGS 01b: implicit only; 11b: and explicit. 3PC: EXTENDED COPY (spc-extended-copy.ts).
+  data[5] = (lu.cluster === undefined ? 0x10 : 0x30) | 0x08;
   data[6] = lu.multiPort ? 0x10 : 0x00; // MULTIP
   data[7] = 0x02; // CMDQUE
   ascii(lu.strings.vendor, 8).copy(data, 8);
@@ -109,15 +112,37 @@ function twoByteId(id: number): Buffer {
   return value;
 }
 
-export function deviceIdentificationPage(lu: LuRuntime, nexus: Nexus): Buffer {
+/** The LU's own designation descriptors (association: logical unit): NAA 6, then T10 vendor ID. */
+export function logicalUnitDesignators(lu: LuRuntime): Buffer[] {
   const lu0 = { protocol: 0, piv: false, association: Association.LOGICAL_UNIT };
-  const port = { protocol: PROTOCOL_ISCSI, piv: true, association: Association.TARGET_PORT };
   const t10 = Buffer.concat([ascii(lu.strings.vendor, 8), Buffer.from(lu.identity.serial, 'latin1')]);
+  return [
+    designator({ ...lu0, codeSet: CodeSet.BINARY, type: DesignatorType.NAA }, lu.identity.naa),
+    designator({ ...lu0, codeSet: CodeSet.ASCII, type: DesignatorType.T10_VENDOR_ID }, t10),
+  ];
+}
+
+/**
+ * Whether a designation descriptor (4-byte header and designator, as an EXTENDED COPY CSCD
+ * descriptor carries it) names this LU: CODE SET, ASSOCIATION, DESIGNATOR TYPE and the designator
+ * equal one of `logicalUnitDesignators`; PROTOCOL IDENTIFIER and PIV are not compared.
+ */
+export function isDesignatedBy(lu: LuRuntime, descriptor: Buffer): boolean {
+  if (descriptor.length < 4 || descriptor.length !== 4 + descriptor[3]!) return false;
+  return logicalUnitDesignators(lu).some(
+    (own) =>
+      (own[0]! & 0x0f) === (descriptor[0]! & 0x0f) &&
+      (own[1]! & 0x3f) === (descriptor[1]! & 0x3f) &&
+      own.subarray(3).equals(descriptor.subarray(3)),
+  );
+}
+
+export function deviceIdentificationPage(lu: LuRuntime, nexus: Nexus): Buffer {
+  const port = { protocol: PROTOCOL_ISCSI, piv: true, association: Association.TARGET_PORT };
   return vpd(
     VpdPage.DEVICE_IDENTIFICATION,
     Buffer.concat([
-      designator({ ...lu0, codeSet: CodeSet.BINARY, type: DesignatorType.NAA }, lu.identity.naa),
-      designator({ ...lu0, codeSet: CodeSet.ASCII, type: DesignatorType.T10_VENDOR_ID }, t10),
+      ...logicalUnitDesignators(lu),
       designator(
         { ...port, codeSet: CodeSet.UTF8, type: DesignatorType.SCSI_NAME_STRING },
         scsiNameString(nexus.targetPortName),
@@ -158,13 +183,22 @@ export function blockLimitsPage(lu: LuRuntime): Buffer {
     body.writeUInt32BE(limits.optimalUnmapGranularityBlocks, 24);
   }
   body.writeBigUInt64BE(BigInt(limits.maxWriteSameBlocks), 32);
+  // SBC-4 WRITE ATOMIC(16) (sbc-write-atomic.ts); no ATOMIC BOUNDARY support (both fields 0).
+  body.writeUInt32BE(limits.maxAtomicTransferBlocks, 40);
+  body.writeUInt32BE(limits.atomicAlignmentBlocks, 44);
+  body.writeUInt32BE(limits.atomicGranularityBlocks, 48);
   return vpd(VpdPage.BLOCK_LIMITS, body);
 }
 
-/** Block Device Characteristics VPD page (SBC-3): MEDIUM ROTATION RATE 1 = non-rotating. */
-function blockDeviceCharacteristicsPage(): Buffer {
+/**
+ * Block Device Characteristics VPD page (SBC-4): MEDIUM ROTATION RATE 1 = non-rotating. WABEREQ
+ * 01b on a thin LU, the only kind offering SANITIZE BLOCK ERASE: a block it erased reads with
+ * GOOD (as zeros, sbc-sanitize.ts); 00b elsewhere. WACEREQ 00b: no CRYPTOGRAPHIC ERASE.
+ */
+function blockDeviceCharacteristicsPage(lu: LuRuntime): Buffer {
   const body = Buffer.alloc(0x3c);
   body.writeUInt16BE(0x0001, 0);
+  body[3] = lu.backend.thin ? 0x40 : 0x00; // WABEREQ, WACEREQ 00b, NOMINAL FORM FACTOR 0 (not reported)
   return vpd(VpdPage.BLOCK_DEVICE_CHARACTERISTICS, body);
 }
 
@@ -191,7 +225,7 @@ function vpdPage(lu: LuRuntime, nexus: Nexus, pageCode: number): Buffer | undefi
     case VpdPage.BLOCK_LIMITS:
       return blockLimitsPage(lu);
     case VpdPage.BLOCK_DEVICE_CHARACTERISTICS:
-      return blockDeviceCharacteristicsPage();
+      return blockDeviceCharacteristicsPage(lu);
     case VpdPage.LOGICAL_BLOCK_PROVISIONING:
       return logicalBlockProvisioningPage(lu);
     default:

@@ -4,6 +4,7 @@
  * SEND DIAGNOSTIC.
  *
  * - REQUEST SENSE (SPC-4): returns (and clears) the nexus's oldest pending UNIT ATTENTION,
+ *   else the sanitize state (SANITIZE IN PROGRESS with its progress, or SANITIZE COMMAND FAILED),
  *   else the medium state, else NO SENSE; DESC picks descriptor format. Status is GOOD.
  * - REPORT LUNS (SPC-4): LUNs come from the target; peripheral device addressing
  *   below 256, flat space addressing (01b) below 16384. Clears REPORTED LUNS DATA HAS CHANGED.
@@ -52,7 +53,8 @@ export function requestSense(context: CommandContext): ScsiResult {
   const descriptor = (cdb[1]! & 0x01) !== 0;
   const allocationLength = cdb[4]!;
   const pending = lu.unitAttentions.take(nexus);
-  const sense = pending ?? (lu.removable && !lu.mediumLoaded ? MEDIUM_NOT_PRESENT : NO_SENSE);
+  const sense =
+    pending ?? lu.sanitize.condition() ?? (lu.removable && !lu.mediumLoaded ? MEDIUM_NOT_PRESENT : NO_SENSE);
   return good(truncate(encodeSense(sense, descriptor ? 'descriptor' : 'fixed'), allocationLength));
 }
 

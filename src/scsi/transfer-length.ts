@@ -29,6 +29,8 @@ function blockDataOutCount(cdb: Buffer): number | undefined {
       return cdb.readUInt32BE(10);
     case 0x89: // COMPARE AND WRITE: verify data then write data
       return 2 * (cdb[13] ?? 0);
+    case 0x9c: // WRITE ATOMIC(16)
+      return cdb.readUInt16BE(12);
     default:
       return undefined;
   }
@@ -38,7 +40,7 @@ function blockDataOutCount(cdb: Buffer): number | undefined {
  * The CDB of a block WRITE-like command cut down to `availableBytes` of data-out (whole blocks),
  * for FCP-4's option (a) when the initiator expects to send less than the command asks: only
  * what it sends is written. Undefined when the command cannot be cut (WRITE(6), where 0 means
- * 256 blocks, and COMPARE AND WRITE, which is all or nothing): answer INVALID FIELD IN COMMAND
+ * 256 blocks, and COMPARE AND WRITE and WRITE ATOMIC, which are all or nothing): answer INVALID FIELD IN COMMAND
  * INFORMATION UNIT instead.
  */
 export function truncateBlockDataOut(

@@ -5,6 +5,17 @@
  *   file:PATH[:SIZE]          a file; SIZE creates it (sparse) when missing
  *   tcp:HOST:PORT:VDI         a sheepdog VDI (tgt's syntax), on real sheep or `collie sheep`
  *   unix:PATH:VDI             the same over a unix socket
+ *
+ * followed by LU options, each after a comma, in any order:
+ *
+ *   ,ro                       a write-protected LU (MODE SENSE WP; writes get DATA PROTECT,
+ *                             WRITE PROTECTED); memory and file backends are opened read-only too
+ *   ,removable                removable medium (INQUIRY RMB; START STOP UNIT LOEJ ejects and
+ *                             loads it, PREVENT ALLOW MEDIUM REMOVAL holds it)
+ *
+ * e.g. `mem:64M,removable`, `file:/srv/img:1G,ro`. Only these words count as options: any other
+ * text after a comma stays part of what precedes it (a file path may hold commas).
+ * `luOptionsFor` gives the LogicalUnit options a spec asks for.
  */
 
 import type { Transport } from '../../transports/transport.js';
@@ -21,30 +32,67 @@ import type { TestOnlyClusterBug } from '../scsi/cluster/test-only-cluster-bugs.
 import { type BackingStoreSpec, parseBackingStoreSpec } from '../sheepdog/client/backing-store-spec.js';
 import { SheepdogBackend, type SheepdogBackendOptions } from '../sheepdog/client/sheepdog-backend.js';
 
-export type BackingSpec =
+/** LU options a backing store text may carry (`,ro`, `,removable`); absent when none. */
+export interface BackingLuOptions {
+  readonly readOnly?: true;
+  readonly removable?: true;
+}
+
+export type BackingSpec = (
   | { readonly kind: 'memory'; readonly sizeBytes: number }
   | { readonly kind: 'file'; readonly path: string; readonly sizeBytes?: number }
-  | { readonly kind: 'sheepdog'; readonly spec: BackingStoreSpec };
+  | { readonly kind: 'sheepdog'; readonly spec: BackingStoreSpec }
+) & { readonly lu?: BackingLuOptions };
 
 export class BackingSpecError extends Error {}
 
 const SYNTAX = 'mem:SIZE, file:PATH[:SIZE], tcp:HOST:PORT:VDI or unix:PATH:VDI';
 
+const LU_OPTION_WORDS: Readonly<Record<string, keyof BackingLuOptions>> = {
+  ro: 'readOnly',
+  removable: 'removable',
+};
+
+/** The text without its trailing LU option words, and those options. */
+function splitLuOptions(text: string): { store: string; lu: BackingLuOptions | undefined } {
+  let store = text;
+  const lu: { readOnly?: true; removable?: true } = {};
+  for (;;) {
+    const comma = store.lastIndexOf(',');
+    const option = comma === -1 ? undefined : LU_OPTION_WORDS[store.slice(comma + 1)];
+    if (option === undefined) break;
+    lu[option] = true;
+    store = store.slice(0, comma);
+  }
+  return { store, lu: Object.keys(lu).length === 0 ? undefined : lu };
+}
+
+/** The LogicalUnit options a backing spec asks for (`,ro`, `,removable`). */
+export function luOptionsFor(spec: BackingSpec): { readonly readOnly?: true; readonly removable?: true } {
+  return spec.lu ?? {};
+}
+
 export function parseBackingSpec(text: string): BackingSpec {
+  const { store, lu } = splitLuOptions(text);
+  const spec = parseStore(store, text);
+  return lu === undefined ? spec : { ...spec, lu };
+}
+
+function parseStore(text: string, whole: string): BackingSpec {
   const colon = text.indexOf(':');
   const scheme = colon === -1 ? text : text.slice(0, colon);
   const rest = colon === -1 ? '' : text.slice(colon + 1);
   switch (scheme) {
     case 'mem':
-      return { kind: 'memory', sizeBytes: size(rest, text) };
+      return { kind: 'memory', sizeBytes: size(rest, whole) };
     case 'file': {
       if (rest === '')
         throw new BackingSpecError(
-          `backing store ${JSON.stringify(text)}: the file path is missing (${SYNTAX})`,
+          `backing store ${JSON.stringify(whole)}: the file path is missing (${SYNTAX})`,
         );
       const sizeAt = rest.lastIndexOf(':');
       if (sizeAt > 0 && /^\d+[KMGT]?$/i.test(rest.slice(sizeAt + 1))) {
-        return { kind: 'file', path: rest.slice(0, sizeAt), sizeBytes: size(rest.slice(sizeAt + 1), text) };
+        return { kind: 'file', path: rest.slice(0, sizeAt), sizeBytes: size(rest.slice(sizeAt + 1), whole) };
       }
       return { kind: 'file', path: rest };
     }
@@ -56,7 +104,7 @@ export function parseBackingSpec(text: string): BackingSpec {
     }
     default:
       throw new BackingSpecError(
-        `backing store ${JSON.stringify(text)}: unknown kind "${scheme}" (write ${SYNTAX})`,
+        `backing store ${JSON.stringify(whole)}: unknown kind "${scheme}" (write ${SYNTAX})`,
       );
   }
 }
@@ -104,10 +152,15 @@ export async function openBackend(
     case 'memory':
       return new MemoryBackend({
         sizeBytes: spec.sizeBytes,
+        ...(spec.lu?.readOnly ? { readOnly: true } : {}),
         ...(place === undefined ? {} : { identity: `memory:node-${place.nodeId}:${place.iqn}/${place.lun}` }),
       });
     case 'file':
-      return FileBackend.open({ path: spec.path, sizeBytes: spec.sizeBytes });
+      return FileBackend.open({
+        path: spec.path,
+        sizeBytes: spec.sizeBytes,
+        ...(spec.lu?.readOnly ? { readOnly: true } : {}),
+      });
     case 'sheepdog':
       if (spec.spec.kind !== 'tcp') {
         throw new BackingSpecError('unix: sheep sockets are not supported yet (use tcp:HOST:PORT:VDI)');

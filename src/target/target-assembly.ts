@@ -17,7 +17,7 @@ import { type ChapSecrets, chapAccount } from '../iscsi/login/chap.js';
 import type { TargetNode } from '../iscsi/target/target-node.js';
 import { LogicalUnit } from '../scsi/logical-unit.js';
 import { UnitAttentions } from '../scsi/unit-attention.js';
-import { type BackendEnvironment, type BackingSpec, openBackend } from './backing.js';
+import { type BackendEnvironment, type BackingSpec, luOptionsFor, openBackend } from './backing.js';
 import type { AluaPolicy, ChapAccountConfig, TargetConfig, TargetDefinition } from './target-config.js';
 import { ServedLun, ServedTarget, TargetChangeError, TargetRegistry } from './target-registry.js';
 
@@ -177,6 +177,9 @@ export async function assembleLun(options: AssembleLunOptions): Promise<ServedLu
     logger,
     eventLog: environment.eventLog,
     reportLuns: () => target.lunNumbers(),
+    ...luOptionsFor(backing),
+    // EXTENDED COPY finds the target's other LUs by their designators.
+    copyPeers: (designator) => target.servedLuns().find((served) => served.unit.isDesignatedBy(designator)),
     ...(environment.clusterBug === undefined ? {} : { testOnlyBug: environment.clusterBug }),
   });
   try {

@@ -27,7 +27,7 @@ describe('standard INQUIRY data (SPC-4)', () => {
       0x06, // VERSION: SPC-4
       0x12, // HISUP, RESPONSE DATA FORMAT 2
       91, // ADDITIONAL LENGTH = 96 - 5
-      0x10, // TPGS 01b
+      0x18, // TPGS 01b, 3PC (EXTENDED COPY)
       0x10, // MULTIP
       0x02, // CMDQUE
       ...ascii('COLLIE', 8),
@@ -149,7 +149,11 @@ describe('VPD pages', () => {
       ...be32(1), // OPTIMAL UNMAP GRANULARITY
       ...be32(0), // UGAVALID 0
       ...[0, 0, 0, 0, 0, 0, 0x40, 0x00], // MAXIMUM WRITE SAME LENGTH: 16384 blocks (8 MiB)
-      ...new Array<number>(20).fill(0),
+      ...be32(16384), // MAXIMUM ATOMIC TRANSFER LENGTH (SBC-4): as MAXIMUM TRANSFER LENGTH
+      ...be32(8), // ATOMIC ALIGNMENT: 4 KiB
+      ...be32(8), // ATOMIC TRANSFER LENGTH GRANULARITY: 4 KiB
+      ...be32(0), // MAXIMUM ATOMIC TRANSFER LENGTH WITH ATOMIC BOUNDARY: none
+      ...be32(0), // MAXIMUM ATOMIC BOUNDARY SIZE: none
     ]);
     expect(page).toEqual(expected);
   });
@@ -162,7 +166,15 @@ describe('VPD pages', () => {
 
   test('B1h: MEDIUM ROTATION RATE 0001h, non-rotating (SBC-3)', async () => {
     const { run } = await createTestLu();
-    expect((await run(inquiryCdb(true, 0xb1, 255))).dataIn!.subarray(0, 6)).toEqual(hex('00 b1 003c 0001'));
+    // PRODUCT TYPE 0; WABEREQ 01b (SANITIZE BLOCK ERASE leaves readable zeros), WACEREQ 00b.
+    expect((await run(inquiryCdb(true, 0xb1, 255))).dataIn!.subarray(0, 8)).toEqual(
+      hex('00 b1 003c 0001 00 40'),
+    );
+    // A fully provisioned LU has no BLOCK ERASE: WABEREQ 00b.
+    const full = await createTestLu({ memory: { thin: false } });
+    expect((await full.run(inquiryCdb(true, 0xb1, 255))).dataIn!.subarray(0, 8)).toEqual(
+      hex('00 b1 003c 0001 00 00'),
+    );
   });
 
   test('B2h: thin LBPU LBPWS LBPWS10 LBPRZ, provisioning type 2; fully provisioned: zeros (SBC-3)', async () => {
