@@ -26,9 +26,6 @@ const ADAPTER_FILES: readonly string[] = [
   'transports/tcp.ts',
   // Real elapsed time of a simulator run (performance.now), printed beside the virtual time.
   'sim/wallclock.ts',
-  // The admin token file: a secret from the OS's random source, and a bounded real-time wait for
-  // a racing first start to finish writing it (no protocol logic).
-  'src/admin/admin-token.ts',
   // performance.now for the latency histograms of real runs (the simulator gives its virtual clock).
   'src/metrics/real-metrics-clock.ts',
   // crypto.randomBytes for CHAP challenges of real runs (the simulator draws them from its Rng).

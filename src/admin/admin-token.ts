@@ -3,7 +3,7 @@
  * runtime file that says where the daemon listens.
  *
  * Rules:
- * - `<dir>/admin-token` holds 64 hex digits (crypto.randomBytes(32)) and a newline, mode 0600.
+ * - `<dir>/admin-token` holds 64 hex digits (32 bytes of the OS's random source) and a newline, mode 0600.
  *   The first start creates it with O_EXCL, so two starts at once never write two tokens: the
  *   loser reads the winner's (waiting briefly while the winner is still writing it). Later starts
  *   reuse it, so a `collie adm --token T` keeps working across restarts.
@@ -13,10 +13,12 @@
  * - `<dir>/admin.json` (AdminRuntimeFile) is written whole or not at all (a temporary file
  *   renamed over it), and removed on a clean stop only while it still names this process.
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { realClock } from '../core/real-clock.js';
+import { realEntropy } from '../core/real-entropy.js';
+import { sleepMs } from '../core/sleep.js';
 import { ADMIN_RUNTIME_FILE, ADMIN_TOKEN_FILE, type AdminRuntimeFile } from './admin-api.js';
 
 /** A token file Collie will not use; the message names the file and the fix. */
@@ -44,7 +46,7 @@ export function adminRuntimePath(dir: string): string {
 export async function ensureAdminToken(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = adminTokenPath(dir);
-  const token = randomBytes(32).toString('hex');
+  const token = Buffer.from(realEntropy.bytes(32)).toString('hex');
   try {
     const file = await open(
       path,
@@ -68,7 +70,7 @@ export async function ensureAdminToken(dir: string): Promise<string> {
 
 /** An existing token file's token; refuses one others may read and one without a token. */
 async function readAdminToken(path: string): Promise<string> {
-  const waitUntil = Date.now() + TOKEN_WRITE_WAIT_MS;
+  const waitUntil = realClock.now() + TOKEN_WRITE_WAIT_MS;
   for (;;) {
     let text: string;
     const file = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0)).catch(
@@ -98,8 +100,8 @@ async function readAdminToken(path: string): Promise<string> {
     const token = text.trim();
     if (TOKEN_PATTERN.test(token)) return token;
     // Another start made the file a moment ago and is writing it: wait for its token.
-    if (token === '' && Date.now() < waitUntil) {
-      await new Promise((resolve) => setTimeout(resolve, TOKEN_WRITE_POLL_MS));
+    if (token === '' && realClock.now() < waitUntil) {
+      await sleepMs(realClock, TOKEN_WRITE_POLL_MS);
       continue;
     }
     throw new AdminTokenError(
